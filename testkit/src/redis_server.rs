@@ -1,0 +1,125 @@
+//! A private `redis-server` for one test.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A `redis-server` child process on a free loopback port, without persistence.
+///
+/// Each test gets its own, so tests can run in parallel, never see each other's traffic, and may
+/// [`stop`](RedisServer::stop) and [`start_again`](RedisServer::start_again) it to simulate Redis
+/// going away. The process is killed when the value is dropped.
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it answers `PING`.
+    pub fn start() -> anyhow::Result<RedisServer> {
+        let dir = std::env::temp_dir().join(format!(
+            "scoreline-redis-{}-{}",
+            std::process::id(),
+            unique_suffix()
+        ));
+        std::fs::create_dir_all(&dir).context("creating the redis working directory")?;
+        // A port found free can be taken before redis binds it; try a few.
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let mut server = RedisServer { port, child: None, dir: dir.clone() };
+            match server.start_again() {
+                Ok(()) => return Ok(server),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL clients connect with.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A client for the test's own commands.
+    pub fn client(&self) -> redis::Client {
+        // The URL is well formed by construction.
+        redis::Client::open(self.url()).expect("valid redis url")
+    }
+
+    /// Kills the server abruptly, as a crash would: connections drop at once.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// (Re)starts the server on the same port and waits until it answers.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (is it installed? .ci/run installs it)")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.answers_ping() {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                bail!("redis-server on port {} exited at start with {status}", self.port);
+            }
+            if Instant::now() > deadline {
+                self.stop();
+                bail!("redis-server on port {} did not answer PING within 5 s", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else { return false };
+        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(200))
+        else {
+            return false;
+        };
+        redis::cmd("PING").query::<String>(&mut connection).is_ok()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn unique_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
