@@ -1,1 +1,2 @@
+//! Placeholder until the app lands in the next commit.
 fn main() {}

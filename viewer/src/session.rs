@@ -1,0 +1,816 @@
+//! The session: the viewer's whole model, without a socket or a screen.
+//!
+//! It joins the [`Scoreboard`], the [`FollowList`], the connection state machine ([`Link`]) and
+//! the server's catalogue, and decides what to send: subscriptions after every (re)connect, a
+//! fresh snapshot for a match with a gap, pings, catalogue refreshes. Inputs are plain values
+//! (a frame's text, "the socket opened", the time); outputs are [`Action`]s queued for the socket
+//! adapter. That makes reconnects, gaps and stale marking testable with nothing but values.
+
+use std::collections::BTreeSet;
+
+use scoreline_protocol::{
+    ClientMessage, ErrorCode, Limits, MatchSummary, MatchTopic, PROTOCOL_VERSION, ServerMessage,
+    Topic,
+};
+
+use crate::connection::{Link, LinkAction, LinkState};
+use crate::follow::FollowList;
+use crate::scoreboard::{Scoreboard, TrackedMatch};
+
+/// How often the catalogue is asked for again while connected, so new matches appear in the
+/// browser without the fan doing anything.
+pub const CATALOGUE_REFRESH_MILLIS: u64 = 30_000;
+
+/// At most this many matches are re-subscribed one by one in a single request, so that a burst
+/// of gaps never turns into a flood of requests the server would rate-limit.
+pub const MAX_REPAIRS_PER_REQUEST: usize = 16;
+
+/// The default server for the local demo.
+pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080/ws";
+
+/// What the socket adapter must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Drop any socket and connect to this URL.
+    Connect(String),
+    /// Drop the socket.
+    Disconnect,
+    /// Send this message.
+    Send(ClientMessage),
+}
+
+/// A request from the fan, produced by the UI and applied at the end of the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Follow a sport, competition or match.
+    Follow(Topic),
+    /// Stop following a topic.
+    Unfollow(Topic),
+    /// Show a match's detail.
+    OpenMatch(MatchTopic),
+    /// Close the detail view.
+    CloseMatch,
+    /// Use another server and connect to it now.
+    SetUrl(String),
+    /// Connect now, skipping the rest of the backoff (or leaving offline).
+    ConnectNow,
+    /// Disconnect and stay offline.
+    GoOffline,
+    /// Ask the server for its catalogue now.
+    RefreshCatalogue,
+}
+
+/// What the server has, from the last `catalogue` reply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalogue {
+    /// The matches, live first.
+    pub matches: Vec<MatchSummary>,
+    /// How many more the server left out.
+    pub omitted: usize,
+    /// When it was received; `None` before the first reply.
+    pub received_ms: Option<u64>,
+}
+
+/// What the server said about itself in its welcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// Server name and version.
+    pub server: String,
+    /// Its protocol version.
+    pub protocol: u32,
+    /// Its limits for this connection.
+    pub limits: Limits,
+}
+
+/// The viewer's model. See the module documentation.
+#[derive(Debug)]
+pub struct Session {
+    /// Server address; persisted.
+    url: String,
+    /// What the fan follows; persisted.
+    follows: FollowList,
+    /// The followed matches.
+    scoreboard: Scoreboard,
+    /// Connection state, backoff, pings.
+    link: Link,
+    /// What the server offers.
+    catalogue: Catalogue,
+    /// The welcome of the current connection.
+    server: Option<ServerInfo>,
+    /// The match shown in detail.
+    open_match: Option<MatchTopic>,
+    /// Matches to re-subscribe at the next flush.
+    pending_repairs: BTreeSet<MatchTopic>,
+    /// Matches re-subscribed for repair whose `subscribed` has not come yet; the temporary
+    /// subscription is dropped when it does, unless the fan follows that exact match.
+    repairs_in_flight: BTreeSet<MatchTopic>,
+    /// When to ask for the catalogue again.
+    next_catalogue_ms: Option<u64>,
+    /// The last problem worth telling the fan (a server error, a bad frame).
+    last_problem: Option<String>,
+    /// Frames that could not be understood, ignored since start.
+    ignored_frames: u64,
+    /// Queued work for the socket adapter.
+    actions: Vec<Action>,
+}
+
+impl Session {
+    /// A session for `url`, following `follows`, not yet connected.
+    pub fn new(url: String, follows: FollowList, link: Link) -> Session {
+        Session {
+            url,
+            follows,
+            scoreboard: Scoreboard::new(),
+            link,
+            catalogue: Catalogue::default(),
+            server: None,
+            open_match: None,
+            pending_repairs: BTreeSet::new(),
+            repairs_in_flight: BTreeSet::new(),
+            next_catalogue_ms: None,
+            last_problem: None,
+            ignored_frames: 0,
+            actions: Vec::new(),
+        }
+    }
+
+    /// Starts connecting.
+    pub fn start(&mut self, now_ms: u64) {
+        let actions = self.link.start(now_ms);
+        self.push_link_actions(actions);
+    }
+
+    /// The socket opened: subscribe to everything followed (the fresh snapshots repair whatever
+    /// was missed while away), ask for the catalogue, and start pinging.
+    pub fn opened(&mut self, now_ms: u64) {
+        let generation = self.link.opened(now_ms);
+        tracing::info!(url = %self.url, generation, "connected");
+        self.server = None;
+        self.pending_repairs.clear();
+        self.repairs_in_flight.clear();
+        if !self.follows.is_empty() {
+            self.actions.push(Action::Send(ClientMessage::subscribe(
+                self.follows.topics(),
+            )));
+        }
+        self.request_catalogue(now_ms);
+        self.tick(now_ms);
+    }
+
+    /// The socket failed or closed. Everything shown becomes possibly stale until the next
+    /// connection confirms it.
+    pub fn lost(&mut self, now_ms: u64, reason: &str) {
+        if self.link.is_connected() {
+            tracing::warn!(url = %self.url, reason, "connection lost");
+        } else {
+            tracing::debug!(url = %self.url, reason, "connect failed");
+        }
+        let actions = self.link.lost(now_ms, reason);
+        self.push_link_actions(actions);
+        self.next_catalogue_ms = None;
+    }
+
+    /// A text frame from the server. Anything malformed or unknown is logged, counted and
+    /// ignored: a server newer than this viewer must not crash it.
+    pub fn receive_text(&mut self, text: &str, now_ms: u64) {
+        match crate::decode::decode_server_message(text) {
+            Ok(message) => self.receive(message, now_ms),
+            Err(error) => {
+                self.ignored_frames += 1;
+                let excerpt: String = text.chars().take(120).collect();
+                tracing::warn!(%error, frame = %excerpt, "ignoring a frame this viewer does not understand");
+                self.last_problem = Some(format!("ignored a frame it could not read: {error}"));
+            }
+        }
+    }
+
+    /// A binary frame: the protocol has none, so it is counted and ignored.
+    pub fn receive_binary(&mut self, len_bytes: usize) {
+        self.ignored_frames += 1;
+        tracing::warn!(len_bytes, "ignoring a binary frame");
+    }
+
+    /// One parsed server message.
+    pub fn receive(&mut self, message: ServerMessage, now_ms: u64) {
+        match &message {
+            ServerMessage::Welcome {
+                protocol,
+                server,
+                limits,
+                ..
+            } => {
+                if *protocol != PROTOCOL_VERSION {
+                    tracing::warn!(
+                        server = protocol,
+                        viewer = PROTOCOL_VERSION,
+                        "protocol version differs"
+                    );
+                    self.last_problem = Some(format!(
+                        "server speaks protocol {protocol}, this viewer {PROTOCOL_VERSION}"
+                    ));
+                }
+                self.server = Some(ServerInfo {
+                    server: server.clone(),
+                    protocol: *protocol,
+                    limits: *limits,
+                });
+            }
+            ServerMessage::Pong { id, .. } => self.link.pong(*id, now_ms),
+            ServerMessage::Catalogue { matches, omitted } => {
+                self.catalogue = Catalogue {
+                    matches: matches.clone(),
+                    omitted: *omitted,
+                    received_ms: Some(now_ms),
+                };
+            }
+            ServerMessage::Error {
+                code,
+                message,
+                request,
+            } => {
+                tracing::warn!(
+                    code = code.as_str(),
+                    message,
+                    ?request,
+                    "server refused a request"
+                );
+                self.last_problem = Some(format!("server: {message}"));
+                if *code == ErrorCode::RateLimited {
+                    // Repairs that were refused are retried by the next gap or reconnect; the
+                    // display already shows them as not up to date.
+                    self.repairs_in_flight.clear();
+                }
+            }
+            ServerMessage::Subscribed {
+                topics, omitted, ..
+            } => {
+                self.finish_repairs(topics);
+                if *omitted > 0 {
+                    // The reply was capped: matches we hold but did not get a snapshot for may
+                    // have moved on. Ask for each one on its own.
+                    let generation = self.link.generation();
+                    let unconfirmed: Vec<MatchTopic> = self
+                        .scoreboard
+                        .unconfirmed_under(topics, generation)
+                        .cloned()
+                        .collect();
+                    self.pending_repairs.extend(unconfirmed);
+                }
+            }
+            ServerMessage::Unsubscribed { .. } | ServerMessage::Event(_) => {}
+        }
+        let outcome =
+            self.scoreboard
+                .apply(&message, &self.follows, self.link.generation(), now_ms);
+        self.pending_repairs.extend(outcome.needs_snapshot);
+        self.flush_repairs();
+    }
+
+    /// Drops the temporary subscriptions of repairs that `subscribed` just answered.
+    fn finish_repairs(&mut self, topics: &[Topic]) {
+        let mut drop = Vec::new();
+        for topic in topics {
+            if let Ok(match_topic) = MatchTopic::try_from(topic.clone())
+                && self.repairs_in_flight.remove(&match_topic)
+                && !self.follows.contains(topic)
+            {
+                drop.push(topic.clone());
+            }
+        }
+        if !drop.is_empty() {
+            self.actions
+                .push(Action::Send(ClientMessage::unsubscribe(drop.iter())));
+        }
+    }
+
+    /// Asks for a fresh snapshot of every match with a pending repair.
+    ///
+    /// Until issue 5's resume exists, the only way to get one is to subscribe to the match. If
+    /// the fan follows that exact match, it is unsubscribed and subscribed again (the server
+    /// handles requests in order, so nothing is lost in between); otherwise the match is
+    /// subscribed on its own and unsubscribed once its snapshot came, while the broader follow
+    /// keeps delivering. Duplicate events in the overlap are dropped by `seq`.
+    fn flush_repairs(&mut self) {
+        if !self.link.is_connected() || self.pending_repairs.is_empty() {
+            return;
+        }
+        let mut batch: Vec<MatchTopic> = Vec::new();
+        while batch.len() < MAX_REPAIRS_PER_REQUEST {
+            let Some(topic) = self.pending_repairs.pop_first() else {
+                break;
+            };
+            if self.repairs_in_flight.contains(&topic) || !self.follows.covers(&topic) {
+                continue;
+            }
+            self.scoreboard.mark_repairing(&topic);
+            batch.push(topic);
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let exact: Vec<Topic> = batch
+            .iter()
+            .map(|m| m.topic().clone())
+            .filter(|t| self.follows.contains(t))
+            .collect();
+        if !exact.is_empty() {
+            self.actions
+                .push(Action::Send(ClientMessage::unsubscribe(exact.iter())));
+        }
+        tracing::info!(
+            count = batch.len(),
+            "re-subscribing matches for fresh snapshots"
+        );
+        self.actions.push(Action::Send(ClientMessage::subscribe(
+            batch.iter().map(|m| m.topic()),
+        )));
+        self.repairs_in_flight.extend(batch);
+    }
+
+    fn request_catalogue(&mut self, now_ms: u64) {
+        if self.link.is_connected() {
+            self.actions.push(Action::Send(ClientMessage::List {
+                prefix: None,
+                status: None,
+            }));
+            self.next_catalogue_ms = Some(now_ms.saturating_add(CATALOGUE_REFRESH_MILLIS));
+        }
+    }
+
+    /// Moves time forward: reconnects, pings, timeouts, catalogue refreshes, leftover repairs.
+    pub fn tick(&mut self, now_ms: u64) {
+        let actions = self.link.tick(now_ms);
+        self.push_link_actions(actions);
+        if self.next_catalogue_ms.is_some_and(|due| now_ms >= due) {
+            self.request_catalogue(now_ms);
+        }
+        self.flush_repairs();
+    }
+
+    /// When [`Session::tick`] next has something to do, so the UI can sleep until then.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        [self.link.next_deadline_ms(), self.next_catalogue_ms]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Applies a fan's command.
+    pub fn command(&mut self, command: Command, now_ms: u64) {
+        match command {
+            Command::Follow(topic) => {
+                if self.follows.follow(topic.clone()) {
+                    tracing::info!(%topic, "following");
+                    if self.link.is_connected() {
+                        self.actions
+                            .push(Action::Send(ClientMessage::subscribe([&topic])));
+                    }
+                }
+            }
+            Command::Unfollow(topic) => {
+                if self.follows.unfollow(&topic) {
+                    tracing::info!(%topic, "unfollowing");
+                    if self.link.is_connected() {
+                        self.actions
+                            .push(Action::Send(ClientMessage::unsubscribe([&topic])));
+                    }
+                    self.scoreboard.retain_followed(&self.follows);
+                    if self
+                        .open_match
+                        .as_ref()
+                        .is_some_and(|open| self.scoreboard.get(open).is_none())
+                    {
+                        self.open_match = None;
+                    }
+                }
+            }
+            Command::OpenMatch(topic) => self.open_match = Some(topic),
+            Command::CloseMatch => self.open_match = None,
+            Command::SetUrl(url) => {
+                let url = url.trim().to_owned();
+                if url != self.url || !self.link.is_connected() {
+                    tracing::info!(%url, "switching server");
+                    self.url = url;
+                    self.catalogue = Catalogue::default();
+                    self.start(now_ms);
+                }
+            }
+            Command::ConnectNow => self.start(now_ms),
+            Command::GoOffline => {
+                let actions = self.link.stop();
+                self.push_link_actions(actions);
+                self.next_catalogue_ms = None;
+            }
+            Command::RefreshCatalogue => self.request_catalogue(now_ms),
+        }
+    }
+
+    fn push_link_actions(&mut self, actions: Vec<LinkAction>) {
+        for action in actions {
+            self.actions.push(match action {
+                LinkAction::Connect => Action::Connect(self.url.clone()),
+                LinkAction::Disconnect => Action::Disconnect,
+                LinkAction::Ping { id } => Action::Send(ClientMessage::Ping { id }),
+            });
+        }
+    }
+
+    /// Takes the queued actions, oldest first.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Whether this match's state is confirmed by the current connection. Anything else is shown
+    /// as possibly stale.
+    pub fn is_fresh(&self, tracked: &TrackedMatch) -> bool {
+        self.link.is_connected()
+            && tracked.confirmed_generation == self.link.generation()
+            && !tracked.repairing
+    }
+
+    /// The server address.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What the fan follows.
+    pub fn follows(&self) -> &FollowList {
+        &self.follows
+    }
+
+    /// The followed matches.
+    pub fn scoreboard(&self) -> &Scoreboard {
+        &self.scoreboard
+    }
+
+    /// The connection state.
+    pub fn link_state(&self) -> &LinkState {
+        self.link.state()
+    }
+
+    /// The latest round-trip time.
+    pub fn rtt_millis(&self) -> Option<u64> {
+        self.link.rtt_millis()
+    }
+
+    /// How long until the next reconnect attempt.
+    pub fn retry_in_millis(&self, now_ms: u64) -> Option<u64> {
+        self.link
+            .retry_in(now_ms)
+            .map(|delay| u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// What the server offers.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The current server's welcome.
+    pub fn server(&self) -> Option<&ServerInfo> {
+        self.server.as_ref()
+    }
+
+    /// The match shown in detail, if it is still tracked.
+    pub fn open_match(&self) -> Option<&TrackedMatch> {
+        self.open_match
+            .as_ref()
+            .and_then(|topic| self.scoreboard.get(topic))
+    }
+
+    /// The last problem worth telling the fan.
+    pub fn last_problem(&self) -> Option<&str> {
+        self.last_problem.as_deref()
+    }
+
+    /// Frames ignored since start.
+    pub fn ignored_frames(&self) -> u64 {
+        self.ignored_frames
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use scoreline_protocol::{EventKind, MatchSnapshot, ScoreEvent, Side, Team, apply as reduce};
+
+    use super::*;
+    use crate::connection::{Backoff, Jitter};
+
+    const MATCH: &str = "football/premier-league/ars-che";
+
+    fn topic(text: &str) -> Topic {
+        Topic::parse(text).unwrap()
+    }
+
+    fn match_topic() -> MatchTopic {
+        MatchTopic::parse(MATCH).unwrap()
+    }
+
+    fn session(follows: &[&str]) -> Session {
+        Session::new(
+            DEFAULT_URL.into(),
+            FollowList::new(follows.iter().map(|t| topic(t))),
+            Link::new(Backoff::default(), Jitter::new(3)),
+        )
+    }
+
+    fn event(seq: u64, kind: EventKind) -> ScoreEvent {
+        ScoreEvent {
+            match_topic: match_topic(),
+            epoch: 0,
+            seq,
+            ts_ms: seq * 1_000,
+            clock_secs: None,
+            kind,
+        }
+    }
+
+    fn goal(side: Side) -> EventKind {
+        EventKind::Goal {
+            side,
+            player: None,
+            own_goal: false,
+            penalty: false,
+        }
+    }
+
+    fn history(up_to_seq: u64) -> Vec<ScoreEvent> {
+        let mut events = vec![
+            event(
+                1,
+                EventKind::MatchScheduled {
+                    home: Team::new("Arsenal", "ARS"),
+                    away: Team::new("Chelsea", "CHE"),
+                    kickoff_ms: 0,
+                    competition: Some("Premier League".into()),
+                    venue: None,
+                    period_secs: None,
+                    tennis: None,
+                },
+            ),
+            event(2, EventKind::PeriodStarted { period: 1 }),
+        ];
+        for seq in 3..=up_to_seq {
+            let side = if seq % 2 == 1 { Side::Home } else { Side::Away };
+            events.push(event(seq, goal(side)));
+        }
+        events
+    }
+
+    fn snapshot(up_to_seq: u64) -> MatchSnapshot {
+        let mut snapshot = MatchSnapshot::new(match_topic());
+        for event in history(up_to_seq) {
+            reduce(&mut snapshot, &event).unwrap();
+        }
+        snapshot
+    }
+
+    fn subscribed(topics: &[&str], snapshots: Vec<MatchSnapshot>) -> String {
+        ServerMessage::Subscribed {
+            topics: topics.iter().map(|t| topic(t)).collect(),
+            snapshots,
+            omitted: 0,
+        }
+        .to_json()
+    }
+
+    fn sends(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Send(message) => Some(message.to_json()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn connected(follows: &[&str]) -> Session {
+        let mut session = session(follows);
+        session.start(0);
+        session.opened(10);
+        session.take_actions();
+        session
+    }
+
+    #[test]
+    fn connecting_subscribes_the_follow_list_lists_the_catalogue_and_pings() {
+        let mut session = session(&["football", "tennis/wimbledon"]);
+        session.start(0);
+        assert_eq!(
+            session.take_actions(),
+            vec![Action::Connect(DEFAULT_URL.into())]
+        );
+        session.opened(10);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                r#"{"type":"subscribe","topics":["football","tennis/wimbledon"]}"#,
+                r#"{"type":"list"}"#,
+                r#"{"type":"ping","id":1}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn reconnect_marks_data_stale_then_resubscribes_and_the_snapshot_repairs_it() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(session.is_fresh(tracked));
+
+        session.lost(1_000, "connection reset");
+        assert_eq!(session.take_actions(), vec![Action::Disconnect]);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(!session.is_fresh(tracked), "stale while disconnected");
+        assert_eq!(
+            tracked.snapshot.score.home, 1,
+            "last known score still shown"
+        );
+
+        let retry_ms = 1_000 + session.retry_in_millis(1_000).unwrap();
+        session.tick(retry_ms);
+        assert_eq!(
+            session.take_actions(),
+            vec![Action::Connect(DEFAULT_URL.into())]
+        );
+        session.opened(retry_ms + 5);
+        assert_eq!(
+            sends(&session.take_actions())[0],
+            r#"{"type":"subscribe","topics":["football"]}"#
+        );
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(
+            !session.is_fresh(tracked),
+            "stale until the new snapshot comes"
+        );
+
+        // Two goals were scored while the viewer was away.
+        session.receive_text(&subscribed(&["football"], vec![snapshot(5)]), retry_ms + 9);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(session.is_fresh(tracked));
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (2, 1)
+        );
+        assert_eq!(tracked.score_changed_ms, Some(retry_ms + 9));
+    }
+
+    #[test]
+    fn a_gap_under_a_prefix_follow_subscribes_the_match_then_drops_that_subscription() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        session.take_actions();
+        let events = history(6);
+        session.receive(ServerMessage::Event(events[5].clone()), 30);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#)]
+        );
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(tracked.repairing && !session.is_fresh(tracked));
+
+        session.receive_text(&subscribed(&[MATCH], vec![snapshot(6)]), 40);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"unsubscribe","topics":["{MATCH}"]}}"#)]
+        );
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(session.is_fresh(tracked));
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (2, 2)
+        );
+        // Events delivered twice while both subscriptions were active change nothing.
+        session.receive(ServerMessage::Event(events[5].clone()), 41);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!(tracked.snapshot.seq, 6);
+        assert!(session.take_actions().is_empty());
+    }
+
+    #[test]
+    fn a_gap_in_an_exactly_followed_match_resubscribes_it_and_keeps_it() {
+        let mut session = connected(&[MATCH]);
+        session.receive_text(&subscribed(&[MATCH], vec![snapshot(3)]), 20);
+        session.receive(ServerMessage::Event(history(5)[4].clone()), 30);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                format!(r#"{{"type":"unsubscribe","topics":["{MATCH}"]}}"#),
+                format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#),
+            ]
+        );
+        session.receive_text(&subscribed(&[MATCH], vec![snapshot(5)]), 40);
+        assert!(sends(&session.take_actions()).is_empty(), "still followed");
+    }
+
+    #[test]
+    fn gaps_found_while_disconnected_wait_for_the_reconnect_which_repairs_everything() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        session.lost(25, "closed");
+        session.take_actions();
+        // A late frame that the socket thread had already queued.
+        session.receive(ServerMessage::Event(history(6)[5].clone()), 26);
+        assert_eq!(sends(&session.take_actions()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn malformed_and_unknown_frames_are_ignored_and_counted() {
+        let mut session = connected(&["football"]);
+        session.receive_text("not json", 1);
+        session.receive_text(r#"{"type":"resync","match":"a/b/c"}"#, 2);
+        session.receive_text(r#"{"type":"event","match":"football/x/y","seq":"one"}"#, 3);
+        session.receive_binary(12);
+        assert_eq!(session.ignored_frames(), 4);
+        assert!(session.last_problem().is_some());
+        assert!(session.scoreboard().is_empty());
+    }
+
+    #[test]
+    fn follow_and_unfollow_send_requests_and_drop_uncovered_matches() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        session.command(Command::OpenMatch(match_topic()), 21);
+        assert!(session.open_match().is_some());
+        session.command(Command::Follow(topic("tennis")), 22);
+        session.command(Command::Follow(topic("tennis")), 23);
+        session.command(Command::Unfollow(topic("football")), 24);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                r#"{"type":"subscribe","topics":["tennis"]}"#,
+                r#"{"type":"unsubscribe","topics":["football"]}"#,
+            ]
+        );
+        assert!(session.scoreboard().is_empty());
+        assert!(session.open_match().is_none());
+        assert_eq!(session.follows().to_strings(), vec!["tennis"]);
+    }
+
+    #[test]
+    fn following_while_offline_subscribes_on_the_next_connection() {
+        let mut session = session(&[]);
+        session.command(Command::Follow(topic("basketball")), 0);
+        assert!(session.take_actions().is_empty());
+        session.start(1);
+        session.opened(2);
+        assert_eq!(
+            sends(&session.take_actions())[0],
+            r#"{"type":"subscribe","topics":["basketball"]}"#
+        );
+    }
+
+    #[test]
+    fn a_capped_subscribed_reply_repairs_the_matches_it_left_out() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        session.lost(30, "closed");
+        session.start(40);
+        session.opened(50);
+        session.take_actions();
+        let capped = ServerMessage::Subscribed {
+            topics: vec![topic("football")],
+            snapshots: vec![],
+            omitted: 300,
+        };
+        session.receive(capped, 60);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#)]
+        );
+    }
+
+    #[test]
+    fn pong_gives_rtt_catalogue_is_kept_and_refreshed() {
+        let mut session = connected(&[]);
+        session.receive_text(r#"{"type":"pong","id":1,"server_ms":5}"#, 42);
+        assert_eq!(session.rtt_millis(), Some(32));
+        let summary = scoreline_protocol::MatchSummary::from(&snapshot(3));
+        session.receive(
+            ServerMessage::Catalogue {
+                matches: vec![summary],
+                omitted: 0,
+            },
+            50,
+        );
+        assert_eq!(session.catalogue().matches.len(), 1);
+        session.tick(10 + CATALOGUE_REFRESH_MILLIS);
+        assert!(sends(&session.take_actions()).contains(&r#"{"type":"list"}"#.to_owned()));
+    }
+
+    #[test]
+    fn going_offline_stops_reconnecting_and_switching_url_connects_there() {
+        let mut session = connected(&[]);
+        session.command(Command::GoOffline, 100);
+        assert_eq!(session.take_actions(), vec![Action::Disconnect]);
+        session.lost(101, "closed");
+        session.tick(1_000_000);
+        assert!(session.take_actions().is_empty());
+        assert_eq!(session.link_state(), &LinkState::Offline);
+        session.command(Command::SetUrl(" ws://127.0.0.1:9/ws ".into()), 200);
+        assert_eq!(
+            session.take_actions(),
+            vec![Action::Connect("ws://127.0.0.1:9/ws".into())]
+        );
+        assert_eq!(session.url(), "ws://127.0.0.1:9/ws");
+    }
+}
