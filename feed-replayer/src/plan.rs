@@ -1,0 +1,264 @@
+//! Turning a fixture into the events a replay publishes and when: pure scheduling math.
+//!
+//! A replay publishes the header as a `match_scheduled` event, then every event line, numbered
+//! 1, 2, 3... without gaps (corrections are renumbered to match). Each event is due at
+//! `start + (offset_ms - from_ms) / speed`, measured from one fixed start instant, so delays never
+//! accumulate however long the match; events before `from_ms` are due at once, in order, so a
+//! viewer joining a replay started mid-match sees the state so far.
+
+use std::collections::HashMap;
+
+use scoreline_protocol::{EventKind, MatchTopic, ScoreEvent};
+
+use crate::fixture::{Fixture, Problem};
+
+/// How a replay maps recording time onto wall time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// How many recording milliseconds pass per wall millisecond: 1 is real time, 60 plays one
+    /// match minute per second. Finite and above zero.
+    pub speed: f64,
+    /// Recording offset to start at: everything before it is published at once.
+    pub from_ms: u64,
+}
+
+impl Pace {
+    /// Real time from kickoff.
+    pub const REAL_TIME: Pace = Pace {
+        speed: 1.0,
+        from_ms: 0,
+    };
+
+    /// Wall milliseconds after the start at which an event at `offset_ms` is due.
+    pub fn due_ms(&self, offset_ms: u64) -> u64 {
+        let ahead_ms = offset_ms.saturating_sub(self.from_ms);
+        // Float rounding is fine here: the result is a schedule in whole milliseconds, and every
+        // event is computed from the same start, so errors do not add up.
+        (ahead_ms as f64 / self.speed).round() as u64
+    }
+
+    /// Wall milliseconds before the start at which kickoff (offset 0) happened, for the
+    /// `kickoff_ms` a replay announces: positive when starting mid-match.
+    pub fn kickoff_lead_ms(&self) -> u64 {
+        (self.from_ms as f64 / self.speed).round() as u64
+    }
+}
+
+/// Why a pace is not usable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PaceError {
+    /// Zero, negative, infinite or NaN speed.
+    #[error("speed must be a number above 0, not {0}")]
+    BadSpeed(f64),
+}
+
+impl Pace {
+    /// A checked pace.
+    pub fn new(speed: f64, from_ms: u64) -> Result<Pace, PaceError> {
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(PaceError::BadSpeed(speed));
+        }
+        Ok(Pace { speed, from_ms })
+    }
+}
+
+/// One event of a replay, numbered and placed in time, not yet stamped with an epoch or a
+/// publishing time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedEvent {
+    /// The gap-free seq it is published with.
+    pub seq: u64,
+    /// Its offset in the recording, for progress displays.
+    pub offset_ms: u64,
+    /// The game clock, copied from the fixture.
+    pub clock_secs: Option<u32>,
+    /// What happened (corrections already point at published seqs). For the announcement this is
+    /// `match_scheduled` with `kickoff_ms` 0, set when stamped.
+    pub kind: EventKind,
+    /// The fixture line it came from (the header's line 1 for the announcement).
+    pub line: usize,
+}
+
+/// The whole replay of one match, in publishing order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The topic every event goes to.
+    pub match_topic: MatchTopic,
+    /// The announcement first, then every event line.
+    pub events: Vec<PlannedEvent>,
+}
+
+impl Plan {
+    /// Numbers a fixture's events for publishing. Fails when a correction names a seq that no
+    /// earlier line has.
+    pub fn of(fixture: &Fixture) -> Result<Plan, Problem> {
+        let mut events = Vec::with_capacity(fixture.events.len() + 1);
+        events.push(PlannedEvent {
+            seq: 1,
+            offset_ms: 0,
+            clock_secs: None,
+            kind: fixture.schedule_kind(0),
+            line: 1,
+        });
+        let mut published_seq: HashMap<u64, u64> = HashMap::with_capacity(fixture.events.len());
+        for event in &fixture.events {
+            let seq = events.len() as u64 + 1;
+            let kind = match &event.kind {
+                EventKind::Correction {
+                    corrects,
+                    replacement,
+                } => EventKind::Correction {
+                    corrects: *published_seq.get(corrects).ok_or_else(|| Problem {
+                        line: event.line,
+                        message: format!(
+                            "correction names seq {corrects}, which no earlier line has"
+                        ),
+                    })?,
+                    replacement: replacement.clone(),
+                },
+                other => other.clone(),
+            };
+            published_seq.insert(event.seq, seq);
+            events.push(PlannedEvent {
+                seq,
+                offset_ms: event.offset_ms,
+                clock_secs: event.clock_secs,
+                kind,
+                line: event.line,
+            });
+        }
+        Ok(Plan {
+            match_topic: fixture.header.match_topic.clone(),
+            events,
+        })
+    }
+
+    /// The `index`th event as published in history `epoch` of a replay whose offset 0 is at wall
+    /// time `kickoff_ms`, stamped with publishing time `ts_ms`.
+    pub fn stamp(&self, index: usize, epoch: u64, kickoff_ms: u64, ts_ms: u64) -> ScoreEvent {
+        let planned = &self.events[index];
+        let kind = match &planned.kind {
+            EventKind::MatchScheduled {
+                home,
+                away,
+                competition,
+                venue,
+                period_secs,
+                tennis,
+                ..
+            } => EventKind::MatchScheduled {
+                home: home.clone(),
+                away: away.clone(),
+                kickoff_ms,
+                competition: competition.clone(),
+                venue: venue.clone(),
+                period_secs: *period_secs,
+                tennis: *tennis,
+            },
+            other => other.clone(),
+        };
+        ScoreEvent {
+            match_topic: self.match_topic.clone(),
+            epoch,
+            seq: planned.seq,
+            ts_ms,
+            clock_secs: planned.clock_secs,
+            kind,
+        }
+    }
+
+    /// The recording time the replay covers, in milliseconds.
+    pub fn duration_ms(&self) -> u64 {
+        self.events.last().map_or(0, |event| event.offset_ms)
+    }
+}
+
+/// Parses a `--from` position: a duration in recording time such as `70m`, `45m30s`, `1h` or
+/// `90000ms`; a bare number means minutes, as football fans count.
+pub fn parse_from(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if let Ok(minutes) = text.parse::<u64>() {
+        return minutes
+            .checked_mul(60_000)
+            .ok_or_else(|| format!("{text} minutes is too far"));
+    }
+    let duration = humantime::parse_duration(text)
+        .map_err(|error| format!("{text:?} is not a match time like 70m, 45m30s or 1h: {error}"))?;
+    u64::try_from(duration.as_millis()).map_err(|_| format!("{text} is too far"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::parse;
+
+    fn fixture() -> Fixture {
+        parse(concat!(
+            r#"{"format":"scoreline-fixture","version":1,"match":"football/test/a-b","sport":"football","home":{"name":"A"},"away":{"name":"B"},"kickoff_ms":0,"result":{"status":"finished","score":{"home":0,"away":0}}}"#, "\n",
+            r#"{"offset_ms":0,"seq":10,"kind":"match_started"}"#, "\n",
+            r#"{"offset_ms":60000,"seq":20,"kind":"goal","side":"home"}"#, "\n",
+            r#"{"offset_ms":90000,"seq":30,"kind":"correction","corrects":20}"#, "\n",
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn numbers_gap_free_and_follows_corrections() {
+        let plan = Plan::of(&fixture()).unwrap();
+        let seqs: Vec<u64> = plan.events.iter().map(|event| event.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        assert!(matches!(
+            plan.events[3].kind,
+            EventKind::Correction { corrects: 3, .. }
+        ));
+        assert_eq!(plan.events[3].line, 4);
+    }
+
+    #[test]
+    fn correction_of_an_unknown_seq_is_a_problem_at_its_line() {
+        let mut fixture = fixture();
+        fixture.events[2].kind = EventKind::Correction {
+            corrects: 99,
+            replacement: None,
+        };
+        assert_eq!(Plan::of(&fixture).unwrap_err().line, 4);
+    }
+
+    #[test]
+    fn stamping_announces_the_replay_kickoff() {
+        let plan = Plan::of(&fixture()).unwrap();
+        let event = plan.stamp(0, 7, 1_000, 2_000);
+        assert_eq!((event.epoch, event.seq, event.ts_ms), (7, 1, 2_000));
+        assert!(matches!(
+            event.kind,
+            EventKind::MatchScheduled {
+                kickoff_ms: 1_000,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn due_times_scale_with_speed_and_start_at_from() {
+        let pace = Pace::new(60.0, 0).unwrap();
+        assert_eq!(pace.due_ms(60_000), 1_000);
+        assert_eq!(pace.due_ms(5_400_000), 90_000);
+        let mid = Pace::new(60.0, 70 * 60_000).unwrap();
+        assert_eq!(mid.due_ms(10 * 60_000), 0, "earlier events are due at once");
+        assert_eq!(mid.due_ms(71 * 60_000), 1_000);
+        assert_eq!(mid.kickoff_lead_ms(), 70_000);
+        assert!(Pace::new(0.0, 0).is_err());
+        assert!(Pace::new(f64::NAN, 0).is_err());
+        assert!(Pace::new(-2.0, 0).is_err());
+    }
+
+    #[test]
+    fn from_positions() {
+        assert_eq!(parse_from("70m"), Ok(4_200_000));
+        assert_eq!(parse_from("70"), Ok(4_200_000));
+        assert_eq!(parse_from("45m30s"), Ok(2_730_000));
+        assert_eq!(parse_from("1h"), Ok(3_600_000));
+        assert_eq!(parse_from("1500ms"), Ok(1_500));
+        assert!(parse_from("soon").is_err());
+    }
+}
