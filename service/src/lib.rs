@@ -1,1 +1,40 @@
-//! placeholder
+//! # scoreline-service
+//!
+//! Pushes live score events from Redis to WebSocket clients subscribed to their topics.
+//!
+//! The path of one event: [`broker`] receives it from Redis (one pattern subscription) and hands
+//! it to the [`hub`] task, which applies it to the match's snapshot ([`matches`]), serialises it
+//! once, finds its recipients ([`routing`]: a look-up per topic prefix) and pushes the shared bytes
+//! into each recipient's bounded [`mailbox`]; each connection's [`session`] task drains its mailbox
+//! to the socket. Everything up to the mailbox is plain data tested without sockets.
+//!
+//! - [`startup`]: [`Application`], the single entry point used by `main` and the tests.
+//! - [`config`]: flags and environment variables.
+//! - [`routes`]: HTTP endpoints (`/ws`, `/api/...`, `/healthz`, `/readyz`, `/metrics`).
+//! - [`telemetry`]: logging and metric names.
+//! - [`tls`]: optional HTTPS/WSS.
+//!
+//! `docs/architecture.md` has the full map and the invariants.
+
+pub mod broker;
+pub mod config;
+pub mod hub;
+pub mod mailbox;
+pub mod matches;
+pub mod routes;
+pub mod routing;
+pub mod session;
+pub mod startup;
+pub mod telemetry;
+pub mod tls;
+
+pub use config::{BrokerKind, Config};
+pub use startup::Application;
+
+/// Milliseconds since the Unix epoch, the time unit of the protocol.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

@@ -31,7 +31,11 @@ impl RedisServer {
         let mut last_error = None;
         for _ in 0..5 {
             let port = free_port()?;
-            let mut server = RedisServer { port, child: None, dir: dir.clone() };
+            let mut server = RedisServer {
+                port,
+                child: None,
+                dir: dir.clone(),
+            };
             match server.start_again() {
                 Ok(()) => return Ok(server),
                 Err(error) => last_error = Some(error),
@@ -86,18 +90,26 @@ impl RedisServer {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 self.child = None;
-                bail!("redis-server on port {} exited at start with {status}", self.port);
+                bail!(
+                    "redis-server on port {} exited at start with {status}",
+                    self.port
+                );
             }
             if Instant::now() > deadline {
                 self.stop();
-                bail!("redis-server on port {} did not answer PING within 5 s", self.port);
+                bail!(
+                    "redis-server on port {} did not answer PING within 5 s",
+                    self.port
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     fn answers_ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else { return false };
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
         let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(200))
         else {
             return false;

@@ -96,7 +96,12 @@ impl WsClient {
             match frame {
                 Some(Ok(Message::Close(frame))) => return Ok(close_of(frame)),
                 Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Ok(Closed { code: None, reason: String::new() }),
+                Some(Err(_)) | None => {
+                    return Ok(Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
             }
         }
     }
@@ -109,7 +114,13 @@ impl WsClient {
 
 fn close_of(frame: Option<CloseFrame>) -> Closed {
     match frame {
-        Some(frame) => Closed { code: Some(frame.code.into()), reason: frame.reason.to_string() },
-        None => Closed { code: None, reason: String::new() },
+        Some(frame) => Closed {
+            code: Some(frame.code.into()),
+            reason: frame.reason.to_string(),
+        },
+        None => Closed {
+            code: None,
+            reason: String::new(),
+        },
     }
 }

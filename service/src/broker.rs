@@ -1,0 +1,441 @@
+//! The broker: where events come from and where HTTP-published events go.
+//!
+//! - **Redis** (production): one pattern subscription `PSUBSCRIBE <prefix>*` for all topics,
+//!   whatever the number of clients; snapshots are kept in Redis hashes so a restarted service, or
+//!   a second instance, serves the same state at once. When Redis goes away, clients stay
+//!   connected, `/readyz` turns red, and the subscriber reconnects with backoff and re-subscribes.
+//! - **Memory**: an in-process loop-back for demos on a machine with nothing installed. Nothing is
+//!   shared or kept across restarts.
+//!
+//! This is a thin I/O shell: parsing is the protocol's, decisions are the hub's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use scoreline_protocol::{MatchSnapshot, ScoreEvent};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Command, HubHandle, InboundEvent, StoredSnapshot};
+use crate::telemetry;
+
+/// How Redis is used.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Channels are `<channel_prefix><topic>`, e.g. `scores:football/pl/ars-che`.
+    pub channel_prefix: String,
+    /// Keys are `<key_prefix>match:<topic>`.
+    pub key_prefix: String,
+    /// How long a finished match's snapshot stays in Redis, in seconds.
+    pub finished_ttl_secs: u64,
+}
+
+/// The broker could not take an event.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Redis did not accept the publish.
+    #[error("the broker is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where events are published and whether that path works.
+#[derive(Clone)]
+pub enum Broker {
+    /// In-process: publishing hands the event straight to the hub.
+    Memory {
+        /// The hub.
+        hub: HubHandle,
+    },
+    /// Redis pub/sub.
+    Redis(RedisBroker),
+}
+
+impl Broker {
+    /// Publishes an event to every instance subscribed to the broker (this one included).
+    pub async fn publish(&self, event: &ScoreEvent) -> Result<(), BrokerError> {
+        match self {
+            Broker::Memory { hub } => {
+                let inbound = InboundEvent {
+                    event: event.clone(),
+                    received_at: Instant::now(),
+                };
+                hub.send(Command::Event(inbound))
+                    .await
+                    .map_err(|gone| BrokerError::Unavailable(gone.to_string()))
+            }
+            Broker::Redis(redis) => redis.publish(event).await,
+        }
+    }
+
+    /// Whether events flow: always for memory; for Redis, while subscribed and answering.
+    pub fn is_ready(&self) -> bool {
+        match self {
+            Broker::Memory { .. } => true,
+            Broker::Redis(redis) => redis.ready.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `memory` or `redis`, for logs and `/readyz`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Broker::Memory { .. } => "memory",
+            Broker::Redis(_) => "redis",
+        }
+    }
+}
+
+/// The Redis side: a lazily (re)connecting command connection for publishing and snapshots, and a
+/// subscriber task that feeds the hub.
+#[derive(Clone)]
+pub struct RedisBroker {
+    settings: Arc<RedisSettings>,
+    commands: ConnectionManager,
+    ready: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBroker")
+            .field("url", &self.settings.url)
+            .finish()
+    }
+}
+
+/// Redis took longer than this to answer a command: treat it as unavailable.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the subscriber checks its connection is alive (a killed Redis may not close it).
+const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(2);
+/// Reconnect backoff bounds.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+impl RedisBroker {
+    /// Prepares the broker without connecting: a service may start while Redis is down.
+    pub fn new(settings: RedisSettings) -> anyhow::Result<RedisBroker> {
+        let client = redis::Client::open(settings.url.as_str())?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(BACKOFF_MAX);
+        let commands = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(RedisBroker {
+            settings: Arc::new(settings),
+            commands,
+            ready: Arc::default(),
+        })
+    }
+
+    async fn publish(&self, event: &ScoreEvent) -> Result<(), BrokerError> {
+        let channel = format!("{}{}", self.settings.channel_prefix, event.match_topic);
+        let mut connection = self.commands.clone();
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(event.to_json())
+            .query_async::<i64>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(|error| BrokerError::Unavailable(error.to_string()))
+    }
+
+    /// Starts the subscriber (feeding `hub`) and the snapshot writer (draining `snapshots`).
+    pub fn spawn(
+        &self,
+        hub: HubHandle,
+        snapshots: mpsc::Receiver<StoredSnapshot>,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(self.clone().subscribe_forever(hub, shutdown.clone())),
+            tokio::spawn(self.clone().write_snapshots(snapshots, shutdown)),
+        ]
+    }
+
+    /// Loads every stored snapshot (at most `limit`), e.g. at start.
+    pub async fn load_snapshots(&self, limit: usize) -> redis::RedisResult<Vec<MatchSnapshot>> {
+        let mut connection = self.commands.clone();
+        let pattern = format!("{}match:*", self.settings.key_prefix);
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor = 0_u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut connection)
+                .await?;
+            keys.extend(batch);
+            cursor = next;
+            if cursor == 0 || keys.len() >= limit {
+                break;
+            }
+        }
+        keys.truncate(limit);
+        let mut snapshots = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(200) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("HGET").arg(key).arg("snapshot");
+            }
+            let texts: Vec<Option<String>> = pipe.query_async(&mut connection).await?;
+            for (key, text) in chunk.iter().zip(texts) {
+                match text.map(|text| serde_json::from_str::<MatchSnapshot>(&text)) {
+                    Some(Ok(snapshot)) => snapshots.push(snapshot),
+                    Some(Err(error)) => {
+                        tracing::warn!(key, %error, "ignoring an unreadable stored snapshot");
+                        telemetry::bad_input("stored_snapshot");
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(snapshots)
+    }
+
+    /// Keeps one pattern subscription alive for the life of the service.
+    async fn subscribe_forever(self, hub: HubHandle, shutdown: CancellationToken) {
+        let pattern = format!("{}*", self.settings.channel_prefix);
+        let mut delay = BACKOFF_MIN;
+        let mut connected_before = false;
+        let mut down_since: Option<Instant> = None;
+        while !shutdown.is_cancelled() {
+            match self.open_subscription(&pattern).await {
+                Ok((sink, stream)) => {
+                    self.set_ready(true);
+                    delay = BACKOFF_MIN;
+                    if connected_before {
+                        metrics::counter!(telemetry::REDIS_RECONNECTS).increment(1);
+                        let down_for = down_since.map(|since| since.elapsed());
+                        tracing::info!(?down_for, %pattern, "Redis is back; re-subscribed");
+                    } else {
+                        tracing::info!(%pattern, url = %self.settings.url, "subscribed to Redis");
+                    }
+                    connected_before = true;
+                    self.restore_into(&hub).await;
+                    self.pump(sink, stream, &hub, &shutdown).await;
+                    self.set_ready(false);
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    down_since = Some(Instant::now());
+                    tracing::warn!("lost the Redis subscription; reconnecting with backoff");
+                }
+                Err(error) => {
+                    self.set_ready(false);
+                    down_since.get_or_insert_with(Instant::now);
+                    if delay == BACKOFF_MIN {
+                        tracing::warn!(%error, url = %self.settings.url, "Redis unreachable; retrying with backoff");
+                    } else {
+                        tracing::debug!(%error, "Redis still unreachable");
+                    }
+                }
+            }
+            let jittered = delay.mul_f64(0.5 + fastrand::f64());
+            tokio::select! {
+                () = tokio::time::sleep(jittered) => {}
+                () = shutdown.cancelled() => break,
+            }
+            delay = (delay * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    async fn open_subscription(
+        &self,
+        pattern: &str,
+    ) -> anyhow::Result<(redis::aio::PubSubSink, redis::aio::PubSubStream)> {
+        let client = redis::Client::open(self.settings.url.as_str())?;
+        let pubsub = tokio::time::timeout(COMMAND_TIMEOUT, client.get_async_pubsub()).await??;
+        let (mut sink, stream) = pubsub.split();
+        tokio::time::timeout(COMMAND_TIMEOUT, sink.psubscribe(pattern)).await??;
+        Ok((sink, stream))
+    }
+
+    /// Loads stored snapshots into the hub (those newer than what it has win).
+    async fn restore_into(&self, hub: &HubHandle) {
+        match self.load_snapshots(usize::MAX).await {
+            Ok(snapshots) if !snapshots.is_empty() => {
+                tracing::info!(count = snapshots.len(), "loaded match snapshots from Redis");
+                let _ = hub.send(Command::Restore(snapshots)).await;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not load snapshots from Redis"),
+        }
+    }
+
+    /// Moves messages from the subscription to the hub until the connection is lost.
+    async fn pump(
+        &self,
+        mut sink: redis::aio::PubSubSink,
+        mut stream: redis::aio::PubSubStream,
+        hub: &HubHandle,
+        shutdown: &CancellationToken,
+    ) {
+        let mut ping = tokio::time::interval(SUBSCRIBER_PING_INTERVAL);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else { return };
+                    let payload = message.get_payload_bytes();
+                    let channel = message.get_channel_name();
+                    match parse_message(&self.settings.channel_prefix, channel, payload) {
+                        Ok(event) => {
+                            let inbound = InboundEvent { event, received_at: Instant::now() };
+                            if hub.offer_event(inbound).is_err() {
+                                return;
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(channel, %error, "dropping a malformed event from Redis");
+                            telemetry::bad_input(error.kind());
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    let answered = tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<String>()).await;
+                    if !matches!(answered, Ok(Ok(_))) {
+                        return;
+                    }
+                }
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+        metrics::gauge!(telemetry::BROKER_UP).set(if ready { 1.0 } else { 0.0 });
+    }
+
+    /// Writes changed snapshots, refusing (in Redis, atomically) to overwrite a newer one that
+    /// another instance wrote.
+    async fn write_snapshots(
+        self,
+        mut snapshots: mpsc::Receiver<StoredSnapshot>,
+        shutdown: CancellationToken,
+    ) {
+        let script = redis::Script::new(STORE_SNAPSHOT_LUA);
+        loop {
+            let snapshot = tokio::select! {
+                snapshot = snapshots.recv() => match snapshot {
+                    Some(snapshot) => snapshot,
+                    None => return,
+                },
+                () = shutdown.cancelled() => {
+                    // Give the hub's final flush a moment to arrive, then write what is queued.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    match snapshots.try_recv() {
+                        Ok(snapshot) => snapshot,
+                        Err(_) => return,
+                    }
+                }
+            };
+            let key = format!("{}match:{}", self.settings.key_prefix, snapshot.match_topic);
+            let ttl_secs = if snapshot.over {
+                self.settings.finished_ttl_secs
+            } else {
+                0
+            };
+            let mut connection = self.commands.clone();
+            let written: redis::RedisResult<i64> = script
+                .key(key)
+                .arg(snapshot.epoch)
+                .arg(snapshot.seq)
+                .arg(&snapshot.json)
+                .arg(ttl_secs)
+                .invoke_async(&mut connection)
+                .await;
+            if let Err(error) = written {
+                tracing::debug!(%error, topic = %snapshot.match_topic, "snapshot not stored");
+            }
+        }
+    }
+}
+
+/// Stores a snapshot unless the stored one is at the same or a later (epoch, seq). Two instances
+/// write the same matches; this keeps the newest whichever writes last.
+const STORE_SNAPSHOT_LUA: &str = r"
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '-1')
+local new_epoch = tonumber(ARGV[1])
+local new_seq = tonumber(ARGV[2])
+if epoch > new_epoch or (epoch == new_epoch and seq >= new_seq) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[2], 'snapshot', ARGV[3])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return 1
+";
+
+/// Why a broker message was dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum BadMessage {
+    /// The payload is not a valid event.
+    #[error("not a valid score event: {0}")]
+    BadEvent(#[from] serde_json::Error),
+    /// The channel is not `<prefix><topic>` for the event's own topic.
+    #[error("published on {channel:?} but the event is for {topic:?}")]
+    ChannelMismatch {
+        /// The channel it came on.
+        channel: String,
+        /// The topic the event names.
+        topic: String,
+    },
+}
+
+impl BadMessage {
+    /// A label for the bad-input counter.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BadMessage::BadEvent(_) => "broker_bad_event",
+            BadMessage::ChannelMismatch { .. } => "broker_channel_mismatch",
+        }
+    }
+}
+
+/// Parses a message from channel `channel`: it must be a valid event published on its own topic's
+/// channel, so a subscriber to a topic never receives another topic's events.
+pub fn parse_message(
+    prefix: &str,
+    channel: &str,
+    payload: &[u8],
+) -> Result<ScoreEvent, BadMessage> {
+    let event = ScoreEvent::from_json(payload)?;
+    if channel.strip_prefix(prefix) != Some(event.match_topic.as_str()) {
+        return Err(BadMessage::ChannelMismatch {
+            channel: channel.to_owned(),
+            topic: event.match_topic.to_string(),
+        });
+    }
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_message_checks_the_channel() {
+        let payload = br#"{"match":"football/pl/a-b","seq":1,"ts_ms":1,"kind":"match_started"}"#;
+        assert!(parse_message("scores:", "scores:football/pl/a-b", payload).is_ok());
+        assert!(matches!(
+            parse_message("scores:", "scores:football/pl/x-y", payload),
+            Err(BadMessage::ChannelMismatch { .. })
+        ));
+        assert!(matches!(
+            parse_message("scores:", "scores:football/pl/a-b", b"{not json"),
+            Err(BadMessage::BadEvent(_))
+        ));
+    }
+}

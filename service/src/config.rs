@@ -1,0 +1,161 @@
+//! Configuration: command-line flags, each also settable from a `SCORELINE_*` environment
+//! variable (flags win). Every limit the service enforces is here, with its default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Which broker carries events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BrokerKind {
+    /// Redis pub/sub: shared by every instance; snapshots survive restarts.
+    Redis,
+    /// In-process: for demos on a machine with nothing installed.
+    Memory,
+}
+
+/// Everything the service can be told.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "scoreline-service",
+    version,
+    about = "Live sports scores over WebSocket, fed from Redis."
+)]
+pub struct Config {
+    /// Address to listen on. Use port 0 to pick a free port (it is logged).
+    #[arg(long, env = "SCORELINE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Broker: `redis`, or `memory` (in-process). Default: redis when --redis-url is set,
+    /// memory otherwise.
+    #[arg(long, env = "SCORELINE_BROKER", value_enum)]
+    pub broker: Option<BrokerKind>,
+
+    /// Redis URL, e.g. redis://127.0.0.1:6379/0.
+    #[arg(long, env = "SCORELINE_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the Redis channels feeds publish on: `<prefix><topic>`.
+    #[arg(long, env = "SCORELINE_CHANNEL_PREFIX", default_value = "scores:")]
+    pub channel_prefix: String,
+
+    /// Prefix of the Redis keys the service stores snapshots under.
+    #[arg(long, env = "SCORELINE_KEY_PREFIX", default_value = "scoreline:")]
+    pub key_prefix: String,
+
+    /// Bearer token that enables `POST /api/publish`; publishing over HTTP is off without one.
+    #[arg(long, env = "SCORELINE_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+
+    /// Origins allowed to open WebSockets (e.g. https://fans.example); any when none is given.
+    /// Clients that send no Origin header (non-browsers) are always allowed.
+    #[arg(
+        long = "allowed-origin",
+        env = "SCORELINE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Most simultaneous WebSocket connections; more are refused with 503.
+    #[arg(long, env = "SCORELINE_MAX_CONNECTIONS", default_value_t = 50_000)]
+    pub max_connections: usize,
+
+    /// Most topics one connection may subscribe to.
+    #[arg(long, env = "SCORELINE_MAX_TOPICS", default_value_t = 64)]
+    pub max_topics: usize,
+
+    /// Largest frame a client may send, in bytes; larger ones close the connection with 1009.
+    #[arg(long, env = "SCORELINE_MAX_FRAME_BYTES", default_value_t = 16 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Requests per second a connection may send on average (bursts of twice that pass).
+    #[arg(long, env = "SCORELINE_MAX_REQUESTS_PER_SEC", default_value_t = 20)]
+    pub max_requests_per_sec: u32,
+
+    /// Most snapshots in one `subscribed` or `catalogue` reply.
+    #[arg(long, env = "SCORELINE_MAX_SNAPSHOTS", default_value_t = 100)]
+    pub max_snapshots: usize,
+
+    /// Frames that must be delivered (scores, replies) a lagging client may have waiting before
+    /// it is disconnected with 1013.
+    #[arg(long, env = "SCORELINE_MAX_QUEUED_FRAMES", default_value_t = 512)]
+    pub max_queued_frames: usize,
+
+    /// Most matches kept in memory.
+    #[arg(long, env = "SCORELINE_MAX_MATCHES", default_value_t = 100_000)]
+    pub max_matches: usize,
+
+    /// How long a finished match stays available, in seconds.
+    #[arg(long, env = "SCORELINE_FINISHED_RETENTION_SECS", default_value_t = 6 * 3600)]
+    pub finished_retention_secs: u64,
+
+    /// Seconds between WebSocket pings.
+    #[arg(long, env = "SCORELINE_HEARTBEAT_SECS", default_value_t = 15)]
+    pub heartbeat_secs: u64,
+
+    /// A connection with no frame from the client (not even a pong) for this long is closed.
+    #[arg(long, env = "SCORELINE_IDLE_TIMEOUT_SECS", default_value_t = 45)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds to let connections drain at shutdown.
+    #[arg(long, env = "SCORELINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+
+    /// HTTP worker threads; defaults to the number of cores.
+    #[arg(long, env = "SCORELINE_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// PEM certificate chain; with --tls-key, serves HTTPS and WSS.
+    #[arg(long, env = "SCORELINE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SCORELINE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Config {
+    /// The defaults, as if started with no flags and no environment.
+    pub fn defaults() -> Config {
+        // Parsing an empty command line cannot fail: every argument has a default or is optional.
+        Config::try_parse_from(["scoreline-service"]).unwrap_or_else(|error| error.exit())
+    }
+
+    /// The broker actually used.
+    pub fn broker_kind(&self) -> BrokerKind {
+        self.broker.unwrap_or(if self.redis_url.is_some() {
+            BrokerKind::Redis
+        } else {
+            BrokerKind::Memory
+        })
+    }
+
+    /// The Redis URL: as given, or the local default when `--broker redis` is given alone.
+    pub fn redis_url(&self) -> String {
+        self.redis_url
+            .clone()
+            .unwrap_or_else(|| "redis://127.0.0.1:6379/".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_unless_redis_is_configured() {
+        let config = Config::try_parse_from(["x"]).unwrap();
+        assert_eq!(config.broker_kind(), BrokerKind::Memory);
+        let config = Config::try_parse_from(["x", "--redis-url", "redis://h/"]).unwrap();
+        assert_eq!(config.broker_kind(), BrokerKind::Redis);
+        let config = Config::try_parse_from(["x", "--broker", "redis"]).unwrap();
+        assert_eq!(config.redis_url(), "redis://127.0.0.1:6379/");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(Config::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok());
+    }
+}

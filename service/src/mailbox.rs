@@ -1,0 +1,311 @@
+//! Per-connection outbound queues, and the policy for clients that stop reading.
+//!
+//! The fan-out never writes to a socket: it pushes a shared frame into each recipient's
+//! [`Mailbox`] and moves on, so one slow client cannot delay the others. Each mailbox is bounded:
+//!
+//! - frames whose content is superseded by a newer one (clock ticks, running statistics: see
+//!   [`scoreline_protocol::Delivery`]) are *coalesced*: a newer frame with the same key replaces
+//!   the queued one, so a lagging client skips stale clock readings instead of piling them up;
+//! - every other frame (scores, periods, status, replies) is kept in order; when more than
+//!   `max_critical` of them are waiting, the client has fallen too far behind to catch up and the
+//!   mailbox *overflows*: it is emptied and closed, and the session disconnects the client with
+//!   close code 1013 (try again later). A reconnecting client gets fresh snapshots.
+//!
+//! Disconnecting rather than replacing the backlog with snapshots keeps memory strictly bounded
+//! and keeps a rule clients can rely on: a connection that is open has received every score event
+//! of its subscriptions, in order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytestring::ByteString;
+use tokio::sync::Notify;
+
+/// One serialised frame on its way to a client. The text is shared by every recipient.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// The JSON text frame.
+    pub text: ByteString,
+    /// When the service received the event this frame carries, for the latency histogram.
+    pub received_at: Option<Instant>,
+    /// Whether a newer frame may replace it.
+    pub coalesce: Option<CoalesceId>,
+}
+
+impl Outbound {
+    /// A frame that must be delivered in order.
+    pub fn critical(text: impl Into<ByteString>) -> Outbound {
+        Outbound {
+            text: text.into(),
+            received_at: None,
+            coalesce: None,
+        }
+    }
+}
+
+/// Identifies frames that supersede each other, e.g. `football/pl/ars-che#clock`. Built once per
+/// event and shared, so comparing is cheap and exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalesceId(pub Arc<str>);
+
+/// Bounds of one mailbox.
+#[derive(Debug, Clone, Copy)]
+pub struct MailboxLimits {
+    /// Most frames that must be delivered (scores, replies) waiting at once before overflow.
+    pub max_critical: usize,
+    /// Most frames of any kind waiting at once before overflow.
+    pub max_frames: usize,
+}
+
+/// What happened to a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Appended to the queue.
+    Queued,
+    /// Replaced an older frame with the same coalescing key.
+    Coalesced,
+    /// The mailbox overflowed with this push; it is now closed and empty.
+    Overflowed,
+    /// The mailbox was already closed; the frame was dropped.
+    Closed,
+}
+
+/// The queue itself: plain data, tested without any runtime.
+#[derive(Debug)]
+pub struct Queue {
+    frames: VecDeque<Outbound>,
+    critical: usize,
+    limits: MailboxLimits,
+    state: QueueState,
+}
+
+/// Whether a queue still accepts frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueState {
+    /// Accepting frames.
+    Open,
+    /// Overflowed: the client fell too far behind and is being disconnected.
+    Overflowed,
+    /// Closed by the session (the client left).
+    Closed,
+}
+
+impl Queue {
+    /// An empty, open queue.
+    pub fn new(limits: MailboxLimits) -> Queue {
+        Queue {
+            frames: VecDeque::new(),
+            critical: 0,
+            limits,
+            state: QueueState::Open,
+        }
+    }
+
+    /// Adds a frame, coalescing or overflowing as the policy says.
+    pub fn push(&mut self, frame: Outbound) -> Pushed {
+        if self.state != QueueState::Open {
+            return Pushed::Closed;
+        }
+        let mut result = Pushed::Queued;
+        if let Some(id) = &frame.coalesce {
+            // Scan from the back: a superseded frame is usually recent. The queue is short unless
+            // the client is lagging, and then this is the slow path anyway.
+            if let Some(index) = self
+                .frames
+                .iter()
+                .rposition(|f| f.coalesce.as_ref() == Some(id))
+            {
+                self.frames.remove(index);
+                result = Pushed::Coalesced;
+            }
+        } else {
+            self.critical += 1;
+        }
+        self.frames.push_back(frame);
+        if self.critical > self.limits.max_critical || self.frames.len() > self.limits.max_frames {
+            self.frames = VecDeque::new();
+            self.critical = 0;
+            self.state = QueueState::Overflowed;
+            return Pushed::Overflowed;
+        }
+        result
+    }
+
+    /// Moves every waiting frame into `out`, oldest first.
+    pub fn drain_into(&mut self, out: &mut Vec<Outbound>) {
+        out.extend(self.frames.drain(..));
+        self.critical = 0;
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Open, overflowed or closed.
+    pub fn state(&self) -> QueueState {
+        self.state
+    }
+}
+
+/// A [`Queue`] shared between the hub (which pushes) and one session task (which drains and
+/// writes), with a wake-up for the session.
+#[derive(Debug)]
+pub struct Mailbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+}
+
+impl Mailbox {
+    /// An empty mailbox.
+    pub fn new(limits: MailboxLimits) -> Mailbox {
+        Mailbox {
+            queue: Mutex::new(Queue::new(limits)),
+            ready: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding this lock cannot leave the queue inconsistent (every method
+        // finishes its update before returning), so a poisoned lock is still usable.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pushes a frame and wakes the session.
+    pub fn push(&self, frame: Outbound) -> Pushed {
+        let pushed = self.lock().push(frame);
+        if pushed != Pushed::Closed {
+            self.ready.notify_one();
+        }
+        pushed
+    }
+
+    /// Takes every waiting frame into `out`; returns the queue's state.
+    pub fn drain_into(&self, out: &mut Vec<Outbound>) -> QueueState {
+        let mut queue = self.lock();
+        queue.drain_into(out);
+        queue.state()
+    }
+
+    /// Waits until something was pushed (or the mailbox overflowed) since the last wake-up.
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    /// Whether the mailbox overflowed.
+    pub fn overflowed(&self) -> bool {
+        self.lock().state() == QueueState::Overflowed
+    }
+
+    /// Marks the mailbox closed so the hub stops queueing for it.
+    pub fn close(&self) {
+        let mut queue = self.lock();
+        if queue.state == QueueState::Open {
+            queue.state = QueueState::Closed;
+        }
+        queue.frames.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: MailboxLimits = MailboxLimits {
+        max_critical: 3,
+        max_frames: 5,
+    };
+
+    fn critical(text: &str) -> Outbound {
+        Outbound::critical(text.to_owned())
+    }
+
+    fn clock(match_topic: &str, text: &str) -> Outbound {
+        Outbound {
+            text: text.to_owned().into(),
+            received_at: None,
+            coalesce: Some(CoalesceId(format!("{match_topic}#clock").into())),
+        }
+    }
+
+    fn texts(queue: &mut Queue) -> Vec<String> {
+        let mut out = Vec::new();
+        queue.drain_into(&mut out);
+        out.into_iter()
+            .map(|frame| frame.text.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn keeps_critical_frames_in_order() {
+        let mut queue = Queue::new(LIMITS);
+        assert_eq!(queue.push(critical("a")), Pushed::Queued);
+        assert_eq!(queue.push(critical("b")), Pushed::Queued);
+        assert_eq!(texts(&mut queue), ["a", "b"]);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn newer_clock_replaces_queued_clock_of_same_match_only() {
+        let mut queue = Queue::new(LIMITS);
+        queue.push(clock("m1", "m1 10s"));
+        queue.push(critical("goal"));
+        queue.push(clock("m2", "m2 10s"));
+        assert_eq!(queue.push(clock("m1", "m1 11s")), Pushed::Coalesced);
+        assert_eq!(texts(&mut queue), ["goal", "m2 10s", "m1 11s"]);
+    }
+
+    #[test]
+    fn coalescing_never_overflows_on_its_own() {
+        let mut queue = Queue::new(LIMITS);
+        for second in 0..1000 {
+            queue.push(clock("m1", &format!("{second}")));
+        }
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue.state(), QueueState::Open);
+    }
+
+    #[test]
+    fn too_many_critical_frames_overflow_and_close() {
+        let mut queue = Queue::new(LIMITS);
+        for text in ["a", "b", "c"] {
+            assert_eq!(queue.push(critical(text)), Pushed::Queued);
+        }
+        assert_eq!(queue.push(critical("d")), Pushed::Overflowed);
+        assert!(queue.is_empty());
+        assert_eq!(queue.push(critical("e")), Pushed::Closed);
+        assert_eq!(queue.state(), QueueState::Overflowed);
+    }
+
+    #[test]
+    fn too_many_frames_of_any_kind_overflow() {
+        let mut queue = Queue::new(LIMITS);
+        queue.push(critical("a"));
+        for index in 0..4 {
+            assert_ne!(
+                queue.push(clock(&format!("m{index}"), "t")),
+                Pushed::Overflowed
+            );
+        }
+        assert_eq!(queue.push(clock("m9", "t")), Pushed::Overflowed);
+    }
+
+    #[test]
+    fn draining_resets_the_backlog() {
+        let mut queue = Queue::new(LIMITS);
+        for round in 0..10 {
+            for text in ["a", "b", "c"] {
+                assert_eq!(queue.push(critical(text)), Pushed::Queued, "round {round}");
+            }
+            assert_eq!(texts(&mut queue).len(), 3);
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The current state of every match the service has seen.
+//!
+//! Every event passes through [`MatchStore::apply`], which runs the protocol's reducer and decides
+//! whether the event goes out: duplicates and events that do not fit the match are dropped here,
+//! so clients only ever see events that moved a snapshot forward. Snapshots changed since the last
+//! flush are marked dirty and written to the broker's store in batches, off the hot path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Bound, Range};
+
+use scoreline_protocol::wire::listing_order;
+use scoreline_protocol::{
+    ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic, apply,
+};
+
+/// Bounds of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// Most matches kept; when full, the longest-finished match makes room, and events of new
+    /// matches are refused if none has finished.
+    pub max_matches: usize,
+    /// How long a finished match is kept after its last event, in milliseconds.
+    pub finished_retention_ms: u64,
+}
+
+/// The event moved its match forward and goes out to subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// `seq` values never seen before this event (a gap in the feed).
+    pub missed: Option<Range<u64>>,
+    /// The event started a new epoch: the match's history was reset.
+    pub reset: bool,
+}
+
+/// Why an event was not applied (and is not sent to anyone).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// Already applied, or older than the current state.
+    #[error("duplicate or out-of-order event: {0}")]
+    Stale(ApplyError),
+    /// Does not fit the match (wrong sport, after the end, unknown correction target...).
+    #[error("event does not fit the match: {0}")]
+    Invalid(ApplyError),
+    /// The store is full of matches still in play.
+    #[error("the match store is full ({0} matches)")]
+    StoreFull(usize),
+}
+
+impl Rejected {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejected::Stale(_) => "stale",
+            Rejected::Invalid(_) => "invalid",
+            Rejected::StoreFull(_) => "store_full",
+        }
+    }
+}
+
+/// Snapshots by match topic, ordered so a prefix selects a contiguous range.
+#[derive(Debug)]
+pub struct MatchStore {
+    matches: BTreeMap<MatchTopic, MatchSnapshot>,
+    dirty: BTreeSet<MatchTopic>,
+    limits: StoreLimits,
+}
+
+impl MatchStore {
+    /// An empty store.
+    pub fn new(limits: StoreLimits) -> MatchStore {
+        MatchStore {
+            matches: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            limits,
+        }
+    }
+
+    /// Applies an event to its match, creating the match when it is new.
+    pub fn apply(&mut self, event: &ScoreEvent) -> Result<Accepted, Rejected> {
+        if !self.matches.contains_key(&event.match_topic) {
+            self.make_room(event.ts_ms)?;
+        }
+        let snapshot = self
+            .matches
+            .entry(event.match_topic.clone())
+            .or_insert_with(|| MatchSnapshot::new(event.match_topic.clone()));
+        let outcome = match apply(snapshot, event) {
+            Ok(applied) => Ok(Accepted {
+                missed: applied.missed,
+                reset: false,
+            }),
+            Err(ApplyError::EpochChanged { .. }) => {
+                // The feed reset this match's history: start again from the new epoch.
+                let mut fresh = MatchSnapshot::new(event.match_topic.clone());
+                let applied = apply(&mut fresh, event).map_err(Rejected::Invalid)?;
+                *snapshot = fresh;
+                Ok(Accepted {
+                    missed: applied.missed,
+                    reset: true,
+                })
+            }
+            Err(error @ (ApplyError::NotNewer { .. } | ApplyError::StaleEpoch { .. })) => {
+                Err(Rejected::Stale(error))
+            }
+            Err(error) => Err(Rejected::Invalid(error)),
+        };
+        match &outcome {
+            Ok(_) => {
+                self.dirty.insert(event.match_topic.clone());
+            }
+            Err(_) if snapshot.seq == 0 => {
+                // Never keep an empty match created by a rejected event.
+                self.matches.remove(&event.match_topic);
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    fn make_room(&mut self, now_ms: u64) -> Result<(), Rejected> {
+        if self.matches.len() < self.limits.max_matches {
+            return Ok(());
+        }
+        self.evict_finished(now_ms);
+        if self.matches.len() < self.limits.max_matches {
+            return Ok(());
+        }
+        let oldest_over = self
+            .matches
+            .values()
+            .filter(|snapshot| snapshot.status.is_over())
+            .min_by_key(|snapshot| snapshot.updated_ms)
+            .map(|snapshot| snapshot.match_topic.clone());
+        match oldest_over {
+            Some(topic) => {
+                self.matches.remove(&topic);
+                Ok(())
+            }
+            None => Err(Rejected::StoreFull(self.matches.len())),
+        }
+    }
+
+    /// Drops matches that finished more than the retention period before `now_ms`.
+    pub fn evict_finished(&mut self, now_ms: u64) -> usize {
+        let retention_ms = self.limits.finished_retention_ms;
+        let before = self.matches.len();
+        self.matches.retain(|_, snapshot| {
+            !snapshot.status.is_over() || snapshot.updated_ms.saturating_add(retention_ms) > now_ms
+        });
+        before - self.matches.len()
+    }
+
+    /// Takes a snapshot from the shared store (another instance, or before a restart) when it is
+    /// newer than what this instance has. Returns whether it was taken.
+    pub fn restore(&mut self, snapshot: MatchSnapshot) -> bool {
+        let newer = match self.matches.get(&snapshot.match_topic) {
+            None => self.matches.len() < self.limits.max_matches,
+            Some(current) => (snapshot.epoch, snapshot.seq) > (current.epoch, current.seq),
+        };
+        if newer {
+            self.matches.insert(snapshot.match_topic.clone(), snapshot);
+        }
+        newer
+    }
+
+    /// One match.
+    pub fn get(&self, topic: &str) -> Option<&MatchSnapshot> {
+        self.matches.get(topic)
+    }
+
+    /// The matches a topic covers, in topic order.
+    pub fn covered<'a>(
+        &'a self,
+        topic: &Topic,
+    ) -> impl Iterator<Item = &'a MatchSnapshot> + use<'a> {
+        // Every match under `a/b` sorts between `a/b/` and `a/b0` ('0' follows '/').
+        let (low, high) = if topic.is_match() {
+            (
+                Bound::Included(topic.to_string()),
+                Bound::Included(topic.to_string()),
+            )
+        } else {
+            (
+                Bound::Included(format!("{topic}/")),
+                Bound::Excluded(format!("{topic}0")),
+            )
+        };
+        let bounds = (
+            low.as_ref().map(String::as_str),
+            high.as_ref().map(String::as_str),
+        );
+        self.matches
+            .range::<str, _>(bounds)
+            .map(|(_, snapshot)| snapshot)
+    }
+
+    /// Matches under any of `topics` (each once), with `status` if given, in listing order
+    /// (live first); at most `limit`, plus how many more there were.
+    pub fn select<'a>(
+        &'a self,
+        topics: &[Topic],
+        status: Option<MatchStatus>,
+        limit: usize,
+    ) -> (Vec<&'a MatchSnapshot>, usize) {
+        let mut found: Vec<&MatchSnapshot> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for topic in topics {
+            for snapshot in self.covered(topic) {
+                if status.is_none_or(|status| snapshot.status == status)
+                    && seen.insert(&snapshot.match_topic)
+                {
+                    found.push(snapshot);
+                }
+            }
+        }
+        found.sort_by(|a, b| listing_order(a, b));
+        let omitted = found.len().saturating_sub(limit);
+        found.truncate(limit);
+        (found, omitted)
+    }
+
+    /// Every match, in listing order, filtered by status; at most `limit`, plus how many more.
+    pub fn all(&self, status: Option<MatchStatus>, limit: usize) -> (Vec<&MatchSnapshot>, usize) {
+        let mut found: Vec<&MatchSnapshot> = self
+            .matches
+            .values()
+            .filter(|snapshot| status.is_none_or(|status| snapshot.status == status))
+            .collect();
+        found.sort_by(|a, b| listing_order(a, b));
+        let omitted = found.len().saturating_sub(limit);
+        found.truncate(limit);
+        (found, omitted)
+    }
+
+    /// Snapshots changed since the last call, for persisting.
+    pub fn take_dirty(&mut self) -> Vec<&MatchSnapshot> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .iter()
+            .filter_map(|topic| self.matches.get(topic))
+            .collect()
+    }
+
+    /// Marks a match as still needing to be persisted (the writer was busy).
+    pub fn mark_dirty(&mut self, topic: MatchTopic) {
+        self.dirty.insert(topic);
+    }
+
+    /// Matches kept.
+    pub fn len(&self) -> usize {
+        self.matches.len()
+    }
+
+    /// Whether no match is kept.
+    pub fn is_empty(&self) -> bool {
+        self.matches.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scoreline_protocol::{EventKind, Side};
+
+    const LIMITS: StoreLimits = StoreLimits {
+        max_matches: 3,
+        finished_retention_ms: 1000,
+    };
+
+    fn event(topic: &str, epoch: u64, seq: u64, kind: EventKind) -> ScoreEvent {
+        ScoreEvent {
+            match_topic: MatchTopic::parse(topic).unwrap(),
+            epoch,
+            seq,
+            ts_ms: seq * 10,
+            clock_secs: None,
+            kind,
+        }
+    }
+
+    fn goal() -> EventKind {
+        EventKind::Goal {
+            side: Side::Home,
+            player: None,
+            own_goal: false,
+            penalty: false,
+        }
+    }
+
+    #[test]
+    fn applies_in_order_and_rejects_duplicates() {
+        let mut store = MatchStore::new(LIMITS);
+        let topic = "football/pl/a-b";
+        assert_eq!(
+            store.apply(&event(topic, 0, 1, EventKind::MatchStarted)),
+            Ok(Accepted {
+                missed: None,
+                reset: false
+            })
+        );
+        assert!(matches!(
+            store.apply(&event(topic, 0, 1, EventKind::MatchStarted)),
+            Err(Rejected::Stale(_))
+        ));
+        let accepted = store.apply(&event(topic, 0, 4, goal())).unwrap();
+        assert_eq!(accepted.missed, Some(2..4));
+        assert_eq!(store.get(topic).unwrap().score.home, 1);
+    }
+
+    #[test]
+    fn new_epoch_resets_the_match() {
+        let mut store = MatchStore::new(LIMITS);
+        let topic = "football/pl/a-b";
+        store.apply(&event(topic, 0, 1, goal())).unwrap();
+        store.apply(&event(topic, 0, 2, goal())).unwrap();
+        let accepted = store
+            .apply(&event(topic, 1, 1, EventKind::MatchStarted))
+            .unwrap();
+        assert!(accepted.reset);
+        let snapshot = store.get(topic).unwrap();
+        assert_eq!(
+            (snapshot.epoch, snapshot.seq, snapshot.score.home),
+            (1, 1, 0)
+        );
+        assert!(matches!(
+            store.apply(&event(topic, 0, 3, goal())),
+            Err(Rejected::Stale(_))
+        ));
+    }
+
+    #[test]
+    fn invalid_first_event_leaves_no_empty_match() {
+        let mut store = MatchStore::new(LIMITS);
+        let bad = event("tennis/w/a-b", 0, 1, goal());
+        assert!(matches!(store.apply(&bad), Err(Rejected::Invalid(_))));
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn full_store_evicts_finished_matches_then_refuses() {
+        let mut store = MatchStore::new(LIMITS);
+        store
+            .apply(&event("football/pl/a-b", 0, 1, EventKind::MatchStarted))
+            .unwrap();
+        store
+            .apply(&event(
+                "football/pl/a-b",
+                0,
+                2,
+                EventKind::MatchEnded { winner: None },
+            ))
+            .unwrap();
+        store
+            .apply(&event("football/pl/c-d", 0, 1, EventKind::MatchStarted))
+            .unwrap();
+        store
+            .apply(&event("football/pl/e-f", 0, 1, EventKind::MatchStarted))
+            .unwrap();
+        store
+            .apply(&event("football/pl/g-h", 0, 1, EventKind::MatchStarted))
+            .unwrap();
+        assert!(
+            store.get("football/pl/a-b").is_none(),
+            "the finished match made room"
+        );
+        assert_eq!(
+            store.apply(&event("football/pl/i-j", 0, 1, EventKind::MatchStarted)),
+            Err(Rejected::StoreFull(3))
+        );
+    }
+
+    #[test]
+    fn covered_selects_by_whole_segment_prefix() {
+        let mut store = MatchStore::new(StoreLimits {
+            max_matches: 10,
+            ..LIMITS
+        });
+        for topic in [
+            "football/pl/a-b",
+            "football/pl/c-d",
+            "football/pla/x-y",
+            "tennis/w/a-b",
+        ] {
+            store
+                .apply(&event(topic, 0, 1, EventKind::MatchStarted))
+                .unwrap();
+        }
+        let names = |text: &str| {
+            let topic = Topic::parse(text).unwrap();
+            store
+                .covered(&topic)
+                .map(|s| s.match_topic.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("football/pl"), ["football/pl/a-b", "football/pl/c-d"]);
+        assert_eq!(names("football").len(), 3);
+        assert_eq!(names("football/pl/c-d"), ["football/pl/c-d"]);
+        assert!(names("basketball").is_empty());
+    }
+
+    #[test]
+    fn restore_keeps_the_newest() {
+        let mut store = MatchStore::new(LIMITS);
+        let topic = "football/pl/a-b";
+        store.apply(&event(topic, 0, 1, goal())).unwrap();
+        store.apply(&event(topic, 0, 2, goal())).unwrap();
+        let older = {
+            let mut older = MatchSnapshot::new(MatchTopic::parse(topic).unwrap());
+            apply(&mut older, &event(topic, 0, 1, goal())).unwrap();
+            older
+        };
+        assert!(!store.restore(older));
+        let mut newer = store.get(topic).unwrap().clone();
+        apply(&mut newer, &event(topic, 0, 3, goal())).unwrap();
+        assert!(store.restore(newer));
+        assert_eq!(store.get(topic).unwrap().score.home, 3);
+    }
+}

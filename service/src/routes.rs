@@ -1,0 +1,277 @@
+//! HTTP routes: the WebSocket upgrade, the match API, HTTP publishing and operations endpoints.
+//! Each handler is a thin shell: validate, ask the hub or the broker, map the error to a status.
+
+use std::sync::atomic::Ordering;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use scoreline_protocol::{
+    Limits, MatchStatus, MatchTopic, PROTOCOL_VERSION, ScoreEvent, ServerMessage, Topic,
+};
+use serde::Deserialize;
+
+use crate::session;
+use crate::startup::AppState;
+use crate::telemetry;
+
+/// Registers every route.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/ws", web::get().to(websocket))
+        .route("/api/matches", web::get().to(list_matches))
+        .route("/api/matches/{topic:.*}", web::get().to(get_match))
+        .service(
+            web::resource("/api/publish")
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .route(web::post().to(publish)),
+        )
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Everything an HTTP handler can refuse with; each maps to one status code and a JSON body
+/// `{"error": "<code>", "message": "..."}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter or body is invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No bearer token, or the wrong one.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The request is not allowed (e.g. an origin not on the list, publishing disabled).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such match.
+    #[error("no match {0}")]
+    NotFound(String),
+    /// The broker is down, the hub is gone, or the connection limit is reached.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))
+    }
+}
+
+impl From<crate::hub::HubGone> for ApiError {
+    fn from(gone: crate::hub::HubGone) -> ApiError {
+        ApiError::Unavailable(gone.to_string())
+    }
+}
+
+/// `GET /ws`: upgrades to a WebSocket session.
+async fn websocket(
+    request: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_origin(&request, &state.config.allowed_origins)?;
+    let Some(slot) = state.connections.try_acquire() else {
+        return Err(ApiError::Unavailable(
+            "connection limit reached; try again later".into(),
+        ));
+    };
+    let (response, session, frames) = actix_ws::handle(&request, body)
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    let max_frame_bytes = state.config.max_frame_bytes;
+    let frames = frames
+        .max_frame_size(max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(max_frame_bytes);
+    let welcome = ServerMessage::Welcome {
+        protocol: PROTOCOL_VERSION,
+        server: concat!("scoreline/", env!("CARGO_PKG_VERSION")).to_owned(),
+        heartbeat_secs: state.config.heartbeat_secs,
+        idle_timeout_secs: state.config.idle_timeout_secs,
+        limits: Limits {
+            max_topics: state.config.max_topics,
+            max_frame_bytes,
+            max_requests_per_sec: state.config.max_requests_per_sec,
+            max_snapshots: state.config.max_snapshots,
+        },
+    }
+    .to_json();
+    let conn = state.hub.new_conn_id();
+    let hub = state.hub.clone();
+    let settings = state.session;
+    let shutdown = state.sessions_shutdown.clone();
+    actix_web::rt::spawn(async move {
+        let _slot = slot;
+        session::run(session, frames, conn, hub, settings, welcome, shutdown).await;
+    });
+    Ok(response)
+}
+
+/// Browsers send `Origin`; when a list is configured, only those origins may connect. Clients
+/// that send none (servers, scripts, the viewer) are not browsers and are let through.
+fn check_origin(request: &HttpRequest, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    if allowed.is_empty() || allowed.iter().any(|allowed| origin == allowed.as_str()) {
+        return Ok(());
+    }
+    telemetry::bad_input("origin_refused");
+    Err(ApiError::Forbidden(format!(
+        "origin {origin:?} is not allowed"
+    )))
+}
+
+/// Query of `GET /api/matches`.
+#[derive(Debug, Deserialize)]
+struct MatchesQuery {
+    /// A topic prefix.
+    topic: Option<String>,
+    /// `live`, `scheduled`, `finished`...
+    status: Option<MatchStatus>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// `GET /api/matches?topic=<prefix>&status=<status>&limit=<n>`: snapshots, live first.
+async fn list_matches(
+    query: Result<web::Query<MatchesQuery>, actix_web::Error>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    let prefix = query
+        .topic
+        .as_deref()
+        .map(|text| Topic::parse(text).map_err(|error| ApiError::BadRequest(error.to_string())))
+        .transpose()?;
+    let limit = query.limit.unwrap_or(100).min(1000);
+    let (matches, omitted) = state.hub.query(prefix, query.status, limit).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "matches": matches, "omitted": omitted })))
+}
+
+/// `GET /api/matches/<sport>/<competition>/<match>`: one snapshot.
+async fn get_match(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let topic =
+        MatchTopic::parse(&path).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    match state.hub.get(topic.clone()).await? {
+        Some(snapshot) => Ok(HttpResponse::Ok().json(snapshot)),
+        None => Err(ApiError::NotFound(topic.to_string())),
+    }
+}
+
+/// `POST /api/publish` with `Authorization: Bearer <token>`: publishes one event through the
+/// broker, for feeds that cannot reach Redis. 202 when the broker took it.
+async fn publish(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(expected) = &state.config.publish_token else {
+        return Err(ApiError::Forbidden(
+            "publishing over HTTP is disabled: start the service with --publish-token".into(),
+        ));
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if !presented.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes())) {
+        telemetry::bad_input("publish_unauthorized");
+        return Err(ApiError::Unauthorized);
+    }
+    let event = ScoreEvent::from_json(&body).map_err(|error| {
+        telemetry::bad_input("publish_bad_event");
+        ApiError::BadRequest(format!("not a valid score event: {error}"))
+    })?;
+    state
+        .broker
+        .publish(&event)
+        .await
+        .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "accepted": true, "match": event.match_topic, "seq": event.seq
+    })))
+}
+
+/// Compares secrets in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: events can flow (the broker is reachable). 503 otherwise, so a load balancer
+/// stops sending new fans to an instance that would show them stale scores.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ready = state.broker.is_ready() && !state.sessions_shutdown.is_cancelled();
+    let body = serde_json::json!({
+        "ready": ready,
+        "broker": state.broker.name(),
+        "connections": state.connections.open.load(Ordering::Relaxed),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status).json(body)
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics() -> HttpResponse {
+    let body = telemetry::metrics_handle()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        ))
+        .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_secrets() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

@@ -1,0 +1,521 @@
+//! One WebSocket connection: a single task that reads client frames, writes queued frames,
+//! pings, and closes with a reason.
+//!
+//! The task owns the socket; the hub only reaches it through the connection's
+//! [`Mailbox`]. Every way a connection can end maps to one close code:
+//!
+//! | why | code |
+//! | --- | --- |
+//! | the service shuts down | 1001 going away |
+//! | a binary frame | 1003 unsupported data |
+//! | a request flood | 1008 policy violation |
+//! | a frame over the size limit | 1009 message too big |
+//! | the client stopped reading and its queue overflowed | 1013 try again later |
+//! | nothing heard from the client within the idle timeout | 1000 normal, reason `idle timeout` |
+//! | a broken WebSocket frame | 1002 protocol error |
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use scoreline_protocol::{ClientMessage, ErrorCode, ServerMessage, Topic, TopicError};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Command, HubHandle};
+use crate::mailbox::{Mailbox, MailboxLimits, Outbound, QueueState};
+use crate::routing::ConnId;
+use crate::telemetry;
+
+/// How a session behaves; derived from the configuration once.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// Interval between pings.
+    pub heartbeat: Duration,
+    /// Silence after which the connection is closed.
+    pub idle_timeout: Duration,
+    /// Average requests per second allowed.
+    pub max_requests_per_sec: u32,
+    /// Outbound queue bounds.
+    pub mailbox: MailboxLimits,
+}
+
+/// How long a closing connection may take to flush and send its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Longest part of an offending request echoed back in an error.
+const ECHO_BYTES: usize = 256;
+
+/// Runs a connection until it ends. `welcome` is the first frame sent.
+pub async fn run(
+    mut session: Session,
+    mut frames: actix_ws::AggregatedMessageStream,
+    conn: ConnId,
+    hub: HubHandle,
+    settings: SessionSettings,
+    welcome: String,
+    shutdown: CancellationToken,
+) {
+    let mailbox = Arc::new(Mailbox::new(settings.mailbox));
+    let registered = hub
+        .send(Command::Connect {
+            conn,
+            mailbox: Arc::clone(&mailbox),
+        })
+        .await;
+    if registered.is_err() || session.text(welcome).await.is_err() {
+        let _ = session.close(Some(CloseCode::Away.into())).await;
+        return;
+    }
+    let mut connection = Connection {
+        conn,
+        hub: hub.clone(),
+        mailbox: Arc::clone(&mailbox),
+        limiter: RateLimiter::new(settings.max_requests_per_sec, Instant::now()),
+    };
+    let mut heartbeat = tokio::time::interval(settings.heartbeat);
+    heartbeat.tick().await;
+    let mut last_heard = Instant::now();
+    let mut batch = Vec::new();
+
+    let close: Option<CloseReason> = loop {
+        let idle_deadline = tokio::time::Instant::from_std(last_heard + settings.idle_timeout);
+        match flush(&mut session, &mailbox, &mut batch, &shutdown, idle_deadline).await {
+            Flushed::Done => {}
+            Flushed::PeerGone => break None,
+            Flushed::Overflowed => {
+                break Some(reason(
+                    CloseCode::Again,
+                    "too slow: outbound queue overflowed; reconnect",
+                ));
+            }
+            Flushed::ShuttingDown => break Some(reason(CloseCode::Away, "server shutting down")),
+            Flushed::Idle => break Some(reason(CloseCode::Normal, "idle timeout")),
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {
+                // Drain what is already queued, briefly, then say goodbye.
+                let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+                let never = CancellationToken::new();
+                let _ = flush(&mut session, &mailbox, &mut batch, &never, deadline).await;
+                break Some(reason(CloseCode::Away, "server shutting down"));
+            }
+            () = mailbox.ready() => {}
+            frame = frames.recv() => {
+                last_heard = Instant::now();
+                match frame {
+                    None => break None,
+                    Some(Ok(frame)) => match connection.on_frame(frame, &mut session).await {
+                        Ok(()) => {}
+                        Err(close) => break close,
+                    },
+                    Some(Err(error)) => break Some(protocol_error_close(&error)),
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= settings.idle_timeout {
+                    break Some(reason(CloseCode::Normal, "idle timeout"));
+                }
+                if session.ping(b"").await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+
+    mailbox.close();
+    let _ = hub.send(Command::Disconnect { conn }).await;
+    if let Some(close) = close {
+        let _ = tokio::time::timeout(CLOSE_GRACE, session.close(Some(close))).await;
+    }
+}
+
+fn reason(code: CloseCode, description: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    }
+}
+
+fn protocol_error_close(error: &ProtocolError) -> CloseReason {
+    match error {
+        ProtocolError::Overflow => {
+            telemetry::bad_input("frame_too_large");
+            reason(CloseCode::Size, "frame too large")
+        }
+        // Continuations beyond the size limit surface as an I/O error from the aggregator.
+        ProtocolError::Io(io) if io.to_string().contains("maximum continuation size") => {
+            telemetry::bad_input("frame_too_large");
+            reason(CloseCode::Size, "message too large")
+        }
+        other => {
+            telemetry::bad_input("websocket_protocol");
+            reason(
+                CloseCode::Protocol,
+                &format!("WebSocket protocol error: {other}"),
+            )
+        }
+    }
+}
+
+/// How a flush ended.
+enum Flushed {
+    /// Everything queued was written.
+    Done,
+    /// The client is gone.
+    PeerGone,
+    /// The client fell too far behind.
+    Overflowed,
+    /// The service is shutting down.
+    ShuttingDown,
+    /// The client has been silent past the idle deadline while writes were stuck.
+    Idle,
+}
+
+/// Writes every queued frame. While a write waits on a client that is not reading, keeps watching
+/// for overflow, shutdown and the idle deadline, so a stuck client cannot pin the task.
+async fn flush(
+    session: &mut Session,
+    mailbox: &Mailbox,
+    batch: &mut Vec<Outbound>,
+    shutdown: &CancellationToken,
+    idle_deadline: tokio::time::Instant,
+) -> Flushed {
+    loop {
+        if mailbox.drain_into(batch) == QueueState::Overflowed {
+            batch.clear();
+            return Flushed::Overflowed;
+        }
+        if batch.is_empty() {
+            return Flushed::Done;
+        }
+        let oldest = batch.iter().find_map(|frame| frame.received_at);
+        let (frames, bytes) = (
+            batch.len(),
+            batch.iter().map(|f| f.text.len()).sum::<usize>(),
+        );
+        for frame in batch.drain(..) {
+            let write = session.text(frame.text);
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    biased;
+                    written = &mut write => {
+                        if written.is_err() {
+                            return Flushed::PeerGone;
+                        }
+                        break;
+                    }
+                    () = shutdown.cancelled() => return Flushed::ShuttingDown,
+                    () = mailbox.ready() => {
+                        if mailbox.overflowed() {
+                            return Flushed::Overflowed;
+                        }
+                    }
+                    () = tokio::time::sleep_until(idle_deadline) => return Flushed::Idle,
+                }
+            }
+        }
+        metrics::counter!(telemetry::FRAMES_OUT).increment(frames as u64);
+        metrics::counter!(telemetry::BYTES_OUT).increment(bytes as u64);
+        if let Some(oldest) = oldest {
+            metrics::histogram!(telemetry::PUBLISH_TO_SEND_SECONDS).record(oldest.elapsed());
+        }
+    }
+}
+
+/// The request-handling side of a connection.
+struct Connection {
+    conn: ConnId,
+    hub: HubHandle,
+    mailbox: Arc<Mailbox>,
+    limiter: RateLimiter,
+}
+
+impl Connection {
+    /// Handles one client frame; `Err` carries the close to send (or `None` to just drop).
+    async fn on_frame(
+        &mut self,
+        frame: AggregatedMessage,
+        session: &mut Session,
+    ) -> Result<(), Option<CloseReason>> {
+        match frame {
+            AggregatedMessage::Text(text) => self.on_text(&text).await,
+            AggregatedMessage::Binary(_) => {
+                telemetry::bad_input("binary_frame");
+                Err(Some(reason(
+                    CloseCode::Unsupported,
+                    "binary frames are not supported; send JSON text frames",
+                )))
+            }
+            AggregatedMessage::Ping(payload) => {
+                session.pong(&payload).await.map_err(|_| None)?;
+                Ok(())
+            }
+            AggregatedMessage::Pong(_) => Ok(()),
+            AggregatedMessage::Close(close) => {
+                // Echo the client's close code, as the WebSocket protocol asks.
+                Err(Some(close.unwrap_or_else(|| CloseCode::Normal.into())))
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), Option<CloseReason>> {
+        match self.limiter.check(Instant::now()) {
+            Verdict::Allowed => {}
+            Verdict::Limited => {
+                telemetry::bad_input("rate_limited");
+                let message = "too many requests; slow down".to_owned();
+                self.error(ErrorCode::RateLimited, message, Some(text));
+                return Ok(());
+            }
+            Verdict::Flood => {
+                telemetry::bad_input("request_flood");
+                return Err(Some(reason(CloseCode::Policy, "request flood")));
+            }
+        }
+        match parse_request(text) {
+            Ok(request) => self.on_request(request).await,
+            Err((code, message)) => {
+                telemetry::bad_input(code.as_str());
+                self.error(code, message, Some(text));
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_request(&mut self, request: Request) -> Result<(), Option<CloseReason>> {
+        let command = match request {
+            Request::Subscribe(topics) => Command::Subscribe {
+                conn: self.conn,
+                topics,
+            },
+            Request::Unsubscribe(topics) => Command::Unsubscribe {
+                conn: self.conn,
+                topics,
+            },
+            Request::List { prefix, status } => Command::List {
+                conn: self.conn,
+                prefix,
+                status,
+            },
+            Request::Ping(id) => {
+                let pong = ServerMessage::Pong {
+                    id,
+                    server_ms: crate::now_ms(),
+                };
+                self.mailbox.push(Outbound::critical(pong.to_json()));
+                return Ok(());
+            }
+        };
+        self.hub
+            .send(command)
+            .await
+            .map_err(|_| Some(reason(CloseCode::Away, "server shutting down")))
+    }
+
+    fn error(&self, code: ErrorCode, message: String, request: Option<&str>) {
+        let request = request.map(|text| truncate(text, ECHO_BYTES).to_owned());
+        let error = ServerMessage::Error {
+            code,
+            message,
+            request,
+        };
+        self.mailbox.push(Outbound::critical(error.to_json()));
+    }
+}
+
+/// A validated client request.
+#[derive(Debug, PartialEq)]
+enum Request {
+    Subscribe(Vec<Topic>),
+    Unsubscribe(Vec<Topic>),
+    Ping(u64),
+    List {
+        prefix: Option<Topic>,
+        status: Option<scoreline_protocol::MatchStatus>,
+    },
+}
+
+/// Parses and validates a text frame, or says which error to answer with.
+fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
+    let message = serde_json::from_str::<ClientMessage>(text).map_err(|error| {
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            r#type: String,
+        }
+        const KNOWN: [&str; 4] = ["subscribe", "unsubscribe", "ping", "list"];
+        match serde_json::from_str::<Probe>(text) {
+            Ok(probe) if !KNOWN.contains(&probe.r#type.as_str()) => (
+                ErrorCode::UnknownType,
+                format!(
+                    "unknown message type {:?}; expected one of {KNOWN:?}",
+                    probe.r#type
+                ),
+            ),
+            _ => (ErrorCode::BadRequest, format!("malformed request: {error}")),
+        }
+    })?;
+    let topics = |topics: &[String]| -> Result<Vec<Topic>, (ErrorCode, String)> {
+        if topics.is_empty() {
+            return Err((
+                ErrorCode::BadRequest,
+                "`topics` must not be empty".to_owned(),
+            ));
+        }
+        ClientMessage::parse_topics(topics).map_err(|(topic, error)| invalid_topic(&topic, &error))
+    };
+    Ok(match message {
+        ClientMessage::Subscribe { topics: list } => Request::Subscribe(topics(&list)?),
+        ClientMessage::Unsubscribe { topics: list } => Request::Unsubscribe(topics(&list)?),
+        ClientMessage::Ping { id } => Request::Ping(id),
+        ClientMessage::List { prefix, status } => {
+            let prefix = prefix
+                .map(|text| Topic::parse(&text).map_err(|error| invalid_topic(&text, &error)))
+                .transpose()?;
+            Request::List { prefix, status }
+        }
+    })
+}
+
+fn invalid_topic(topic: &str, error: &TopicError) -> (ErrorCode, String) {
+    (
+        ErrorCode::InvalidTopic,
+        format!("invalid topic {:?}: {error}", truncate(topic, 80)),
+    )
+}
+
+fn truncate(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// A token bucket per connection: `rate` requests per second on average, bursts of `2 × rate`.
+/// A client that keeps sending after being refused — more than a bucketful of refusals within one
+/// second — is flooding and gets disconnected.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate_per_sec: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+    refused_in_window: u32,
+    window_start: Instant,
+}
+
+/// What a rate limiter says about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go ahead.
+    Allowed,
+    /// Refuse this request with an error.
+    Limited,
+    /// Refuse and disconnect.
+    Flood,
+}
+
+impl RateLimiter {
+    /// A full bucket.
+    pub fn new(rate_per_sec: u32, now: Instant) -> RateLimiter {
+        let rate_per_sec = f64::from(rate_per_sec.max(1));
+        RateLimiter {
+            rate_per_sec,
+            capacity: 2.0 * rate_per_sec,
+            tokens: 2.0 * rate_per_sec,
+            last: now,
+            refused_in_window: 0,
+            window_start: now,
+        }
+    }
+
+    /// Takes a token for a request arriving at `now`.
+    pub fn check(&mut self, now: Instant) -> Verdict {
+        let elapsed_secs = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed_secs * self.rate_per_sec).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Allowed;
+        }
+        if now.saturating_duration_since(self.window_start) >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.refused_in_window = 0;
+        }
+        self.refused_in_window += 1;
+        if f64::from(self.refused_in_window) > self.capacity {
+            Verdict::Flood
+        } else {
+            Verdict::Limited
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_or_name_their_problem() {
+        let check = |text: &str| parse_request(text).map_err(|(code, _)| code);
+        assert_eq!(
+            check(r#"{"type":"subscribe","topics":["football/pl"]}"#),
+            Ok(Request::Subscribe(vec![
+                Topic::parse("football/pl").unwrap()
+            ]))
+        );
+        assert_eq!(check(r#"{"type":"ping","id":7}"#), Ok(Request::Ping(7)));
+        assert_eq!(check("not json"), Err(ErrorCode::BadRequest));
+        assert_eq!(check(r#"{"type":"subscribe"}"#), Err(ErrorCode::BadRequest));
+        assert_eq!(
+            check(r#"{"type":"subscribe","topics":[]}"#),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(check(r#"{"type":"dance"}"#), Err(ErrorCode::UnknownType));
+        assert_eq!(
+            check(r#"{"type":"subscribe","topics":["ok","Not OK"]}"#),
+            Err(ErrorCode::InvalidTopic)
+        );
+        assert_eq!(
+            check(r#"{"type":"list","prefix":"a/b/c/d"}"#),
+            Err(ErrorCode::InvalidTopic)
+        );
+        assert_eq!(check(r#"[1,2]"#), Err(ErrorCode::BadRequest));
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn rate_limiter_allows_bursts_then_limits_then_detects_floods() {
+        let start = Instant::now();
+        let mut limiter = RateLimiter::new(5, start);
+        for _ in 0..10 {
+            assert_eq!(limiter.check(start), Verdict::Allowed);
+        }
+        for _ in 0..10 {
+            assert_eq!(limiter.check(start), Verdict::Limited);
+        }
+        assert_eq!(limiter.check(start), Verdict::Flood);
+        let later = start + Duration::from_secs(2);
+        assert_eq!(limiter.check(later), Verdict::Allowed);
+    }
+
+    #[test]
+    fn steady_traffic_at_the_rate_is_never_limited() {
+        let start = Instant::now();
+        let mut limiter = RateLimiter::new(10, start);
+        for step in 0..1000 {
+            let now = start + Duration::from_millis(100 * step);
+            assert_eq!(limiter.check(now), Verdict::Allowed, "step {step}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Logs and metrics, set up once per process.
+//!
+//! Metric names live here as constants so the code that records them and `docs/architecture.md`
+//! agree; `/metrics` renders them in the Prometheus text format from the same process (no second
+//! HTTP server).
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Open WebSocket connections (gauge).
+pub const CONNECTIONS: &str = "scoreline_connections";
+/// Topics subscribed over all connections (gauge).
+pub const SUBSCRIPTIONS: &str = "scoreline_subscriptions";
+/// Matches kept in memory (gauge).
+pub const MATCHES: &str = "scoreline_matches";
+/// Events received from the broker (counter).
+pub const EVENTS_IN: &str = "scoreline_events_in_total";
+/// Events not applied, by `reason` (counter).
+pub const EVENTS_REJECTED: &str = "scoreline_events_rejected_total";
+/// Events whose `seq` skipped values: the feed lost something upstream (counter).
+pub const EVENT_GAPS: &str = "scoreline_event_gaps_total";
+/// Events dropped because the hub could not keep up (counter).
+pub const EVENTS_DROPPED_OVERLOAD: &str = "scoreline_events_dropped_overload_total";
+/// Frames written to WebSockets (counter).
+pub const FRAMES_OUT: &str = "scoreline_frames_out_total";
+/// Bytes written to WebSockets (counter).
+pub const BYTES_OUT: &str = "scoreline_bytes_out_total";
+/// Queued frames replaced by newer ones for lagging clients (counter).
+pub const FRAMES_COALESCED: &str = "scoreline_frames_coalesced_total";
+/// Clients disconnected because their outbound queue overflowed (counter).
+pub const SLOW_CLIENT_DISCONNECTS: &str = "scoreline_slow_client_disconnects_total";
+/// Bad inputs from clients or the broker, by `kind` (counter).
+pub const BAD_INPUTS: &str = "scoreline_bad_inputs_total";
+/// Times the service connected to Redis again after losing it (counter).
+pub const REDIS_RECONNECTS: &str = "scoreline_redis_reconnects_total";
+/// Whether the broker is reachable: 1 or 0 (gauge).
+pub const BROKER_UP: &str = "scoreline_broker_up";
+/// Time from receiving an event to writing it to a socket, in seconds (histogram).
+pub const PUBLISH_TO_SEND_SECONDS: &str = "scoreline_publish_to_send_seconds";
+
+/// Buckets for the latency histogram: 50 µs to 5 s.
+const LATENCY_BUCKETS_SECS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide metrics recorder (once; later calls share it) and returns the handle
+/// that renders `/metrics`. Tests start many services in one process, and a process can have only
+/// one recorder, so they share counters: tests compare values before and after, never absolutes.
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(PUBLISH_TO_SEND_SECONDS.to_owned()),
+                    LATENCY_BUCKETS_SECS,
+                )
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "metrics recorder not installed; /metrics will be empty");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(CONNECTIONS, "Open WebSocket connections.");
+    describe_gauge!(SUBSCRIPTIONS, "Topics subscribed over all connections.");
+    describe_gauge!(MATCHES, "Matches kept in memory.");
+    describe_counter!(EVENTS_IN, "Events received from the broker.");
+    describe_counter!(EVENTS_REJECTED, "Events not applied, by reason.");
+    describe_counter!(EVENT_GAPS, "Events whose seq skipped values.");
+    describe_counter!(
+        EVENTS_DROPPED_OVERLOAD,
+        "Events dropped because the hub was saturated."
+    );
+    describe_counter!(FRAMES_OUT, "Frames written to WebSockets.");
+    describe_counter!(BYTES_OUT, "Bytes written to WebSockets.");
+    describe_counter!(
+        FRAMES_COALESCED,
+        "Queued frames replaced by newer ones for lagging clients."
+    );
+    describe_counter!(
+        SLOW_CLIENT_DISCONNECTS,
+        "Clients disconnected for not reading."
+    );
+    describe_counter!(
+        BAD_INPUTS,
+        "Bad inputs from clients or the broker, by kind."
+    );
+    describe_counter!(REDIS_RECONNECTS, "Reconnections to Redis after losing it.");
+    describe_gauge!(BROKER_UP, "1 while the broker is reachable.");
+    describe_histogram!(
+        PUBLISH_TO_SEND_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from receiving an event to writing it to a socket (oldest frame of each write batch)."
+    );
+}
+
+/// Counts one bad input of `kind` (e.g. `bad_json`, `invalid_topic`, `binary_frame`).
+pub fn bad_input(kind: &'static str) {
+    metrics::counter!(BAD_INPUTS, "kind" => kind).increment(1);
+}
+
+/// Sets up structured logging from `RUST_LOG` (default `info`), once per process.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
