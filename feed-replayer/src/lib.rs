@@ -18,5 +18,10 @@
 //! `src/main.rs` is the command line; it only parses flags and calls these.
 
 pub mod fixture;
+pub mod generate;
 pub mod plan;
+pub mod publish;
+pub mod record;
+pub mod replay;
+pub mod statsbomb;
 pub mod validate;

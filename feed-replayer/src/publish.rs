@@ -1,0 +1,354 @@
+//! Where a replay's events go: Redis (`PUBLISH <prefix><topic> <json>`, the service's contract),
+//! the service's HTTP publish API, stdout (`--dry-run`), or an in-process channel (tests and
+//! embedding).
+//!
+//! Each way is a thin shell around one call; the replay driver decides when to publish and what
+//! to do with a failure, using [`PublishError::is_transient`].
+
+use std::io::Write;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client};
+use scoreline_protocol::ScoreEvent;
+use tokio::sync::mpsc;
+
+/// The channel prefix the service subscribes under by default.
+pub const DEFAULT_CHANNEL_PREFIX: &str = "scores:";
+
+/// How long connecting to Redis or the service may take before it counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one publish may take; a stuck broker must not freeze the schedule silently.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why an event could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Redis refused the connection or the command, or timed out.
+    #[error("Redis at {addr}: {source}")]
+    Redis {
+        /// `host:port` (never the URL, which may hold a password).
+        addr: String,
+        /// What went wrong.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// The service could not be reached over HTTP.
+    #[error("service at {url} unreachable: {reason}")]
+    HttpUnreachable {
+        /// The base URL given with `--http`.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The service answered 503: its broker is down for now.
+    #[error("service at {url} is unavailable (503): {body}")]
+    ServiceUnavailable {
+        /// The base URL.
+        url: String,
+        /// The service's explanation.
+        body: String,
+    },
+    /// The token was missing or wrong (401), or publishing is disabled (403, 404).
+    #[error("service at {url} refused the token (HTTP {status}): {body}")]
+    Unauthorized {
+        /// The base URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The service's explanation.
+        body: String,
+    },
+    /// The service rejected the event itself (400) or answered something unexpected.
+    #[error("service at {url} rejected the event (HTTP {status}): {body}")]
+    Rejected {
+        /// The base URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The service's explanation.
+        body: String,
+    },
+    /// Writing to stdout failed (a closed pipe in `--dry-run | head`).
+    #[error("writing to stdout: {0}")]
+    Stdout(#[from] std::io::Error),
+    /// The receiving end of a channel publisher is gone.
+    #[error("the event channel is closed")]
+    ChannelClosed,
+}
+
+impl PublishError {
+    /// Whether trying again later may succeed: a broker or service that is down for now.
+    /// A rejected token or event will be rejected again, so those end the replay.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PublishError::Redis { source, .. } => {
+                source.is_io_error()
+                    || source.is_connection_dropped()
+                    || source.is_connection_refusal()
+                    || source.is_timeout()
+            }
+            PublishError::HttpUnreachable { .. } | PublishError::ServiceUnavailable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Where events go.
+pub enum Publisher {
+    /// Redis `PUBLISH`, the production path.
+    Redis(RedisPublisher),
+    /// The service's `POST /api/publish`.
+    Http(HttpPublisher),
+    /// One JSON line per event on stdout, for `--dry-run`.
+    Stdout,
+    /// An in-process channel, for tests and for embedding the replayer.
+    Channel(mpsc::UnboundedSender<ScoreEvent>),
+}
+
+impl Publisher {
+    /// Publishes one event.
+    pub async fn publish(&self, event: &ScoreEvent) -> Result<(), PublishError> {
+        match self {
+            Publisher::Redis(redis) => redis.publish(event).await,
+            Publisher::Http(http) => http.publish(event).await,
+            Publisher::Stdout => {
+                let mut line = event.to_json();
+                line.push('\n');
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(line.as_bytes())?;
+                stdout.flush()?;
+                Ok(())
+            }
+            Publisher::Channel(sender) => sender
+                .send(event.clone())
+                .map_err(|_| PublishError::ChannelClosed),
+        }
+    }
+}
+
+/// Publishes into Redis over one multiplexed connection shared by every match, reconnecting
+/// after a failure (the next publish tries again).
+pub struct RedisPublisher {
+    client: Client,
+    addr: String,
+    channel_prefix: String,
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+}
+
+impl RedisPublisher {
+    /// Connects and checks Redis answers, so an unreachable Redis is reported before any match
+    /// starts rather than as a stream of failed publishes.
+    pub async fn connect(url: &str, channel_prefix: &str) -> Result<RedisPublisher, PublishError> {
+        let client = Client::open(url).map_err(|source| PublishError::Redis {
+            addr: "(invalid URL)".into(),
+            source,
+        })?;
+        let addr = client.get_connection_info().addr().to_string();
+        let publisher = RedisPublisher {
+            client,
+            addr,
+            channel_prefix: channel_prefix.to_owned(),
+            connection: tokio::sync::Mutex::new(None),
+        };
+        let mut connection = publisher.connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map_err(|source| publisher.error(source))?;
+        Ok(publisher)
+    }
+
+    /// The channel an event goes to.
+    pub fn channel(&self, event: &ScoreEvent) -> String {
+        format!("{}{}", self.channel_prefix, event.match_topic)
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, PublishError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            return Ok(connection.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(PUBLISH_TIMEOUT));
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|source| self.error(source))?;
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    async fn publish(&self, event: &ScoreEvent) -> Result<(), PublishError> {
+        let mut connection = self.connection().await?;
+        let result = redis::cmd("PUBLISH")
+            .arg(self.channel(event))
+            .arg(event.to_json())
+            .query_async::<i64>(&mut connection)
+            .await;
+        if let Err(source) = result {
+            // Drop the connection so the next attempt makes a fresh one.
+            *self.connection.lock().await = None;
+            return Err(self.error(source));
+        }
+        Ok(())
+    }
+
+    fn error(&self, source: redis::RedisError) -> PublishError {
+        PublishError::Redis {
+            addr: self.addr.clone(),
+            source,
+        }
+    }
+}
+
+/// Publishes through the service's HTTP API, for feeds that cannot reach Redis.
+pub struct HttpPublisher {
+    base_url: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// One HTTP request as the publisher sends it; built separately so it is tested without a
+/// network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRequest {
+    /// Full URL of the publish endpoint.
+    pub url: String,
+    /// The `Authorization` header value.
+    pub authorization: String,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl HttpPublisher {
+    /// A publisher for the service at `base_url` (e.g. `http://127.0.0.1:8080`) with a bearer
+    /// token.
+    pub fn new(base_url: &str, token: &str) -> HttpPublisher {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(PUBLISH_TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        HttpPublisher {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            agent,
+        }
+    }
+
+    /// The request that publishes `event`.
+    pub fn request(&self, event: &ScoreEvent) -> PublishRequest {
+        PublishRequest {
+            url: format!("{}/api/publish", self.base_url),
+            authorization: format!("Bearer {}", self.token),
+            body: event.to_json(),
+        }
+    }
+
+    /// Sends one event and maps the answer: 2xx is success; see [`PublishError`] for the rest.
+    async fn publish(&self, event: &ScoreEvent) -> Result<(), PublishError> {
+        let request = self.request(event);
+        let agent = self.agent.clone();
+        let base_url = self.base_url.clone();
+        // ureq is blocking and light; a blocking thread per request keeps the runtime free.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut response = agent
+                .post(&request.url)
+                .header("Authorization", &request.authorization)
+                .content_type("application/json")
+                .send(request.body.as_bytes())?;
+            let status = response.status().as_u16();
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(4096)
+                .read_to_string()
+                .unwrap_or_default();
+            Ok::<_, ureq::Error>((status, body))
+        })
+        .await;
+        let (status, body) = match outcome {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(error)) => {
+                return Err(PublishError::HttpUnreachable {
+                    url: base_url,
+                    reason: error.to_string(),
+                });
+            }
+            Err(join_error) => {
+                return Err(PublishError::HttpUnreachable {
+                    url: base_url,
+                    reason: join_error.to_string(),
+                });
+            }
+        };
+        classify(&base_url, status, body.trim().to_owned())
+    }
+}
+
+/// Maps a publish answer's status to success or the matching error.
+pub fn classify(url: &str, status: u16, body: String) -> Result<(), PublishError> {
+    let url = url.to_owned();
+    match status {
+        200..=299 => Ok(()),
+        401 | 403 | 404 => Err(PublishError::Unauthorized { url, status, body }),
+        503 => Err(PublishError::ServiceUnavailable { url, body }),
+        _ => Err(PublishError::Rejected { url, status, body }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scoreline_protocol::{EventKind, MatchTopic};
+
+    fn event() -> ScoreEvent {
+        ScoreEvent {
+            match_topic: MatchTopic::parse("football/test/a-b").unwrap(),
+            epoch: 3,
+            seq: 1,
+            ts_ms: 5,
+            clock_secs: None,
+            kind: EventKind::MatchStarted,
+        }
+    }
+
+    #[test]
+    fn http_request_carries_token_and_event() {
+        let publisher = HttpPublisher::new("http://127.0.0.1:9/", "s3cret");
+        let request = publisher.request(&event());
+        assert_eq!(request.url, "http://127.0.0.1:9/api/publish");
+        assert_eq!(request.authorization, "Bearer s3cret");
+        assert_eq!(
+            ScoreEvent::from_json(request.body.as_bytes()).unwrap(),
+            event()
+        );
+    }
+
+    #[test]
+    fn http_answers_map_to_errors() {
+        assert!(classify("u", 202, String::new()).is_ok());
+        let unauthorized = classify("u", 401, "no".into()).unwrap_err();
+        assert!(matches!(
+            unauthorized,
+            PublishError::Unauthorized { status: 401, .. }
+        ));
+        assert!(!unauthorized.is_transient());
+        let rejected = classify("u", 400, "{\"error\":\"bad\"}".into()).unwrap_err();
+        assert!(matches!(
+            rejected,
+            PublishError::Rejected { status: 400, .. }
+        ));
+        assert!(!rejected.is_transient());
+        assert!(
+            classify("u", 503, String::new())
+                .unwrap_err()
+                .is_transient()
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! The replay driver: one task per match publishing its [`Plan`] on schedule, all matches at
+//! once, until every match is done or the replay is cancelled.
+//!
+//! Timing comes from tokio's clock, measured from one start instant per round, so the schedule
+//! never drifts and tests run it on a paused clock. Each task keeps the match's snapshot with the
+//! protocol reducer, which is what the progress display shows.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use scoreline_protocol::{MatchSnapshot, MatchStatus, ScoreEvent, Sport, apply};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::{Pace, Plan};
+use crate::publish::{PublishError, Publisher};
+
+/// How a replay runs, beyond where it publishes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayOptions {
+    /// Speed and starting point.
+    pub pace: Pace,
+    /// Start every match again when it ends, in a new epoch, until cancelled.
+    pub looping: bool,
+    /// Wall time between a match's end and its next round, so the final score can be seen.
+    pub loop_pause: Duration,
+    /// How long a match keeps retrying a broker that is down before the replay gives up.
+    pub retry_for: Duration,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            pace: Pace::REAL_TIME,
+            looping: false,
+            loop_pause: Duration::from_secs(10),
+            retry_for: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a replay stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Publishing failed for good: the token or an event was rejected, or the broker stayed down
+    /// longer than `retry_for`.
+    #[error("{match_topic}: publishing seq {seq} failed: {source}")]
+    Publish {
+        /// The match being replayed.
+        match_topic: String,
+        /// The event that could not be published.
+        seq: u64,
+        /// Why.
+        #[source]
+        source: PublishError,
+    },
+    /// A match task panicked or was aborted; a bug, reported rather than hidden.
+    #[error("a replay task failed: {0}")]
+    Task(String),
+}
+
+/// What one match's replay did.
+#[derive(Debug, Clone)]
+pub struct MatchOutcome {
+    /// The match as the reducer saw the last round.
+    pub snapshot: MatchSnapshot,
+    /// Events published over all rounds.
+    pub published: u64,
+    /// Rounds started (1 without `--loop`).
+    pub rounds: u32,
+    /// Whether it stopped because of cancellation rather than by reaching the end.
+    pub cancelled: bool,
+}
+
+/// Replays every plan concurrently through `publisher`; returns when all are done, when
+/// `cancel` fires, or at the first fatal error (which cancels the others).
+pub async fn replay_all(
+    plans: Vec<Plan>,
+    publisher: Arc<Publisher>,
+    options: ReplayOptions,
+    cancel: CancellationToken,
+    progress: &MultiProgress,
+) -> Result<Vec<MatchOutcome>, ReplayError> {
+    let mut tasks = JoinSet::new();
+    for (index, plan) in plans.into_iter().enumerate() {
+        let bar = progress.add(match_bar(&plan));
+        let publisher = Arc::clone(&publisher);
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let outcome = replay_match(&plan, &publisher, options, &cancel, &bar).await;
+            (index, outcome)
+        });
+    }
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, Ok(outcome))) => outcomes.push((index, outcome)),
+            Ok((_, Err(error))) => {
+                cancel.cancel();
+                first_error.get_or_insert(error);
+            }
+            Err(join_error) => {
+                cancel.cancel();
+                first_error.get_or_insert(ReplayError::Task(join_error.to_string()));
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    outcomes.sort_by_key(|(index, _)| *index);
+    Ok(outcomes.into_iter().map(|(_, outcome)| outcome).collect())
+}
+
+/// Replays one match: every event at its due time, round after round when looping.
+///
+/// Every round starts a new epoch (the wall clock in milliseconds, and always above the previous
+/// round's), so the service resets the match instead of rejecting seq 1 as a duplicate; this also
+/// makes a second run of the replayer win over the first.
+pub async fn replay_match(
+    plan: &Plan,
+    publisher: &Publisher,
+    options: ReplayOptions,
+    cancel: &CancellationToken,
+    bar: &ProgressBar,
+) -> Result<MatchOutcome, ReplayError> {
+    let mut outcome = MatchOutcome {
+        snapshot: MatchSnapshot::new(plan.match_topic.clone()),
+        published: 0,
+        rounds: 0,
+        cancelled: false,
+    };
+    let mut epoch = 0;
+    loop {
+        outcome.rounds += 1;
+        let start = Instant::now();
+        let start_wall_ms = wall_clock_ms();
+        epoch = start_wall_ms.max(epoch + 1);
+        let kickoff_ms = start_wall_ms.saturating_sub(options.pace.kickoff_lead_ms());
+        outcome.snapshot = MatchSnapshot::new(plan.match_topic.clone());
+        bar.reset();
+        for (index, planned) in plan.events.iter().enumerate() {
+            let due = start + Duration::from_millis(options.pace.due_ms(planned.offset_ms));
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    outcome.cancelled = true;
+                    bar.abandon_with_message(format!("stopped · {}", describe(&outcome.snapshot)));
+                    return Ok(outcome);
+                }
+                () = sleep_until(due) => {}
+            }
+            // Publishing time follows the same clock as the schedule, so `ts_ms` spacing is the
+            // recording's spacing divided by the speed.
+            let ts_ms = start_wall_ms + millis(Instant::now() - start);
+            let event = plan.stamp(index, epoch, kickoff_ms, ts_ms);
+            if !publish_with_retry(publisher, &event, options.retry_for, cancel, bar).await? {
+                outcome.cancelled = true;
+                bar.abandon_with_message(format!("stopped · {}", describe(&outcome.snapshot)));
+                return Ok(outcome);
+            }
+            outcome.published += 1;
+            // Fixtures are validated before a replay, so the reducer accepts every event; a
+            // rejection would only make the display stale, never the published stream wrong.
+            let _ = apply(&mut outcome.snapshot, &event);
+            bar.set_position(planned.offset_ms);
+            bar.set_message(describe(&outcome.snapshot));
+        }
+        if !options.looping {
+            bar.finish_with_message(describe(&outcome.snapshot));
+            return Ok(outcome);
+        }
+        bar.set_message(format!(
+            "{} · again in {}s",
+            describe(&outcome.snapshot),
+            options.loop_pause.as_secs()
+        ));
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                outcome.cancelled = true;
+                bar.abandon_with_message(format!("stopped · {}", describe(&outcome.snapshot)));
+                return Ok(outcome);
+            }
+            () = sleep(options.loop_pause) => {}
+        }
+    }
+}
+
+/// Publishes, retrying transient failures with backoff for up to `retry_for`. Returns
+/// `Ok(false)` when cancelled while waiting.
+async fn publish_with_retry(
+    publisher: &Publisher,
+    event: &ScoreEvent,
+    retry_for: Duration,
+    cancel: &CancellationToken,
+    bar: &ProgressBar,
+) -> Result<bool, ReplayError> {
+    let mut backoff = Duration::from_millis(250);
+    let give_up_at = Instant::now() + retry_for;
+    loop {
+        let error = match publisher.publish(event).await {
+            Ok(()) => return Ok(true),
+            Err(error) => error,
+        };
+        if !error.is_transient() || Instant::now() + backoff > give_up_at {
+            return Err(ReplayError::Publish {
+                match_topic: event.match_topic.to_string(),
+                seq: event.seq,
+                source: error,
+            });
+        }
+        bar.set_message(format!("retrying in {}ms: {error}", backoff.as_millis()));
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(false),
+            () = sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// A progress bar for one match: its topic, how far through the recording, and the score.
+pub fn match_bar(plan: &Plan) -> ProgressBar {
+    let bar = ProgressBar::new(plan.duration_ms().max(1));
+    let style = ProgressStyle::with_template("{prefix:40!} [{bar:20}] {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(plan.match_topic.to_string());
+    bar
+}
+
+/// One line for a fan: teams, score, period and clock, e.g.
+/// `ARG 3-3 FRA (4-2 pens) · Penalties · finished` or `DJO 2-1 NAD · Set 4 3-2 · 30-15`.
+pub fn describe(snapshot: &MatchSnapshot) -> String {
+    let home = snapshot.home.short();
+    let away = snapshot.away.short();
+    let mut text = format!(
+        "{home} {}-{} {away}",
+        snapshot.score.home, snapshot.score.away
+    );
+    if let Some(shootout) = snapshot.shootout {
+        text.push_str(&format!(" ({}-{} pens)", shootout.home, shootout.away));
+    }
+    if snapshot.period > 0 {
+        text.push_str(" · ");
+        text.push_str(&snapshot.sport.period_name(snapshot.period));
+    }
+    match snapshot.sport {
+        Sport::Tennis => {
+            if let Some(set) = snapshot.periods.last() {
+                text.push_str(&format!(" {}-{}", set.home, set.away));
+            }
+            if let Some(game) = snapshot.game {
+                let (home, away) = (
+                    game.call(scoreline_protocol::Side::Home),
+                    game.call(scoreline_protocol::Side::Away),
+                );
+                text.push_str(&format!(" · {home}-{away}"));
+            }
+        }
+        _ => {
+            if let Some(clock) = snapshot.clock
+                && snapshot.period > 0
+            {
+                text.push(' ');
+                text.push_str(&snapshot.sport.format_clock(
+                    snapshot.period,
+                    clock.secs,
+                    snapshot.period_secs,
+                ));
+            }
+        }
+    }
+    match snapshot.status {
+        MatchStatus::Live => {}
+        status => text.push_str(&format!(" · {status:?}").to_lowercase()),
+    }
+    text
+}
+
+fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| millis(since))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
