@@ -9,6 +9,7 @@
 //!   [`session::Command`]s. Driven by plain values; everything above is tested without a socket.
 //! - [`decode`]: reading server frames, with a workaround for a protocol v1 defect.
 //! - [`present`]: how facts read on screen (status labels, timeline lines, score progression).
+//! - [`settings`]: what is saved between runs (server URL, follow list), apart from runtime state.
 //! - [`ui`]: `*_ui` functions that draw the session and return commands; they never change it.
 //! - [`socket`]: the thin adapter between the session and an `ewebsock` WebSocket.
 //! - [`app`]: the eframe application: persistence, the frame loop, repaint scheduling.
@@ -16,9 +17,13 @@
 //! Invariant: the socket wakes the UI (`connect_with_wakeup`), and the UI otherwise sleeps until
 //! the session's next deadline or the next clock second it shows; nothing polls.
 
+pub mod app;
 pub mod connection;
 pub mod decode;
 pub mod follow;
 pub mod present;
 pub mod scoreboard;
 pub mod session;
+pub mod settings;
+pub mod socket;
+pub mod ui;

@@ -71,6 +71,77 @@ pub struct Catalogue {
     pub received_ms: Option<u64>,
 }
 
+/// One sport of the catalogue, for the browser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueSport {
+    /// The sport's topic, e.g. `football`.
+    pub topic: Topic,
+    /// Its competitions, by name.
+    pub competitions: Vec<CatalogueCompetition>,
+}
+
+/// One competition of the catalogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueCompetition {
+    /// The competition's topic, e.g. `football/premier-league`.
+    pub topic: Topic,
+    /// Its display name.
+    pub name: String,
+    /// Its matches, in the server's order (live first).
+    pub matches: Vec<MatchSummary>,
+}
+
+/// The catalogue as a sport → competition → match tree, sports and competitions by name.
+pub fn catalogue_tree(catalogue: &Catalogue) -> Vec<CatalogueSport> {
+    let mut sports: Vec<CatalogueSport> = Vec::new();
+    for summary in &catalogue.matches {
+        let topic = &summary.match_topic;
+        let (Ok(sport_topic), Ok(competition_topic)) = (
+            Topic::parse(topic.sport_slug()),
+            Topic::parse(&format!(
+                "{}/{}",
+                topic.sport_slug(),
+                topic.competition_slug()
+            )),
+        ) else {
+            continue;
+        };
+        let sport = match sports.iter().position(|s| s.topic == sport_topic) {
+            Some(index) => &mut sports[index],
+            None => {
+                sports.push(CatalogueSport {
+                    topic: sport_topic,
+                    competitions: Vec::new(),
+                });
+                sports.last_mut().expect("just pushed")
+            }
+        };
+        let competition = match sport
+            .competitions
+            .iter()
+            .position(|c| c.topic == competition_topic)
+        {
+            Some(index) => &mut sport.competitions[index],
+            None => {
+                sport.competitions.push(CatalogueCompetition {
+                    name: summary.competition.clone().unwrap_or_else(|| {
+                        crate::scoreboard::slug_to_title(topic.competition_slug())
+                    }),
+                    topic: competition_topic,
+                    matches: Vec::new(),
+                });
+                sport.competitions.last_mut().expect("just pushed")
+            }
+        };
+        competition.matches.push(summary.clone());
+    }
+    sports.sort_by(|a, b| a.topic.cmp(&b.topic));
+    for sport in &mut sports {
+        sport.competitions.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    sports
+}
+
 /// What the server said about itself in its welcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
@@ -426,6 +497,11 @@ impl Session {
         self.link.is_connected()
             && tracked.confirmed_generation == self.link.generation()
             && !tracked.repairing
+    }
+
+    /// Whether the socket is open.
+    pub fn is_connected(&self) -> bool {
+        self.link.is_connected()
     }
 
     /// The server address.
@@ -795,6 +871,38 @@ mod tests {
         assert_eq!(session.catalogue().matches.len(), 1);
         session.tick(10 + CATALOGUE_REFRESH_MILLIS);
         assert!(sends(&session.take_actions()).contains(&r#"{"type":"list"}"#.to_owned()));
+    }
+
+    #[test]
+    fn catalogue_tree_groups_by_sport_and_competition() {
+        let summary = |topic: &str, competition: Option<&str>| {
+            let mut snapshot = MatchSnapshot::new(MatchTopic::parse(topic).unwrap());
+            snapshot.competition = competition.map(str::to_owned);
+            MatchSummary::from(&snapshot)
+        };
+        let catalogue = Catalogue {
+            matches: vec![
+                summary("tennis/wimbledon/a-b", Some("Wimbledon")),
+                summary("football/premier-league/ars-che", Some("Premier League")),
+                summary("football/la-liga/rma-fcb", None),
+                summary("football/premier-league/liv-mci", Some("Premier League")),
+            ],
+            omitted: 0,
+            received_ms: Some(1),
+        };
+        let tree = catalogue_tree(&catalogue);
+        let sports: Vec<&str> = tree.iter().map(|s| s.topic.as_str()).collect();
+        assert_eq!(sports, vec!["football", "tennis"]);
+        let competitions: Vec<(&str, usize)> = tree[0]
+            .competitions
+            .iter()
+            .map(|c| (c.name.as_str(), c.matches.len()))
+            .collect();
+        assert_eq!(competitions, vec![("La Liga", 1), ("Premier League", 2)]);
+        assert_eq!(
+            tree[0].competitions[1].topic.as_str(),
+            "football/premier-league"
+        );
     }
 
     #[test]

@@ -1,0 +1,170 @@
+//! The eframe application: loads and saves [`Settings`], drains the socket into the
+//! [`Session`] once per frame, draws with [`crate::ui`], applies the fan's commands, and sleeps
+//! until the next thing that can change the screen.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use eframe::egui;
+
+use crate::connection::{Backoff, Jitter, Link};
+use crate::follow::FollowList;
+use crate::session::{Action, Session};
+use crate::settings::{STORAGE_KEY, Settings};
+use crate::socket::{Socket, SocketEvent};
+use crate::ui::{ViewState, viewer_ui};
+
+/// While a score flashes, repaint at about this interval so the fade is smooth.
+const FLASH_FRAME_MILLIS: u64 = 33;
+
+/// Choices from the command line that override saved settings for this run.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Server to use instead of the saved one.
+    pub url: Option<String>,
+    /// Topics to follow in addition to the saved ones.
+    pub follow: Vec<scoreline_protocol::Topic>,
+}
+
+/// The running viewer.
+pub struct ViewerApp {
+    /// The model.
+    session: Session,
+    /// What the fan is typing.
+    view: ViewState,
+    /// The open connection, if any.
+    socket: Option<Socket>,
+    /// To wake the UI from the socket thread.
+    ctx: egui::Context,
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp in the protocol.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+impl ViewerApp {
+    /// Builds the app from saved settings and the command line, and starts connecting.
+    pub fn new(cc: &eframe::CreationContext<'_>, options: StartOptions) -> ViewerApp {
+        let saved = cc
+            .storage
+            .and_then(|storage| storage.get_string(STORAGE_KEY));
+        let settings = Settings::from_json(saved.as_deref());
+        let url = options.url.unwrap_or(settings.server_url.clone());
+        let mut follows: FollowList = settings.follow_list();
+        for topic in options.follow {
+            follows.follow(topic);
+        }
+        let now = now_ms();
+        let link = Link::new(
+            Backoff::default(),
+            Jitter::new(now ^ u64::from(std::process::id())),
+        );
+        let mut session = Session::new(url, follows, link);
+        session.start(now);
+        let mut app = ViewerApp {
+            view: ViewState::new(&session),
+            session,
+            socket: None,
+            ctx: cc.egui_ctx.clone(),
+        };
+        app.perform_actions(now);
+        app
+    }
+
+    /// Feeds every waiting socket event to the session.
+    fn drain_socket(&mut self, now_ms: u64) {
+        while let Some(event) = self.socket.as_ref().and_then(Socket::try_recv) {
+            match event {
+                SocketEvent::Opened => self.session.opened(now_ms),
+                SocketEvent::Text(text) => self.session.receive_text(&text, now_ms),
+                SocketEvent::Binary(len_bytes) => self.session.receive_binary(len_bytes),
+                SocketEvent::Closed(reason) => {
+                    self.socket = None;
+                    self.session.lost(now_ms, &reason);
+                }
+            }
+            // Answer as we go: a `subscribed` may need repairs sent before later frames.
+            self.perform_actions(now_ms);
+        }
+    }
+
+    /// Carries out what the session asked for.
+    fn perform_actions(&mut self, now_ms: u64) {
+        for action in self.session.take_actions() {
+            match action {
+                Action::Connect(url) => {
+                    self.socket = None;
+                    let ctx = self.ctx.clone();
+                    match Socket::connect(&url, move || ctx.request_repaint()) {
+                        Ok(socket) => self.socket = Some(socket),
+                        Err(error) => self.session.lost(now_ms, &error),
+                    }
+                }
+                Action::Disconnect => self.socket = None,
+                Action::Send(message) => match &mut self.socket {
+                    Some(socket) => socket.send(&message),
+                    None => tracing::debug!(?message, "not connected; request dropped"),
+                },
+            }
+        }
+    }
+
+    /// How long the UI may sleep: until the session's next deadline, the next second of a
+    /// running clock on screen, or the next frame of a flash.
+    fn sleep_for(&self, now_ms: u64) -> Option<Duration> {
+        let board = self.session.scoreboard();
+        let flashing = board
+            .matches()
+            .any(|tracked| tracked.flash_progress(now_ms).is_some());
+        let clock_running = board.matches().any(|tracked| {
+            tracked.snapshot.status.is_in_progress()
+                && tracked.snapshot.clock.is_some_and(|clock| clock.running)
+        });
+        let waiting_retry = self.session.retry_in_millis(now_ms).is_some();
+        let mut wake_ms = self.session.next_deadline_ms();
+        let mut earliest = |candidate: u64| {
+            wake_ms = Some(wake_ms.map_or(candidate, |current| current.min(candidate)));
+        };
+        if flashing {
+            earliest(now_ms + FLASH_FRAME_MILLIS);
+        }
+        if clock_running || waiting_retry {
+            // The next whole second, so the clock (or the countdown) ticks on time.
+            earliest(now_ms - now_ms % 1_000 + 1_000);
+        }
+        wake_ms.map(|wake_ms| Duration::from_millis(wake_ms.saturating_sub(now_ms)))
+    }
+}
+
+impl eframe::App for ViewerApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let now = now_ms();
+        self.drain_socket(now);
+        self.session.tick(now);
+        self.perform_actions(now);
+        if let Some(delay) = self.sleep_for(now) {
+            ctx.request_repaint_after(delay);
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let now = now_ms();
+        let commands = viewer_ui(ui, &self.session, &mut self.view, now);
+        for command in commands {
+            self.session.command(command, now);
+        }
+        self.perform_actions(now);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        let settings = Settings {
+            server_url: self.session.url().to_owned(),
+            follows: self.session.follows().to_strings(),
+        };
+        storage.set_string(STORAGE_KEY, settings.to_json());
+    }
+}

@@ -1,0 +1,73 @@
+//! What the viewer remembers between runs: the server address and the follow list. Kept apart
+//! from runtime state (the scoreboard, the connection) so that nothing transient is ever saved.
+
+use serde::{Deserialize, Serialize};
+
+use crate::follow::FollowList;
+use crate::session::DEFAULT_URL;
+
+/// The key the settings are stored under in eframe's storage.
+pub const STORAGE_KEY: &str = "scoreline-viewer/settings";
+
+/// Persisted settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// WebSocket URL of the service.
+    pub server_url: String,
+    /// Followed topics, as strings so an old or hand-edited file with a bad topic still loads.
+    pub follows: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            server_url: DEFAULT_URL.to_owned(),
+            follows: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// The follow list, skipping (and logging) topics that no longer parse.
+    pub fn follow_list(&self) -> FollowList {
+        FollowList::from_strings(self.follows.iter().map(String::as_str))
+    }
+
+    /// Reads settings from their stored JSON; a missing or unreadable entry gives the defaults,
+    /// so a corrupt file never keeps the viewer from starting.
+    pub fn from_json(text: Option<&str>) -> Settings {
+        match text.map(serde_json::from_str::<Settings>) {
+            Some(Ok(settings)) => settings,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "ignoring unreadable saved settings");
+                Settings::default()
+            }
+            None => Settings::default(),
+        }
+    }
+
+    /// The settings as JSON for storage.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_bad_input_gives_defaults() {
+        let settings = Settings {
+            server_url: "ws://example.invalid/ws".into(),
+            follows: vec!["football".into(), "tennis/wimbledon".into()],
+        };
+        assert_eq!(Settings::from_json(Some(&settings.to_json())), settings);
+        assert_eq!(Settings::from_json(Some("{not json")), Settings::default());
+        assert_eq!(Settings::from_json(None), Settings::default());
+        let partial = Settings::from_json(Some(r#"{"follows":["tennis","Bad Topic"]}"#));
+        assert_eq!(partial.server_url, DEFAULT_URL);
+        assert_eq!(partial.follow_list().to_strings(), vec!["tennis"]);
+    }
+}
