@@ -134,9 +134,28 @@ struct GenerateArgs {
     /// Away team or player, as "Name" or "Name:CODE".
     #[arg(long)]
     away: Option<String>,
+    /// Kickoff of the match being filled in, RFC 3339 (2016-06-20T01:00:00Z).
+    #[arg(long, value_parser = parse_kickoff)]
+    kickoff: Option<u64>,
+    /// Display name of the competition.
+    #[arg(long)]
+    competition: Option<String>,
+    /// Where it is played.
+    #[arg(long)]
+    venue: Option<String>,
     /// Write here instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// Reads an RFC 3339 time as milliseconds since the Unix epoch.
+fn parse_kickoff(text: &str) -> Result<u64, String> {
+    let time = humantime::parse_rfc3339_weak(text)
+        .map_err(|error| format!("{text:?} is not a time like 2016-06-20T01:00:00Z: {error}"))?;
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{text} is before 1970"))?;
+    u64::try_from(since.as_millis()).map_err(|_| format!("{text} is too far ahead"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -429,7 +448,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         home: team(&args.home),
         away: team(&args.away),
     };
-    let fixture = match args.sport {
+    let mut fixture = match args.sport {
         SportArg::Football => generate::football(&request),
         SportArg::Basketball => {
             let quarters = args
@@ -461,6 +480,15 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             generate::tennis(&request, format, sets.as_deref())?
         }
     };
+    if let Some(kickoff_ms) = args.kickoff {
+        fixture.header.kickoff_ms = kickoff_ms;
+    }
+    if args.competition.is_some() {
+        fixture.header.competition = args.competition;
+    }
+    if args.venue.is_some() {
+        fixture.header.venue = args.venue;
+    }
     validate::check(&fixture).map_err(|problems| {
         anyhow::anyhow!("generated fixture is invalid (a bug): {problems:?}")
     })?;

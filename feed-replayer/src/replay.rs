@@ -264,8 +264,11 @@ pub fn describe(snapshot: &MatchSnapshot) -> String {
             }
         }
         _ => {
+            // A shoot-out has no clock; the last reading is from the end of extra time.
+            let shootout = snapshot.sport == Sport::Football && snapshot.period >= 5;
             if let Some(clock) = snapshot.clock
                 && snapshot.period > 0
+                && !shootout
             {
                 text.push(' ');
                 text.push_str(&snapshot.sport.format_clock(
