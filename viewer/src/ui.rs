@@ -255,10 +255,12 @@ pub fn follow_ui(ui: &mut Ui, session: &Session, view: &mut ViewState) -> Vec<Co
                             &competition.topic,
                             RichText::new(&competition.name),
                         ));
-                        egui::CollapsingHeader::new(format!(
-                            "{} matches",
-                            competition.matches.len()
-                        ))
+                        let count = competition.matches.len();
+                        egui::CollapsingHeader::new(if count == 1 {
+                            "1 match".to_owned()
+                        } else {
+                            format!("{count} matches")
+                        })
                         .id_salt(competition.topic.as_str())
                         .show(ui, |ui| {
                             for summary in &competition.matches {
@@ -463,10 +465,10 @@ pub fn match_row_ui(
         } else {
             RichText::new(label).weak()
         };
-        fixed_width_ui(ui, 110.0, Align::Min, |ui| {
+        fixed_width_ui(ui, 80.0, Align::Min, |ui| {
             ui.add(egui::Label::new(status_text).selectable(false));
         });
-        fixed_width_ui(ui, 170.0, Align::Max, |ui| {
+        fixed_width_ui(ui, 190.0, Align::Max, |ui| {
             ui.add(
                 egui::Label::new(team_text(snapshot, Side::Home))
                     .selectable(false)
@@ -474,26 +476,24 @@ pub fn match_row_ui(
             );
         });
         let flash = tracked.flash_progress(now_ms);
-        let fill = flash.map_or(Color32::TRANSPARENT, |progress| {
-            FLASH_COLOUR.gamma_multiply(1.0 - progress)
-        });
-        egui::Frame::new()
-            .fill(fill)
-            .corner_radius(4.0)
-            .inner_margin(egui::Margin::symmetric(6, 1))
-            .show(ui, |ui| {
-                ui.set_min_width(64.0);
-                let mut score = RichText::new(present::score_label(snapshot))
-                    .monospace()
-                    .size(16.0)
-                    .strong();
-                if flash.is_some() {
-                    score = score.color(Color32::BLACK);
-                } else if !fresh {
-                    score = score.weak();
-                }
-                ui.vertical_centered(|ui| ui.add(egui::Label::new(score).selectable(false)));
-            });
+        let (score_rect, _) = ui.allocate_exact_size(Vec2::new(96.0, row_height), Sense::hover());
+        if let Some(progress) = flash {
+            ui.painter().rect_filled(
+                score_rect.shrink2(Vec2::new(4.0, 1.0)),
+                4.0,
+                FLASH_COLOUR.gamma_multiply(1.0 - progress),
+            );
+        }
+        let mut score = RichText::new(present::score_label(snapshot))
+            .monospace()
+            .size(16.0)
+            .strong();
+        if flash.is_some_and(|progress| progress < 0.6) {
+            score = score.color(Color32::BLACK);
+        } else if !fresh {
+            score = score.weak();
+        }
+        ui.put(score_rect, egui::Label::new(score).selectable(false));
         if snapshot.sport == Sport::Tennis
             && let Some(game) = snapshot.game
             && snapshot.status.is_in_progress()
@@ -511,7 +511,7 @@ pub fn match_row_ui(
                 .selectable(false),
             );
         }
-        fixed_width_ui(ui, 170.0, Align::Min, |ui| {
+        fixed_width_ui(ui, 190.0, Align::Min, |ui| {
             ui.add(
                 egui::Label::new(team_text(snapshot, Side::Away))
                     .selectable(false)
@@ -781,7 +781,9 @@ fn progression_ui(ui: &mut Ui, snapshot: &MatchSnapshot) {
                     series.home,
                 )
                 .color(HOME_COLOUR)
-                .width(2.0),
+                .width(2.0)
+                // Score steps are vertical jumps; band aggregation would fill between them.
+                .allow_band(false),
             );
             plot.line(
                 Line::new(
@@ -789,7 +791,9 @@ fn progression_ui(ui: &mut Ui, snapshot: &MatchSnapshot) {
                     series.away,
                 )
                 .color(AWAY_COLOUR)
-                .width(2.0),
+                .width(2.0)
+                // Score steps are vertical jumps; band aggregation would fill between them.
+                .allow_band(false),
             );
         });
 }
