@@ -226,13 +226,7 @@ async fn cancelling_stops_at_once_without_publishing_more() {
     };
     let start = Instant::now();
     let (outcome, ()) = tokio::join!(
-        replay_match(
-            &plan,
-            &publisher,
-            options(60.0, 0),
-            &cancel,
-            &bar
-        ),
+        replay_match(&plan, &publisher, options(60.0, 0), &cancel, &bar),
         canceller
     );
     let outcome = outcome.unwrap();

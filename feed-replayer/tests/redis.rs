@@ -1,0 +1,256 @@
+//! Replaying into a real (private) Redis and recording from it: the contract the service consumes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use feed_replayer::fixture::{self, Fixture};
+use feed_replayer::plan::{Pace, Plan};
+use feed_replayer::publish::{Publisher, RedisPublisher};
+use feed_replayer::record::{RecordOptions, record};
+use feed_replayer::replay::{ReplayOptions, replay_all};
+use feed_replayer::validate;
+use futures_util::StreamExt;
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use scoreline_protocol::{EventKind, ScoreEvent};
+use scoreline_testkit::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+fn load(relative: &str) -> Fixture {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(relative);
+    fixture::read(&path).expect("fixture reads")
+}
+
+fn fast(speed: f64) -> ReplayOptions {
+    ReplayOptions {
+        pace: Pace::new(speed, 0).expect("valid pace"),
+        ..ReplayOptions::default()
+    }
+}
+
+fn hidden() -> MultiProgress {
+    MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+}
+
+/// Waits until Redis reports `count` pattern subscriptions, so nothing published is missed.
+async fn wait_for_pattern_subscribers(client: &redis::Client, count: i64) {
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..200 {
+        let patterns: i64 = redis::cmd("PUBSUB")
+            .arg("NUMPAT")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if patterns >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no pattern subscriber appeared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_of_concurrent_matches_arrives_in_order_on_its_channel() {
+    let server = RedisServer::start().unwrap();
+    let client = server.client();
+    let mut subscriber = client.get_async_pubsub().await.unwrap();
+    subscriber.psubscribe("scores:*").await.unwrap();
+
+    let fixtures = [
+        load("football/world-cup-2022-final-arg-fra.jsonl"),
+        load("tennis/us-open-2023-women-final-gau-sab.jsonl"),
+    ];
+    let plans: Vec<Plan> = fixtures
+        .iter()
+        .map(|fixture| Plan::of(fixture).unwrap())
+        .collect();
+    let expected_total: usize = plans.iter().map(|plan| plan.events.len()).sum();
+    let publisher = RedisPublisher::connect(&server.url(), "scores:")
+        .await
+        .unwrap();
+    let outcomes = replay_all(
+        plans.clone(),
+        Arc::new(Publisher::Redis(publisher)),
+        fast(100_000.0),
+        CancellationToken::new(),
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|outcome| outcome.published)
+            .sum::<u64>(),
+        expected_total as u64
+    );
+
+    let mut received: HashMap<String, Vec<ScoreEvent>> = HashMap::new();
+    let mut messages = subscriber.on_message();
+    for _ in 0..expected_total {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("message in time")
+            .expect("stream open");
+        let event =
+            ScoreEvent::from_json(message.get_payload_bytes()).expect("payload is a score event");
+        assert_eq!(
+            message.get_channel_name(),
+            format!("scores:{}", event.match_topic)
+        );
+        received
+            .entry(event.match_topic.to_string())
+            .or_default()
+            .push(event);
+    }
+    for plan in &plans {
+        let events = &received[plan.match_topic.as_str()];
+        assert_eq!(events.len(), plan.events.len());
+        for (event, planned) in events.iter().zip(&plan.events) {
+            assert_eq!(event.seq, planned.seq);
+            assert_eq!(event.clock_secs, planned.clock_secs);
+            if !matches!(planned.kind, EventKind::MatchScheduled { .. }) {
+                assert_eq!(event.kind, planned.kind);
+            }
+        }
+        assert!(events.windows(2).all(|pair| pair[0].ts_ms <= pair[1].ts_ms));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_replay_validates_and_matches_the_original() {
+    let server = RedisServer::start().unwrap();
+    let client = server.client();
+    let out = tempfile::tempdir().unwrap();
+    let speed = 10_000.0;
+    let options = RecordOptions {
+        out_dir: out.path().to_path_buf(),
+        topic: None,
+        channel_prefix: "scores:".into(),
+        time_scale: speed,
+        stop_after_matches: Some(2),
+    };
+    let recording = {
+        let client = client.clone();
+        tokio::spawn(
+            async move { record(&client, &options, CancellationToken::new(), |_| {}).await },
+        )
+    };
+    wait_for_pattern_subscribers(&client, 1).await;
+
+    let originals = [
+        load("football/champions-league-2005-final-mil-liv.jsonl"),
+        load("basketball/nba-finals-2016-game-7-gsw-cle.jsonl"),
+    ];
+    let plans: Vec<Plan> = originals
+        .iter()
+        .map(|fixture| Plan::of(fixture).unwrap())
+        .collect();
+    let publisher = RedisPublisher::connect(&server.url(), "scores:")
+        .await
+        .unwrap();
+    replay_all(
+        plans,
+        Arc::new(Publisher::Redis(publisher)),
+        fast(speed),
+        CancellationToken::new(),
+        &hidden(),
+    )
+    .await
+    .unwrap();
+
+    let summary = tokio::time::timeout(Duration::from_secs(20), recording)
+        .await
+        .expect("recording ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.written.len(), 2);
+    for original in &originals {
+        let topic = &original.header.match_topic;
+        let path = out
+            .path()
+            .join(topic.sport_slug())
+            .join(topic.competition_slug())
+            .join(format!("{}.jsonl", topic.match_slug()));
+        let recorded = fixture::read(&path).unwrap_or_else(|error| panic!("{error}"));
+        validate::check(&recorded).unwrap_or_else(|problems| panic!("{problems:?}"));
+        assert_eq!(recorded.header.home, original.header.home);
+        assert_eq!(recorded.header.result.score, original.header.result.score);
+        assert_eq!(recorded.header.result.winner, original.header.result.winner);
+        let kinds = |fixture: &Fixture| {
+            fixture
+                .events
+                .iter()
+                .map(|event| event.kind.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&recorded), kinds(original));
+        // Timing comes back to within the scheduler's millisecond times the speed-up, plus slack
+        // for a busy machine.
+        for (recorded, original) in recorded.events.iter().zip(&original.events) {
+            assert!(
+                recorded.offset_ms.abs_diff(original.offset_ms) <= 600_000,
+                "{} vs {}",
+                recorded.offset_ms,
+                original.offset_ms
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_is_reported_before_anything_starts() {
+    let mut server = RedisServer::start().unwrap();
+    let url = server.url();
+    server.stop();
+    let error = RedisPublisher::connect(&url, "scores:")
+        .await
+        .err()
+        .expect("connect fails");
+    assert!(error.is_transient());
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("127.0.0.1:{}", server.port())),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_rides_out_a_redis_restart() {
+    let mut server = RedisServer::start().unwrap();
+    let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
+    let plan = Plan::of(&fixture).unwrap();
+    let publisher = Arc::new(Publisher::Redis(
+        RedisPublisher::connect(&server.url(), "scores:")
+            .await
+            .unwrap(),
+    ));
+    // Kill Redis, start the replay, bring Redis back a moment later: the first publishes fail,
+    // are retried, and the whole match still goes out.
+    server.stop();
+    let replay = tokio::spawn({
+        let publisher = Arc::clone(&publisher);
+        async move {
+            replay_all(
+                vec![plan],
+                publisher,
+                fast(1_000_000.0),
+                CancellationToken::new(),
+                &hidden(),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.start_again().unwrap();
+    let outcomes = tokio::time::timeout(Duration::from_secs(20), replay)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcomes[0].published, fixture.events.len() as u64 + 1);
+}
