@@ -153,7 +153,7 @@ fn broken_input_is_refused_with_a_reason() {
     let three_teams = events.replacen(
         "\"name\": \"Hillcrest United\"",
         "\"name\": \"Someone Else\"",
-        1,
+        2,
     );
     assert!(matches!(
         import(&three_teams, None, options()).unwrap_err(),
