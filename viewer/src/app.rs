@@ -8,9 +8,9 @@ use eframe::egui;
 
 use crate::connection::{Backoff, Jitter, Link};
 use crate::follow::FollowList;
-use crate::session::{Action, Session};
+use crate::session::Session;
 use crate::settings::{STORAGE_KEY, Settings};
-use crate::socket::{Socket, SocketEvent};
+use crate::socket::Driver;
 use crate::ui::{ViewState, viewer_ui};
 
 /// While a score flashes, repaint at about this interval so the fade is smooth.
@@ -31,10 +31,8 @@ pub struct ViewerApp {
     session: Session,
     /// What the fan is typing.
     view: ViewState,
-    /// The open connection, if any.
-    socket: Option<Socket>,
-    /// To wake the UI from the socket thread.
-    ctx: egui::Context,
+    /// The socket adapter.
+    driver: Driver,
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the protocol.
@@ -65,51 +63,14 @@ impl ViewerApp {
         );
         let mut session = Session::new(url, follows, link);
         session.start(now);
-        let mut app = ViewerApp {
+        let ctx = cc.egui_ctx.clone();
+        // The socket thread wakes the UI on every event; otherwise the UI sleeps.
+        let mut driver = Driver::new(move || ctx.request_repaint());
+        driver.perform(&mut session, now);
+        ViewerApp {
             view: ViewState::new(&session),
             session,
-            socket: None,
-            ctx: cc.egui_ctx.clone(),
-        };
-        app.perform_actions(now);
-        app
-    }
-
-    /// Feeds every waiting socket event to the session.
-    fn drain_socket(&mut self, now_ms: u64) {
-        while let Some(event) = self.socket.as_ref().and_then(Socket::try_recv) {
-            match event {
-                SocketEvent::Opened => self.session.opened(now_ms),
-                SocketEvent::Text(text) => self.session.receive_text(&text, now_ms),
-                SocketEvent::Binary(len_bytes) => self.session.receive_binary(len_bytes),
-                SocketEvent::Closed(reason) => {
-                    self.socket = None;
-                    self.session.lost(now_ms, &reason);
-                }
-            }
-            // Answer as we go: a `subscribed` may need repairs sent before later frames.
-            self.perform_actions(now_ms);
-        }
-    }
-
-    /// Carries out what the session asked for.
-    fn perform_actions(&mut self, now_ms: u64) {
-        for action in self.session.take_actions() {
-            match action {
-                Action::Connect(url) => {
-                    self.socket = None;
-                    let ctx = self.ctx.clone();
-                    match Socket::connect(&url, move || ctx.request_repaint()) {
-                        Ok(socket) => self.socket = Some(socket),
-                        Err(error) => self.session.lost(now_ms, &error),
-                    }
-                }
-                Action::Disconnect => self.socket = None,
-                Action::Send(message) => match &mut self.socket {
-                    Some(socket) => socket.send(&message),
-                    None => tracing::debug!(?message, "not connected; request dropped"),
-                },
-            }
+            driver,
         }
     }
 
@@ -143,9 +104,7 @@ impl ViewerApp {
 impl eframe::App for ViewerApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         let now = now_ms();
-        self.drain_socket(now);
-        self.session.tick(now);
-        self.perform_actions(now);
+        self.driver.pump(&mut self.session, now);
         if let Some(delay) = self.sleep_for(now) {
             ctx.request_repaint_after(delay);
         }
@@ -157,7 +116,7 @@ impl eframe::App for ViewerApp {
         for command in commands {
             self.session.command(command, now);
         }
-        self.perform_actions(now);
+        self.driver.perform(&mut self.session, now);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -2,10 +2,13 @@
 //! calls on the [`Session`](crate::session::Session) and its [`Action`]s into frames, and holds
 //! no decision of its own.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ewebsock::{Options, WsEvent, WsMessage, WsReceiver, WsSender};
 use scoreline_protocol::ClientMessage;
+
+use crate::session::{Action, Session};
 
 /// Largest frame accepted from the server. A `subscribed` reply is bounded by the server's
 /// `max_snapshots`; this only stops a broken server from exhausting memory.
@@ -71,6 +74,72 @@ impl Socket {
                 WsEvent::Error(error) => SocketEvent::Closed(error),
                 WsEvent::Closed => SocketEvent::Closed("the server closed the connection".into()),
             });
+        }
+    }
+}
+
+/// Joins a [`Session`] to at most one [`Socket`]: carries out the session's actions and feeds it
+/// what the socket reports. The app calls [`Driver::pump`] once per frame; the integration test
+/// drives the same code against the real service.
+pub struct Driver {
+    socket: Option<Socket>,
+    wake_up: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Driver {
+    /// A driver whose sockets call `wake_up` on every event.
+    pub fn new(wake_up: impl Fn() + Send + Sync + 'static) -> Driver {
+        Driver {
+            socket: None,
+            wake_up: Arc::new(wake_up),
+        }
+    }
+
+    /// Feeds every waiting socket event to the session, answering as it goes (a `subscribed`
+    /// may need repairs sent before later frames are read), then lets time move on.
+    pub fn pump(&mut self, session: &mut Session, now_ms: u64) {
+        self.perform(session, now_ms);
+        while let Some(event) = self.socket.as_ref().and_then(Socket::try_recv) {
+            match event {
+                SocketEvent::Opened => session.opened(now_ms),
+                SocketEvent::Text(text) => session.receive_text(&text, now_ms),
+                SocketEvent::Binary(len_bytes) => session.receive_binary(len_bytes),
+                SocketEvent::Closed(reason) => {
+                    self.socket = None;
+                    session.lost(now_ms, &reason);
+                }
+            }
+            self.perform(session, now_ms);
+        }
+        session.tick(now_ms);
+        self.perform(session, now_ms);
+    }
+
+    /// Carries out what the session asked for.
+    pub fn perform(&mut self, session: &mut Session, now_ms: u64) {
+        // A failed connect queues new actions (the retry schedule); loop until none are left.
+        loop {
+            let actions = session.take_actions();
+            if actions.is_empty() {
+                return;
+            }
+            for action in actions {
+                match action {
+                    Action::Connect(url) => {
+                        self.socket = None;
+                        let wake_up = Arc::clone(&self.wake_up);
+                        match Socket::connect(&url, move || wake_up()) {
+                            Ok(socket) => self.socket = Some(socket),
+                            Err(error) => session.lost(now_ms, &error),
+                        }
+                    }
+                    Action::Disconnect => self.socket = None,
+                    Action::Send(message) => match &mut self.socket {
+                        Some(socket) => socket.send(&message),
+                        None => tracing::debug!(?message, "not connected; request dropped"),
+                    },
+                }
+            }
         }
     }
 }
