@@ -323,7 +323,7 @@ pub fn football(request: &Request) -> Fixture {
             let clock_secs = start_secs + minute * 60 + second;
             let offset_ms = period_start_ms + u64::from(clock_secs - start_secs) * 1000;
             let absolute_minute = start_secs / 60 + minute;
-            if absolute_minute > 0 && absolute_minute % 15 == 0 && second < 30 {
+            if absolute_minute > 0 && absolute_minute.is_multiple_of(15) && second < 30 {
                 let possession_home = rng.gen_range(38..=62);
                 builder.push(
                     offset_ms,
@@ -347,10 +347,11 @@ pub fn football(request: &Request) -> Fixture {
             if period == 2 && (55..88).contains(&absolute_minute) {
                 for side in [Side::Home, Side::Away] {
                     let team = index(side);
-                    if state.subs_left[team] > 0 && rng.gen_bool(0.09) {
-                        if let Some(kind) = state.substitution(&mut rng, side, &squads[team]) {
-                            builder.push(offset_ms, Some(clock_secs), kind);
-                        }
+                    if state.subs_left[team] > 0
+                        && rng.gen_bool(0.09)
+                        && let Some(kind) = state.substitution(&mut rng, side, &squads[team])
+                    {
+                        builder.push(offset_ms, Some(clock_secs), kind);
                     }
                 }
             }
@@ -959,7 +960,7 @@ fn play_out(
     let mut played = 0u32;
     loop {
         // In a tie-break the serve changes after the first point, then every two.
-        let server = if tiebreak && (played + 1) / 2 % 2 == 1 {
+        let server = if tiebreak && played.div_ceil(2) % 2 == 1 {
             first_server.opponent()
         } else {
             first_server

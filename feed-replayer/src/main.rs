@@ -361,11 +361,11 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         let token = args.token.as_deref().unwrap_or_default();
         Publisher::Http(HttpPublisher::new(url, token))
     } else {
-        Publisher::Redis(
+        Publisher::Redis(Box::new(
             RedisPublisher::connect(&args.redis_url, &args.channel_prefix)
                 .await
                 .context("cannot reach Redis (is it running? set --redis-url, or use --http or --dry-run)")?,
-        )
+        ))
     };
     let progress = if args.dry_run {
         MultiProgress::with_draw_target(ProgressDrawTarget::hidden())

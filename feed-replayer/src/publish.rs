@@ -97,8 +97,8 @@ impl PublishError {
 
 /// Where events go.
 pub enum Publisher {
-    /// Redis `PUBLISH`, the production path.
-    Redis(RedisPublisher),
+    /// Redis `PUBLISH`, the production path (boxed: it is much larger than the others).
+    Redis(Box<RedisPublisher>),
     /// The service's `POST /api/publish`.
     Http(HttpPublisher),
     /// One JSON line per event on stdout, for `--dry-run`.

@@ -289,7 +289,7 @@ pub fn describe(snapshot: &MatchSnapshot) -> String {
 fn wall_clock_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| millis(since))
+        .map_or(0, millis)
 }
 
 fn millis(duration: Duration) -> u64 {

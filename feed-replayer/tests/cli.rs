@@ -1,6 +1,11 @@
 //! The binary as a user runs it: exit codes and messages for bad input and unreachable brokers,
 //! dry runs, and the HTTP publish path against a loopback stand-in for the service.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in a test, a panic with the error is the failure report"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

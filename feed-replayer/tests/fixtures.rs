@@ -1,5 +1,10 @@
 //! Every committed fixture validates, and together they cover what the demo promises.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in a test, a panic with the error is the failure report"
+)]
+
 use std::path::{Path, PathBuf};
 
 use feed_replayer::{fixture, validate};

@@ -1,6 +1,11 @@
 //! Replay timing on tokio's paused clock: no test here sleeps for real, and every assertion is on
 //! exact milliseconds, so any drift or wrong scaling shows.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in a test, a panic with the error is the failure report"
+)]
+
 use std::time::Duration;
 
 use feed_replayer::fixture::{self, Fixture};

@@ -1,5 +1,10 @@
 //! Replaying into a real (private) Redis and recording from it: the contract the service consumes.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in a test, a panic with the error is the failure report"
+)]
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -73,7 +78,7 @@ async fn every_event_of_concurrent_matches_arrives_in_order_on_its_channel() {
         .unwrap();
     let outcomes = replay_all(
         plans.clone(),
-        Arc::new(Publisher::Redis(publisher)),
+        Arc::new(Publisher::Redis(Box::new(publisher))),
         fast(100_000.0),
         CancellationToken::new(),
         &hidden(),
@@ -154,7 +159,7 @@ async fn a_recorded_replay_validates_and_matches_the_original() {
         .unwrap();
     replay_all(
         plans,
-        Arc::new(Publisher::Redis(publisher)),
+        Arc::new(Publisher::Redis(Box::new(publisher))),
         fast(speed),
         CancellationToken::new(),
         &hidden(),
@@ -224,11 +229,11 @@ async fn a_replay_rides_out_a_redis_restart() {
     let mut server = RedisServer::start().unwrap();
     let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
     let plan = Plan::of(&fixture).unwrap();
-    let publisher = Arc::new(Publisher::Redis(
+    let publisher = Arc::new(Publisher::Redis(Box::new(
         RedisPublisher::connect(&server.url(), "scores:")
             .await
             .unwrap(),
-    ));
+    )));
     // Kill Redis, start the replay, bring Redis back a moment later: the first publishes fail,
     // are retried, and the whole match still goes out.
     server.stop();

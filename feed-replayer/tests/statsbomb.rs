@@ -1,6 +1,11 @@
 //! Importing StatsBomb open-data events, from a small sample written by hand in that format
 //! (a fictional match: StatsBomb's own files may not be shipped).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "in a test, a panic with the error is the failure report"
+)]
+
 use std::path::Path;
 
 use feed_replayer::statsbomb::{ImportError, ImportOptions, import};
