@@ -81,6 +81,10 @@ struct ReplayArgs {
     /// How long to keep retrying a broker that went away before giving up.
     #[arg(long, default_value_t = 30)]
     retry_secs: u64,
+    /// Publish a clock reading every this many seconds of game clock while a period runs, so
+    /// displays keep time at any --speed (0: only the fixture's own events).
+    #[arg(long, default_value_t = 60)]
+    clock_every_secs: u32,
 }
 
 #[derive(Debug, Args)]
@@ -353,13 +357,19 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 fixture.header.match_topic
             );
         }
-        plans.push(Plan::of(fixture).map_err(|problem| anyhow::anyhow!("{problem}"))?);
+        let plan = Plan::of(fixture).map_err(|problem| anyhow::anyhow!("{problem}"))?;
+        plans.push(plan.with_clock_ticks(args.clock_every_secs));
     }
     let publisher = if args.dry_run {
         Publisher::Stdout
     } else if let Some(url) = &args.http {
         let token = args.token.as_deref().unwrap_or_default();
-        Publisher::Http(HttpPublisher::new(url, token))
+        let publisher = HttpPublisher::new(url, token);
+        publisher
+            .check_reachable()
+            .await
+            .context("cannot reach the service (is it running? check --http)")?;
+        Publisher::Http(publisher)
     } else {
         Publisher::Redis(Box::new(
             RedisPublisher::connect(&args.redis_url, &args.channel_prefix)

@@ -167,6 +167,96 @@ impl Plan {
         }
     }
 
+    /// The plan with a `clock` event every `every_secs` of game clock while a period runs, for
+    /// sports with a game clock.
+    ///
+    /// Displays extrapolate a running clock at real speed; in a replay at 60x the clock would crawl
+    /// and then jump at each event. The readings come from the fixture's own clock values,
+    /// interpolated linearly between two events of the same period, so they stop where the game
+    /// clock stopped (basketball) and never run past the next real reading. Seq is renumbered
+    /// gap-free again, and corrections follow.
+    pub fn with_clock_ticks(self, every_secs: u32) -> Plan {
+        if every_secs == 0 {
+            return self;
+        }
+        // Readings the fixture gives while a period runs, tagged with which run of the clock
+        // (period) they belong to; a period's start and end belong to it.
+        let mut anchors: Vec<(usize, u64, u32)> = Vec::new();
+        let mut run = 0usize;
+        let mut running = false;
+        for planned in &self.events {
+            let belongs = match planned.kind {
+                EventKind::PeriodStarted { .. } => {
+                    run += 1;
+                    running = true;
+                    true
+                }
+                EventKind::PeriodEnded { .. } | EventKind::MatchEnded { .. } => {
+                    let was = running;
+                    running = false;
+                    was
+                }
+                _ => running,
+            };
+            if belongs && let Some(clock_secs) = planned.clock_secs {
+                anchors.push((run, planned.offset_ms, clock_secs));
+            }
+        }
+        let mut ticks: Vec<(u64, u32)> = Vec::new();
+        for pair in anchors.windows(2) {
+            let ((run_a, from_ms, from_clock), (run_b, to_ms, to_clock)) = (pair[0], pair[1]);
+            if run_a != run_b || to_clock <= from_clock || to_ms <= from_ms {
+                continue;
+            }
+            let span_ms = (to_ms - from_ms) as f64;
+            let span_secs = f64::from(to_clock - from_clock);
+            let mut tick = (from_clock / every_secs + 1) * every_secs;
+            while tick < to_clock {
+                let offset_ms =
+                    from_ms + (f64::from(tick - from_clock) / span_secs * span_ms).round() as u64;
+                ticks.push((offset_ms, tick));
+                tick += every_secs;
+            }
+        }
+        let mut events: Vec<PlannedEvent> = Vec::with_capacity(self.events.len() + ticks.len());
+        let mut renumbered: HashMap<u64, u64> = HashMap::with_capacity(self.events.len());
+        let mut pending = ticks.into_iter().peekable();
+        for planned in self.events {
+            while let Some((offset_ms, clock_secs)) =
+                pending.next_if(|(offset_ms, _)| *offset_ms < planned.offset_ms)
+            {
+                events.push(PlannedEvent {
+                    seq: events.len() as u64 + 1,
+                    offset_ms,
+                    clock_secs: Some(clock_secs),
+                    kind: EventKind::Clock { running: true },
+                    line: planned.line,
+                });
+            }
+            let seq = events.len() as u64 + 1;
+            renumbered.insert(planned.seq, seq);
+            let kind = match planned.kind {
+                EventKind::Correction {
+                    corrects,
+                    replacement,
+                } => EventKind::Correction {
+                    corrects: renumbered.get(&corrects).copied().unwrap_or(corrects),
+                    replacement,
+                },
+                other => other,
+            };
+            events.push(PlannedEvent {
+                seq,
+                kind,
+                ..planned
+            });
+        }
+        Plan {
+            match_topic: self.match_topic,
+            events,
+        }
+    }
+
     /// The recording time the replay covers, in milliseconds.
     pub fn duration_ms(&self) -> u64 {
         self.events.last().map_or(0, |event| event.offset_ms)
@@ -236,6 +326,79 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn clock_ticks_fill_running_periods_and_keep_numbering_whole() {
+        let text = concat!(
+            r#"{"format":"scoreline-fixture","version":1,"match":"football/test/a-b","sport":"football","home":{"name":"A"},"away":{"name":"B"},"kickoff_ms":0,"result":{"status":"finished","score":{"home":0,"away":0}}}"#,
+            "\n",
+            r#"{"offset_ms":0,"seq":1,"clock_secs":0,"kind":"period_started","period":1}"#,
+            "\n",
+            r#"{"offset_ms":150000,"seq":2,"clock_secs":150,"kind":"goal","side":"home"}"#,
+            "\n",
+            r#"{"offset_ms":300000,"seq":3,"clock_secs":300,"kind":"period_ended","period":1}"#,
+            "\n",
+            r#"{"offset_ms":900000,"seq":4,"clock_secs":2700,"kind":"period_started","period":2}"#,
+            "\n",
+            r#"{"offset_ms":960000,"seq":5,"kind":"correction","corrects":2}"#,
+            "\n",
+            r#"{"offset_ms":1000000,"seq":6,"clock_secs":2800,"kind":"period_ended","period":2}"#,
+            "\n",
+        );
+        let plan = Plan::of(&parse(text).unwrap())
+            .unwrap()
+            .with_clock_ticks(60);
+        let ticks: Vec<(u64, Option<u32>)> = plan
+            .events
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::Clock { .. }))
+            .map(|event| (event.offset_ms, event.clock_secs))
+            .collect();
+        // Minutes 1-4 of the first half, none over half-time, and one in the second half,
+        // interpolated across the correction (which has no clock of its own).
+        assert_eq!(
+            ticks,
+            [
+                (60_000, Some(60)),
+                (120_000, Some(120)),
+                (180_000, Some(180)),
+                (240_000, Some(240)),
+                (960_000, Some(2760))
+            ]
+        );
+        assert!(
+            plan.events
+                .iter()
+                .enumerate()
+                .all(|(index, event)| event.seq == index as u64 + 1)
+        );
+        let goal_seq = plan
+            .events
+            .iter()
+            .find(|event| matches!(event.kind, EventKind::Goal { .. }))
+            .unwrap()
+            .seq;
+        assert!(plan.events.iter().any(|event| event.kind
+            == EventKind::Correction {
+                corrects: goal_seq,
+                replacement: None
+            }));
+        assert!(
+            plan.events
+                .windows(2)
+                .all(|pair| pair[0].offset_ms <= pair[1].offset_ms)
+        );
+        // The reducer accepts the ticked stream.
+        let mut snapshot = scoreline_protocol::MatchSnapshot::new(plan.match_topic.clone());
+        for index in 0..plan.events.len() {
+            scoreline_protocol::apply(
+                &mut snapshot,
+                &plan.stamp(index, 1, 0, plan.events[index].offset_ms),
+            )
+            .unwrap();
+        }
+        assert_eq!(snapshot.score.home, 0);
     }
 
     #[test]

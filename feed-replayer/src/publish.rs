@@ -250,6 +250,25 @@ impl HttpPublisher {
         }
     }
 
+    /// Checks that something answers HTTP at the base URL (`GET /healthz`; any status will do),
+    /// so a wrong URL or a stopped service is reported before any match starts.
+    pub async fn check_reachable(&self) -> Result<(), PublishError> {
+        let agent = self.agent.clone();
+        let url = format!("{}/healthz", self.base_url);
+        let outcome = tokio::task::spawn_blocking(move || agent.get(&url).call().map(|_| ())).await;
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(PublishError::HttpUnreachable {
+                url: self.base_url.clone(),
+                reason: error.to_string(),
+            }),
+            Err(join_error) => Err(PublishError::HttpUnreachable {
+                url: self.base_url.clone(),
+                reason: join_error.to_string(),
+            }),
+        }
+    }
+
     /// Sends one event and maps the answer: 2xx is success; see [`PublishError`] for the rest.
     async fn publish(&self, event: &ScoreEvent) -> Result<(), PublishError> {
         let request = self.request(event);

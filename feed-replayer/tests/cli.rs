@@ -161,6 +161,8 @@ fn dry_run_prints_every_event_as_published_json() {
     let output = replayer(&[
         "replay",
         "--dry-run",
+        "--clock-every-secs",
+        "0",
         "--speed",
         "1000000",
         &fixture_path(SMALL),
@@ -273,6 +275,8 @@ fn http_mode_posts_every_event_with_the_token() {
         &format!("http://127.0.0.1:{port}"),
         "--token",
         "s3cret",
+        "--clock-every-secs",
+        "0",
         "--speed",
         "1000000",
         &fixture_path(SMALL),
@@ -284,6 +288,9 @@ fn http_mode_posts_every_event_with_the_token() {
         .lines()
         .filter(|line| line.starts_with("{\"offset_ms\""))
         .count();
+    // The reachability probe, then one POST per event.
+    assert_eq!(seen[0].request_line, "GET /healthz HTTP/1.1");
+    let seen = &seen[1..];
     assert_eq!(seen.len(), fixture_lines + 1);
     for (index, request) in seen.iter().enumerate() {
         assert_eq!(request.request_line, "POST /api/publish HTTP/1.1");
@@ -314,8 +321,8 @@ fn http_mode_stops_at_a_rejected_token() {
     );
     assert_eq!(
         seen.lock().unwrap().len(),
-        1,
-        "no retries of a rejected token"
+        2,
+        "the probe and one POST: no retries of a rejected token"
     );
 }
 
@@ -329,4 +336,48 @@ fn http_mode_without_a_token_is_refused_by_the_cli() {
     ]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("--token"), "{}", stderr(&output));
+}
+
+#[test]
+fn http_mode_with_nothing_listening_fails_at_once() {
+    let port = free_port();
+    let output = replayer(&[
+        "replay",
+        "--http",
+        &format!("http://127.0.0.1:{port}"),
+        "--token",
+        "t",
+        &fixture_path(SMALL),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot reach the service"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_replay_cleanly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feed-replayer"))
+        .args(["replay", "--dry-run", "--speed", "1", &fixture_path(SMALL)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the replay is under way (kickoff is published at once), then interrupt it the
+    // way a terminal does.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("match_scheduled"), "{first}");
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "a clean exit: {:?}", output.status);
+    let message = stderr(&output);
+    assert!(message.contains("stopped by ctrl-c after"), "{message}");
 }

@@ -61,6 +61,39 @@ fn every_fixture_validates_and_the_set_covers_three_sports() {
 }
 
 #[test]
+fn every_fixture_with_clock_ticks_is_accepted_event_by_event() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let mut files = Vec::new();
+    fixture_files(&root, &mut files);
+    for file in &files {
+        let fixture = fixture::read(file).unwrap();
+        let plan = feed_replayer::plan::Plan::of(&fixture)
+            .unwrap()
+            .with_clock_ticks(30);
+        let mut snapshot = scoreline_protocol::MatchSnapshot::new(plan.match_topic.clone());
+        for index in 0..plan.events.len() {
+            let planned = &plan.events[index];
+            let event = plan.stamp(index, 1, 0, planned.offset_ms);
+            scoreline_protocol::apply(&mut snapshot, &event)
+                .unwrap_or_else(|error| panic!("{} seq {}: {error}", file.display(), planned.seq));
+        }
+        assert_eq!(
+            snapshot.score,
+            fixture.header.result.score,
+            "{}",
+            file.display()
+        );
+        let ticks = plan.events.len() - fixture.events.len() - 1;
+        match fixture.sport() {
+            Sport::Football | Sport::Basketball => {
+                assert!(ticks > 20, "{}: {ticks} ticks", file.display())
+            }
+            _ => assert_eq!(ticks, 0, "{}", file.display()),
+        }
+    }
+}
+
+#[test]
 fn the_historic_finals_keep_their_real_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
     let check = |file: &str| {
