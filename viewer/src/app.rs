@@ -13,9 +13,6 @@ use crate::settings::{STORAGE_KEY, Settings};
 use crate::socket::Driver;
 use crate::ui::{ViewState, viewer_ui};
 
-/// While a score flashes, repaint at about this interval so the fade is smooth.
-const FLASH_FRAME_MILLIS: u64 = 33;
-
 /// Choices from the command line that override saved settings for this run.
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
@@ -73,40 +70,14 @@ impl ViewerApp {
             driver,
         }
     }
-
-    /// How long the UI may sleep: until the session's next deadline, the next second of a
-    /// running clock on screen, or the next frame of a flash.
-    fn sleep_for(&self, now_ms: u64) -> Option<Duration> {
-        let board = self.session.scoreboard();
-        let flashing = board
-            .matches()
-            .any(|tracked| tracked.flash_progress(now_ms).is_some());
-        let clock_running = board.matches().any(|tracked| {
-            tracked.snapshot.status.is_in_progress()
-                && tracked.snapshot.clock.is_some_and(|clock| clock.running)
-        });
-        let waiting_retry = self.session.retry_in_millis(now_ms).is_some();
-        let mut wake_ms = self.session.next_deadline_ms();
-        let mut earliest = |candidate: u64| {
-            wake_ms = Some(wake_ms.map_or(candidate, |current| current.min(candidate)));
-        };
-        if flashing {
-            earliest(now_ms + FLASH_FRAME_MILLIS);
-        }
-        if clock_running || waiting_retry {
-            // The next whole second, so the clock (or the countdown) ticks on time.
-            earliest(now_ms - now_ms % 1_000 + 1_000);
-        }
-        wake_ms.map(|wake_ms| Duration::from_millis(wake_ms.saturating_sub(now_ms)))
-    }
 }
 
 impl eframe::App for ViewerApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         let now = now_ms();
         self.driver.pump(&mut self.session, now);
-        if let Some(delay) = self.sleep_for(now) {
-            ctx.request_repaint_after(delay);
+        if let Some(wake_ms) = self.session.next_repaint_ms(now) {
+            ctx.request_repaint_after(Duration::from_millis(wake_ms.saturating_sub(now)));
         }
     }
 
@@ -117,6 +88,12 @@ impl eframe::App for ViewerApp {
             self.session.command(command, now);
         }
         self.driver.perform(&mut self.session, now);
+    }
+
+    /// Save often: the settings are tiny, and a follow list lost to a crash or a kill (the
+    /// window's close button is not the only way a desktop app ends) would annoy.
+    fn auto_save_interval(&self) -> Duration {
+        Duration::from_secs(5)
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -25,6 +25,9 @@ pub const CATALOGUE_REFRESH_MILLIS: u64 = 30_000;
 /// of gaps never turns into a flood of requests the server would rate-limit.
 pub const MAX_REPAIRS_PER_REQUEST: usize = 16;
 
+/// While a score flashes, repaint at about this interval so the fade is smooth.
+pub const FLASH_FRAME_MILLIS: u64 = 33;
+
 /// The default server for the local demo.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080/ws";
 
@@ -424,6 +427,31 @@ impl Session {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// When the screen next needs drawing without any socket event: the next session deadline
+    /// (ping, retry, timeout, catalogue), the next whole second while a game clock runs or a
+    /// retry countdown shows, or the next frame of a flash. `None` means sleep until the socket
+    /// wakes the UI: this is what keeps an idle viewer's CPU near zero.
+    pub fn next_repaint_ms(&self, now_ms: u64) -> Option<u64> {
+        let board = self.scoreboard();
+        let flashing = board
+            .matches()
+            .any(|tracked| tracked.flash_progress(now_ms).is_some());
+        let clock_running = board.matches().any(|tracked| {
+            tracked.snapshot.status.is_in_progress()
+                && tracked.snapshot.clock.is_some_and(|clock| clock.running)
+        });
+        let counting_down = self.link.retry_in(now_ms).is_some();
+        let next_second_ms = now_ms - now_ms % 1_000 + 1_000;
+        [
+            self.next_deadline_ms(),
+            flashing.then(|| now_ms + FLASH_FRAME_MILLIS),
+            (clock_running || counting_down).then_some(next_second_ms),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Applies a fan's command.
@@ -903,6 +931,30 @@ mod tests {
             tree[0].competitions[1].topic.as_str(),
             "football/premier-league"
         );
+    }
+
+    #[test]
+    fn an_idle_viewer_sleeps_until_the_next_ping_and_a_running_clock_ticks_each_second() {
+        let mut session = connected(&["football"]);
+        let ping_due_ms = 10 + crate::connection::PING_INTERVAL_MILLIS;
+        session.receive_text(r#"{"type":"pong","id":1,"server_ms":5}"#, 20);
+        assert_eq!(session.next_repaint_ms(1_000), Some(ping_due_ms));
+
+        // A live match with a running clock: one repaint per second for the clock.
+        session.receive_text(&subscribed(&["football"], vec![snapshot(2)]), 1_000);
+        assert_eq!(session.next_repaint_ms(1_250), Some(2_000));
+
+        // A goal: the flash animates until it has faded.
+        session.receive(ServerMessage::Event(history(3)[2].clone()), 1_300);
+        assert_eq!(
+            session.next_repaint_ms(1_300),
+            Some(1_300 + FLASH_FRAME_MILLIS)
+        );
+
+        // Offline and nothing on screen moves: nothing to wake up for at all.
+        let mut offline = self::session(&[]);
+        offline.command(Command::GoOffline, 0);
+        assert_eq!(offline.next_repaint_ms(0), None);
     }
 
     #[test]

@@ -154,7 +154,12 @@ pub fn status_bar_ui(ui: &mut Ui, session: &Session, now_ms: u64) -> Vec<Command
                 .matches()
                 .filter(|tracked| !session.is_fresh(tracked))
                 .count();
-            ui.label(format!("{} matches", session.scoreboard().len()));
+            let count = session.scoreboard().len();
+            ui.label(if count == 1 {
+                "1 match".to_owned()
+            } else {
+                format!("{count} matches")
+            });
             if stale > 0 {
                 ui.colored_label(WARN_COLOUR, format!("{stale} not up to date"));
             }
@@ -595,6 +600,9 @@ pub fn detail_ui(
 ) -> Vec<Command> {
     let mut commands = Vec::new();
     let snapshot = &tracked.snapshot;
+    if ui.input(|input| input.key_pressed(egui::Key::Escape)) {
+        commands.push(Command::CloseMatch);
+    }
     ui.horizontal(|ui| {
         ui.heading(present::match_title(snapshot));
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {

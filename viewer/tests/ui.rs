@@ -42,7 +42,7 @@ fn harness(session: Session) -> Harness<'static, Fixture> {
 }
 
 fn topic(text: &str) -> Topic {
-    Topic::parse(text).unwrap()
+    Topic::parse(text).expect("valid topic literal")
 }
 
 /// A match built by the protocol's own reducer from `kinds`, numbered from seq 1.
@@ -53,7 +53,7 @@ fn played(
     competition: &str,
     kinds: Vec<EventKind>,
 ) -> MatchSnapshot {
-    let match_topic = MatchTopic::parse(topic).unwrap();
+    let match_topic = MatchTopic::parse(topic).expect("valid match topic literal");
     let mut snapshot = MatchSnapshot::new(match_topic.clone());
     let schedule = EventKind::MatchScheduled {
         home,
@@ -74,7 +74,7 @@ fn played(
             clock_secs: Some(seq as u32 * 300),
             kind,
         };
-        apply(&mut snapshot, &event).unwrap();
+        apply(&mut snapshot, &event).expect("fixture events apply in order");
     }
     snapshot
 }
