@@ -207,23 +207,36 @@ pub fn follow_ui(ui: &mut Ui, session: &Session, view: &mut ViewState) -> Vec<Co
         });
     }
     ui.horizontal(|ui| {
-        let field = ui.add(
-            egui::TextEdit::singleline(&mut view.topic_draft)
-                .desired_width(170.0)
-                .hint_text("Follow a topic, e.g. football"),
-        );
+        let label = ui.label("Topic");
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut view.topic_draft)
+                    .desired_width(150.0)
+                    .hint_text("e.g. tennis/wimbledon"),
+            )
+            .labelled_by(label.id);
         let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        let valid = Topic::parse(view.topic_draft.trim()).ok();
+        let parsed = Topic::parse(view.topic_draft.trim());
         if (ui
-            .add_enabled(valid.is_some(), egui::Button::new("Add"))
+            .add_enabled(parsed.is_ok(), egui::Button::new("Add"))
             .clicked()
             || entered)
-            && let Some(topic) = valid
+            && let Ok(topic) = parsed.clone()
         {
             commands.push(Command::Follow(topic));
             view.topic_draft.clear();
         }
+        if let Err(error) = parsed
+            && !view.topic_draft.trim().is_empty()
+        {
+            field.on_hover_text(error.to_string());
+        }
     });
+    if !view.topic_draft.trim().is_empty()
+        && let Err(error) = Topic::parse(view.topic_draft.trim())
+    {
+        ui.colored_label(WARN_COLOUR, format!("Not a topic: {error}"));
+    }
 
     ui.separator();
     ui.horizontal(|ui| {
@@ -474,6 +487,7 @@ pub fn match_row_ui(
             ui.add(egui::Label::new(status_text).selectable(false));
         });
         fixed_width_ui(ui, 190.0, Align::Max, |ui| {
+            red_cards_ui(ui, snapshot.cards.home.red);
             ui.add(
                 egui::Label::new(team_text(snapshot, Side::Home))
                     .selectable(false)
@@ -522,6 +536,7 @@ pub fn match_row_ui(
                     .selectable(false)
                     .truncate(),
             );
+            red_cards_ui(ui, snapshot.cards.away.red);
         });
         if !fresh {
             let (text, hint) = if tracked.repairing {
@@ -566,6 +581,15 @@ pub fn match_row_ui(
         }
     } else {
         Vec::new()
+    }
+}
+
+/// One small red card per player sent off, beside the team name, as fans know it from TV.
+fn red_cards_ui(ui: &mut Ui, count: u32) {
+    for _ in 0..count.min(5) {
+        let (rect, response) = ui.allocate_exact_size(Vec2::new(8.0, 12.0), Sense::hover());
+        ui.painter().rect_filled(rect, 1.0, BAD_COLOUR);
+        response.on_hover_text(format!("{count} sent off"));
     }
 }
 

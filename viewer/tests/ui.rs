@@ -312,3 +312,30 @@ fn the_server_field_switches_servers() {
             .contains(&Action::Connect("ws://127.0.0.1:9999/ws".into()))
     );
 }
+
+#[test]
+fn a_topic_typed_by_hand_is_followed_and_a_bad_one_explained() {
+    let mut harness = harness(connected(&["football"]));
+    harness.run();
+    harness.get_by_label("Topic").focus();
+    harness.run();
+    harness.get_by_label("Topic").type_text("Tennis Finals");
+    harness.run();
+    harness.get_by_label_contains("Not a topic");
+    assert!(harness.get_by_label("Add").accesskit_node().is_disabled());
+
+    harness.state_mut().view.topic_draft = "tennis/atp-finals".into();
+    harness.run();
+    assert!(harness.query_by_label_contains("Not a topic").is_none());
+    harness.get_by_label("Add").click();
+    harness.run();
+    let session = &mut harness.state_mut().session;
+    assert!(session.follows().contains(&topic("tennis/atp-finals")));
+    assert_eq!(
+        session.take_actions(),
+        vec![Action::Send(ClientMessage::Subscribe {
+            topics: vec!["tennis/atp-finals".into()]
+        })]
+    );
+    assert!(harness.state().view.topic_draft.is_empty());
+}
