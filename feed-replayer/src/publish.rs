@@ -26,13 +26,15 @@ pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// Redis refused the connection or the command, or timed out.
-    #[error("Redis at {addr}: {source}")]
+    #[error("Redis at {addr}: {message}")]
     Redis {
         /// `host:port` (never the URL, which may hold a password).
         addr: String,
-        /// What went wrong.
-        #[source]
-        source: redis::RedisError,
+        /// What went wrong, as the Redis client tells it. Kept as text: the client's error
+        /// repeats its own cause, which would print twice in an error chain.
+        message: String,
+        /// Whether the failure was of the connection (worth retrying) rather than the command.
+        transient: bool,
     },
     /// The service could not be reached over HTTP.
     #[error("service at {url} unreachable: {reason}")]
@@ -83,12 +85,7 @@ impl PublishError {
     /// A rejected token or event will be rejected again, so those end the replay.
     pub fn is_transient(&self) -> bool {
         match self {
-            PublishError::Redis { source, .. } => {
-                source.is_io_error()
-                    || source.is_connection_dropped()
-                    || source.is_connection_refusal()
-                    || source.is_timeout()
-            }
+            PublishError::Redis { transient, .. } => *transient,
             PublishError::HttpUnreachable { .. } | PublishError::ServiceUnavailable { .. } => true,
             _ => false,
         }
@@ -143,7 +140,8 @@ impl RedisPublisher {
     pub async fn connect(url: &str, channel_prefix: &str) -> Result<RedisPublisher, PublishError> {
         let client = Client::open(url).map_err(|source| PublishError::Redis {
             addr: "(invalid URL)".into(),
-            source,
+            message: source.to_string(),
+            transient: false,
         })?;
         let addr = client.get_connection_info().addr().to_string();
         let publisher = RedisPublisher {
@@ -200,7 +198,11 @@ impl RedisPublisher {
     fn error(&self, source: redis::RedisError) -> PublishError {
         PublishError::Redis {
             addr: self.addr.clone(),
-            source,
+            message: source.to_string(),
+            transient: source.is_io_error()
+                || source.is_connection_dropped()
+                || source.is_connection_refusal()
+                || source.is_timeout(),
         }
     }
 }

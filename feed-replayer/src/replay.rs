@@ -46,7 +46,7 @@ impl Default for ReplayOptions {
 pub enum ReplayError {
     /// Publishing failed for good: the token or an event was rejected, or the broker stayed down
     /// longer than `retry_for`.
-    #[error("{match_topic}: publishing seq {seq} failed: {source}")]
+    #[error("{match_topic}: publishing seq {seq} failed")]
     Publish {
         /// The match being replayed.
         match_topic: String,
@@ -213,7 +213,11 @@ async fn publish_with_retry(
                 source: error,
             });
         }
-        bar.set_message(format!("retrying in {}ms: {error}", backoff.as_millis()));
+        bar.set_message(format!(
+            "retrying in {}ms: {}",
+            backoff.as_millis(),
+            with_causes(&error)
+        ));
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(false),
@@ -282,6 +286,18 @@ pub fn describe(snapshot: &MatchSnapshot) -> String {
     match snapshot.status {
         MatchStatus::Live => {}
         status => text.push_str(&format!(" · {status:?}").to_lowercase()),
+    }
+    text
+}
+
+/// An error and its causes on one line, as `anyhow` prints them with `{:#}`.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
     }
     text
 }

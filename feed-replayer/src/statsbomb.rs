@@ -48,7 +48,7 @@ pub struct ImportOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// Not JSON, or not StatsBomb's shape; serde's message names line and column.
-    #[error("not a StatsBomb {what} file: {source}")]
+    #[error("not a StatsBomb {what} file")]
     Json {
         /// `events` or `lineups`.
         what: &'static str,

@@ -131,7 +131,10 @@ fn without_lineups_the_event_names_are_used() {
 fn broken_input_is_refused_with_a_reason() {
     let error = import("[{\"period\": 1,", None, options()).unwrap_err();
     assert!(matches!(error, ImportError::Json { what: "events", .. }));
-    assert!(error.to_string().contains("line 1"), "{error}");
+    let cause = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("line 1"), "{cause}");
 
     let events = sample("events-sample.json");
     let error = import(
