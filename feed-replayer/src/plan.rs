@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use scoreline_protocol::{EventKind, MatchTopic, ScoreEvent};
+use scoreline_protocol::{EventKind, MatchTopic, ScoreEvent, Sport};
 
 use crate::fixture::{Fixture, Problem};
 
@@ -257,6 +257,33 @@ impl Plan {
         }
     }
 
+    /// Where in the recording a match time falls, for `--from`.
+    ///
+    /// A football fan's "70th minute" is on the game clock, which skips half-time and stoppage
+    /// time: the recording offset is found from the last event, in order, whose clock reading is
+    /// at or before the target, plus the time since. Other sports have no clock that runs through
+    /// the whole match (basketball's restarts every quarter, tennis has none), so there match time
+    /// is time since kickoff.
+    pub fn recording_offset_ms(&self, match_time_ms: u64) -> u64 {
+        if match_time_ms == 0 || Sport::from_slug(self.match_topic.sport_slug()) != Sport::Football
+        {
+            return match_time_ms;
+        }
+        let target_secs = u32::try_from(match_time_ms / 1000).unwrap_or(u32::MAX);
+        let anchor = self
+            .events
+            .iter()
+            .rev()
+            .filter_map(|event| Some((event.offset_ms, event.clock_secs?)))
+            .find(|(_, clock_secs)| *clock_secs <= target_secs);
+        match anchor {
+            Some((offset_ms, clock_secs)) => {
+                offset_ms + u64::from(target_secs - clock_secs) * 1000 + match_time_ms % 1000
+            }
+            None => match_time_ms,
+        }
+    }
+
     /// The recording time the replay covers, in milliseconds.
     pub fn duration_ms(&self) -> u64 {
         self.events.last().map_or(0, |event| event.offset_ms)
@@ -399,6 +426,41 @@ mod tests {
             .unwrap();
         }
         assert_eq!(snapshot.score.home, 0);
+    }
+
+    #[test]
+    fn from_is_game_clock_in_football_and_time_since_kickoff_elsewhere() {
+        let plan = Plan::of(&fixture()).unwrap();
+        // The goal at offset 60 s has no clock reading in this fixture: match time is offset.
+        assert_eq!(plan.recording_offset_ms(30_000), 30_000);
+        let text = concat!(
+            r#"{"format":"scoreline-fixture","version":1,"match":"football/test/a-b","sport":"football","home":{"name":"A"},"away":{"name":"B"},"kickoff_ms":0,"result":{"status":"finished","score":{"home":0,"away":0}}}"#,
+            "\n",
+            r#"{"offset_ms":0,"seq":1,"clock_secs":0,"kind":"period_started","period":1}"#,
+            "\n",
+            r#"{"offset_ms":2820000,"seq":2,"clock_secs":2820,"kind":"period_ended","period":1}"#,
+            "\n",
+            r#"{"offset_ms":3720000,"seq":3,"clock_secs":2700,"kind":"period_started","period":2}"#,
+            "\n",
+            r#"{"offset_ms":6500000,"seq":4,"clock_secs":5480,"kind":"period_ended","period":2}"#,
+            "\n",
+        );
+        let football = Plan::of(&parse(text).unwrap()).unwrap();
+        assert_eq!(football.recording_offset_ms(10 * 60_000), 600_000);
+        // The 46th minute is the second half's first, after stoppage time and the break.
+        assert_eq!(
+            football.recording_offset_ms(45 * 60_000 + 30_000),
+            3_750_000
+        );
+        assert_eq!(
+            football.recording_offset_ms(70 * 60_000),
+            3_720_000 + 25 * 60_000
+        );
+        let tennis = Plan {
+            match_topic: MatchTopic::parse("tennis/test/a-b").unwrap(),
+            ..football.clone()
+        };
+        assert_eq!(tennis.recording_offset_ms(70 * 60_000), 70 * 60_000);
     }
 
     #[test]

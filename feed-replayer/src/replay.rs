@@ -20,7 +20,8 @@ use crate::publish::{PublishError, Publisher};
 /// How a replay runs, beyond where it publishes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReplayOptions {
-    /// Speed and starting point.
+    /// Speed, and where to start in match time (`from_ms`: football's game clock, other sports'
+    /// time since kickoff); each match converts it with [`Plan::recording_offset_ms`].
     pub pace: Pace,
     /// Start every match again when it ends, in a new epoch, until cancelled.
     pub looping: bool,
@@ -133,17 +134,21 @@ pub async fn replay_match(
         rounds: 0,
         cancelled: false,
     };
+    let pace = Pace {
+        from_ms: plan.recording_offset_ms(options.pace.from_ms),
+        ..options.pace
+    };
     let mut epoch = 0;
     loop {
         outcome.rounds += 1;
         let start = Instant::now();
         let start_wall_ms = wall_clock_ms();
         epoch = start_wall_ms.max(epoch + 1);
-        let kickoff_ms = start_wall_ms.saturating_sub(options.pace.kickoff_lead_ms());
+        let kickoff_ms = start_wall_ms.saturating_sub(pace.kickoff_lead_ms());
         outcome.snapshot = MatchSnapshot::new(plan.match_topic.clone());
         bar.reset();
         for (index, planned) in plan.events.iter().enumerate() {
-            let due = start + Duration::from_millis(options.pace.due_ms(planned.offset_ms));
+            let due = start + Duration::from_millis(pace.due_ms(planned.offset_ms));
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => {

@@ -103,14 +103,17 @@ async fn from_publishes_the_past_at_once_then_continues_live() {
     let fixture = world_cup_final();
     let bar = ProgressBar::hidden();
     let plan = Plan::of(&fixture).unwrap();
-    let from_ms = 70 * 60_000 + 15 * 60_000; // 70 minutes of play plus half-time: the 70th minute.
+    // The 70th minute on the game clock: 45 minutes, 7 of first-half stoppage and 15 of
+    // half-time, then 25 minutes of the second half, into the recording.
+    let from_ms = plan.recording_offset_ms(70 * 60_000);
+    assert_eq!(from_ms, (45 + 7 + 15 + 25) * 60_000 + 20_000);
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let publisher = Publisher::Channel(sender);
     let replay = async {
         replay_match(
             &plan,
             &publisher,
-            options(60.0, from_ms),
+            options(60.0, 70 * 60_000),
             &CancellationToken::new(),
             &bar,
         )
