@@ -65,8 +65,9 @@ struct ReplayArgs {
     /// Recording time per wall time: 1 is real time, 60 plays a match minute per second.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
-    /// Start this far into each match (70m, 45m30s, 1h; a bare number is minutes); earlier
-    /// events are published at once.
+    /// Start this far into each match: football's game clock (70m is the 70th minute), other
+    /// sports' time since kickoff. 45m30s, 1h and a bare number of minutes work too. Earlier
+    /// events are published at once, so the state so far is there from the start.
     #[arg(long, value_parser = parse_from, value_name = "MATCH_TIME")]
     from: Option<u64>,
     /// Start each match again when it ends, in a new epoch, until ctrl-c.
