@@ -280,6 +280,9 @@ pub struct Progression {
     pub home: Vec<[f64; 2]>,
     /// The same for the away side.
     pub away: Vec<[f64; 2]>,
+    /// The regular length of the match in the x unit, when the sport has one, so the plot shows
+    /// how far into the match the score stands.
+    pub full_length: Option<f64>,
 }
 
 /// The score progression from the snapshot's timeline: goals (football), points (basketball) or
@@ -348,6 +351,19 @@ pub fn progression(snapshot: &MatchSnapshot) -> Progression {
         y_label,
         home: series(Side::Home),
         away: series(Side::Away),
+        full_length: match snapshot.sport {
+            Sport::Football if snapshot.period >= 3 => Some(120.0),
+            Sport::Football => Some(90.0),
+            Sport::Basketball => Some(
+                f64::from(game_secs(snapshot, snapshot.period.max(4), 0)) / 60.0
+                    + f64::from(if snapshot.period > 4 {
+                        5
+                    } else {
+                        snapshot.period_secs.unwrap_or(720) / 60
+                    }),
+            ),
+            _ => None,
+        },
     }
 }
 
@@ -496,6 +512,7 @@ mod tests {
             ]
         );
         assert_eq!(plot.away, vec![[0.0, 0.0], [70.0, 0.0]]);
+        assert_eq!(plot.full_length, Some(90.0));
     }
 
     #[test]
@@ -520,6 +537,10 @@ mod tests {
             "Q4 at 11:00 is minute 47"
         );
         assert_eq!(plot.away.last(), Some(&[47.0, 98.0]));
+        basketball.period = 4;
+        assert_eq!(progression(&basketball).full_length, Some(48.0));
+        basketball.period = 5;
+        assert_eq!(progression(&basketball).full_length, Some(53.0));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use eframe::egui;
 use egui::{Align, Color32, Layout, RichText, Sense, Ui, Vec2, WidgetInfo};
-use egui_plot::{Legend, Line, Plot};
+use egui_plot::{AxisHints, Legend, Line, Plot};
 use scoreline_protocol::{MatchSnapshot, MatchStatus, MatchTopic, Side, Sport, Topic};
 
 use crate::connection::LinkState;
@@ -798,36 +798,46 @@ fn football_extras_ui(ui: &mut Ui, snapshot: &MatchSnapshot) {
 fn progression_ui(ui: &mut Ui, snapshot: &MatchSnapshot) {
     let series = present::progression(snapshot);
     ui.strong(format!("Score progression ({})", series.y_label));
-    Plot::new(("progression", snapshot.match_topic.as_str()))
+    let mut plot = Plot::new(("progression", snapshot.match_topic.as_str()))
         .height(170.0)
         .legend(Legend::default())
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
         .include_y(0.0)
-        .x_axis_label(series.x_label)
-        .show(ui, |plot| {
-            plot.line(
-                Line::new(
-                    present::team_name(snapshot, Side::Home).to_owned(),
-                    series.home,
-                )
-                .color(HOME_COLOUR)
-                .width(2.0)
-                // Score steps are vertical jumps; band aggregation would fill between them.
-                .allow_band(false),
-            );
-            plot.line(
-                Line::new(
-                    present::team_name(snapshot, Side::Away).to_owned(),
-                    series.away,
-                )
-                .color(AWAY_COLOUR)
-                .width(2.0)
-                // Score steps are vertical jumps; band aggregation would fill between them.
-                .allow_band(false),
-            );
-        });
+        .include_x(0.0)
+        // Minute labels are two or three digits wide: egui_plot's default spacing (60 px, made
+        // for long numbers) would leave a 90-minute axis in a side panel with only "0".
+        .custom_x_axes(vec![
+            AxisHints::new_x()
+                .label(series.x_label)
+                .label_spacing(28.0..=40.0),
+        ]);
+    if let Some(full_length) = series.full_length {
+        plot = plot.include_x(full_length);
+    }
+    plot.show(ui, |plot| {
+        plot.line(
+            Line::new(
+                present::team_name(snapshot, Side::Home).to_owned(),
+                series.home,
+            )
+            .color(HOME_COLOUR)
+            .width(2.0)
+            // Score steps are vertical jumps; band aggregation would fill between them.
+            .allow_band(false),
+        );
+        plot.line(
+            Line::new(
+                present::team_name(snapshot, Side::Away).to_owned(),
+                series.away,
+            )
+            .color(AWAY_COLOUR)
+            .width(2.0)
+            // Score steps are vertical jumps; band aggregation would fill between them.
+            .allow_band(false),
+        );
+    });
 }
 
 /// Key events, newest first; scores stand out, overturned ones are struck through.
