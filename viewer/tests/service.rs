@@ -111,6 +111,21 @@ async fn follows_a_match_live_and_repairs_a_gap() -> anyhow::Result<()> {
     )
     .await?;
     assert!(score_is(&session, 2, 1));
+
+    // Dropping the repair's own subscription must leave the `football` one working, and the
+    // server must have accepted every request the repair made.
+    redis
+        .publish(&event(MATCH, 7, goal_by(Side::Away, "Jackson")))
+        .await?;
+    pump_until(
+        &mut session,
+        &mut driver,
+        "a live goal after the repair, 2-2",
+        |s| score_is(s, 2, 2),
+    )
+    .await?;
+    assert_eq!(session.last_problem(), None);
+    assert_eq!(session.ignored_frames(), 0);
     app.shutdown().await?;
     Ok(())
 }
