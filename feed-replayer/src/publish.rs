@@ -100,8 +100,9 @@ pub enum Publisher {
     Http(HttpPublisher),
     /// One JSON line per event on stdout, for `--dry-run`.
     Stdout,
-    /// An in-process channel, for tests and for embedding the replayer.
-    Channel(mpsc::UnboundedSender<ScoreEvent>),
+    /// An in-process channel, for tests and for embedding the replayer. It is bounded, so a slow
+    /// receiver holds publishing up the way a slow broker would.
+    Channel(mpsc::Sender<ScoreEvent>),
 }
 
 impl Publisher {
@@ -120,6 +121,7 @@ impl Publisher {
             }
             Publisher::Channel(sender) => sender
                 .send(event.clone())
+                .await
                 .map_err(|_| PublishError::ChannelClosed),
         }
     }

@@ -381,3 +381,24 @@ fn ctrl_c_stops_a_replay_cleanly() {
     let message = stderr(&output);
     assert!(message.contains("stopped by ctrl-c after"), "{message}");
 }
+
+#[test]
+fn two_fixtures_for_one_match_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::copy(fixture_path(SMALL), &copy).unwrap();
+    let output = replayer(&[
+        "replay",
+        "--dry-run",
+        &fixture_path(SMALL),
+        copy.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output)
+            .contains("two fixtures publish to football/champions-league/mun-bay-1999-05-26"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -33,7 +33,7 @@ fn options(speed: f64, from_ms: u64) -> ReplayOptions {
     }
 }
 
-fn drain(receiver: &mut mpsc::UnboundedReceiver<ScoreEvent>) -> Vec<ScoreEvent> {
+fn drain(receiver: &mut mpsc::Receiver<ScoreEvent>) -> Vec<ScoreEvent> {
     let mut events = Vec::new();
     while let Ok(event) = receiver.try_recv() {
         events.push(event);
@@ -46,7 +46,7 @@ async fn every_event_is_published_at_start_plus_offset_over_speed() {
     let fixture = world_cup_final();
     let bar = ProgressBar::hidden();
     let plan = Plan::of(&fixture).unwrap();
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = mpsc::channel(10_000);
     let publisher = Publisher::Channel(sender);
     let start = Instant::now();
     let outcome = replay_match(
@@ -99,6 +99,73 @@ async fn every_event_is_published_at_start_plus_offset_over_speed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_broker_delays_events_but_the_schedule_does_not_drift() {
+    let fixture = world_cup_final();
+    let bar = ProgressBar::hidden();
+    let plan = Plan::of(&fixture).unwrap();
+    // Room for one event only, and a receiver taking 3 s per event: every publish waits for the
+    // previous one to be taken, like a broker answering slowly.
+    let (sender, mut receiver) = mpsc::channel(1);
+    let publisher = Publisher::Channel(sender);
+    let slow_receiver = async {
+        let mut events = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            events.push(event);
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        events
+    };
+    let replay = async {
+        let outcome = replay_match(
+            &plan,
+            &publisher,
+            options(60.0, 0),
+            &CancellationToken::new(),
+            &bar,
+        )
+        .await;
+        drop(publisher);
+        outcome
+    };
+    let (outcome, events) = tokio::join!(replay, slow_receiver);
+    outcome.unwrap();
+    assert_eq!(events.len(), plan.events.len());
+    let start_ms = events[0].ts_ms;
+    let mut caught_up = 0;
+    for (index, (event, planned)) in events.iter().zip(&plan.events).enumerate() {
+        let due_ms = (planned.offset_ms as f64 / 60.0).round() as u64;
+        let published_ms = event.ts_ms - start_ms;
+        assert!(published_ms >= due_ms, "seq {} early", event.seq);
+        // After a quiet spell long enough to absorb the backlog, an event is exactly on time
+        // again: delays were not carried forward, as they would be with sleeps between events.
+        if index > 0 {
+            let previous_due_ms = (plan.events[index - 1].offset_ms as f64 / 60.0).round() as u64;
+            if due_ms - previous_due_ms > 10_000 {
+                assert_eq!(
+                    published_ms, due_ms,
+                    "seq {} after a quiet spell",
+                    event.seq
+                );
+                caught_up += 1;
+            }
+        }
+    }
+    assert!(
+        caught_up >= 3,
+        "the test needs quiet spells to mean anything ({caught_up})"
+    );
+    // Bursts were really delayed: the shoot-out kicks (75 s apart, 1.25 s at this speed) queue up.
+    let delayed = events
+        .iter()
+        .zip(&plan.events)
+        .filter(|(event, planned)| {
+            event.ts_ms - start_ms > (planned.offset_ms as f64 / 60.0).round() as u64
+        })
+        .count();
+    assert!(delayed > 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn from_publishes_the_past_at_once_then_continues_live() {
     let fixture = world_cup_final();
     let bar = ProgressBar::hidden();
@@ -107,7 +174,7 @@ async fn from_publishes_the_past_at_once_then_continues_live() {
     // half-time, then 25 minutes of the second half, into the recording.
     let from_ms = plan.recording_offset_ms(70 * 60_000);
     assert_eq!(from_ms, (45 + 7 + 15 + 25) * 60_000 + 20_000);
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = mpsc::channel(10_000);
     let publisher = Publisher::Channel(sender);
     let replay = async {
         replay_match(
@@ -178,7 +245,7 @@ async fn loop_restarts_in_a_new_epoch_until_cancelled() {
     let fixture = world_cup_final();
     let bar = ProgressBar::hidden();
     let plan = Plan::of(&fixture).unwrap();
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = mpsc::channel(10_000);
     let publisher = Publisher::Channel(sender);
     let cancel = CancellationToken::new();
     let looping = ReplayOptions {
@@ -221,7 +288,7 @@ async fn cancelling_stops_at_once_without_publishing_more() {
     let fixture = world_cup_final();
     let bar = ProgressBar::hidden();
     let plan = Plan::of(&fixture).unwrap();
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = mpsc::channel(10_000);
     let publisher = Publisher::Channel(sender);
     let cancel = CancellationToken::new();
     let canceller = {
@@ -255,7 +322,7 @@ async fn a_closed_channel_is_a_fatal_publish_error() {
     let fixture = world_cup_final();
     let bar = ProgressBar::hidden();
     let plan = Plan::of(&fixture).unwrap();
-    let (sender, receiver) = mpsc::unbounded_channel();
+    let (sender, receiver) = mpsc::channel(10_000);
     drop(receiver);
     let error = replay_match(
         &plan,

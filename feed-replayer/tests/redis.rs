@@ -259,3 +259,50 @@ async fn a_replay_rides_out_a_redis_restart() {
         .unwrap();
     assert_eq!(outcomes[0].published, fixture.events.len() as u64 + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_resubscribes_after_a_redis_restart() {
+    let mut server = RedisServer::start().unwrap();
+    let client = server.client();
+    let out = tempfile::tempdir().unwrap();
+    let options = RecordOptions {
+        out_dir: out.path().to_path_buf(),
+        topic: Some(scoreline_protocol::Topic::parse("football").unwrap()),
+        channel_prefix: "scores:".into(),
+        time_scale: 1.0,
+        stop_after_matches: Some(1),
+    };
+    let recording = {
+        let client = client.clone();
+        tokio::spawn(
+            async move { record(&client, &options, CancellationToken::new(), |_| {}).await },
+        )
+    };
+    wait_for_pattern_subscribers(&client, 1).await;
+    server.stop();
+    server.start_again().unwrap();
+    // The recorder notices, resubscribes, and records a whole match published afterwards.
+    wait_for_pattern_subscribers(&client, 1).await;
+    let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
+    let publisher = RedisPublisher::connect(&server.url(), "scores:")
+        .await
+        .unwrap();
+    replay_all(
+        vec![Plan::of(&fixture).unwrap()],
+        Arc::new(Publisher::Redis(Box::new(publisher))),
+        fast(1_000_000.0),
+        CancellationToken::new(),
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(20), recording)
+        .await
+        .expect("recording ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.written.len(), 1);
+    let recorded = fixture::read(&summary.written[0]).unwrap();
+    assert_eq!(recorded.events.len(), fixture.events.len());
+    validate::check(&recorded).unwrap();
+}
