@@ -244,6 +244,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A token cancelled by ctrl-c (SIGINT) or SIGTERM, so a terminal, `timeout`, systemd and
+/// container runtimes all stop a replay or recording cleanly.
+fn cancel_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut terminate) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        on_signal.cancel();
+    });
+    cancel
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -383,13 +413,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         MultiProgress::new()
     };
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let cancel = cancel_on_signal();
     let options = ReplayOptions {
         pace,
         looping: args.looping,
@@ -402,7 +426,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "{} {published} events of {} matches",
         if stopped {
-            "stopped by ctrl-c after"
+            "stopped by a signal after"
         } else {
             "published"
         },
@@ -425,13 +449,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         time_scale: args.time_scale,
         stop_after_matches: args.matches,
     };
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let cancel = cancel_on_signal();
     let client = redis::Client::open(args.redis_url.as_str()).context("--redis-url")?;
     let summary = record::record(&client, &options, cancel, |written| {
         eprintln!("wrote {}", written.display());

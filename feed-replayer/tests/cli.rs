@@ -358,7 +358,13 @@ fn http_mode_with_nothing_listening_fails_at_once() {
 }
 
 #[test]
-fn ctrl_c_stops_a_replay_cleanly() {
+fn ctrl_c_and_sigterm_stop_a_replay_cleanly() {
+    for signal in ["-INT", "-TERM"] {
+        stops_cleanly_on(signal);
+    }
+}
+
+fn stops_cleanly_on(signal: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_feed-replayer"))
         .args(["replay", "--dry-run", "--speed", "1", &fixture_path(SMALL)])
         .stdout(std::process::Stdio::piped())
@@ -372,14 +378,14 @@ fn ctrl_c_stops_a_replay_cleanly() {
     stdout.read_line(&mut first).unwrap();
     assert!(first.contains("match_scheduled"), "{first}");
     let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "a clean exit: {:?}", output.status);
     let message = stderr(&output);
-    assert!(message.contains("stopped by ctrl-c after"), "{message}");
+    assert!(message.contains("stopped by a signal after"), "{message}");
 }
 
 #[test]
