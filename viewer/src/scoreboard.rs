@@ -121,11 +121,28 @@ impl Scoreboard {
     ) -> Outcome {
         let mut outcome = Outcome::default();
         match message {
-            ServerMessage::Subscribed { snapshots, .. } => {
+            ServerMessage::Subscribed {
+                topics,
+                snapshots,
+                omitted,
+            } => {
                 for snapshot in snapshots {
                     if follows.covers(&snapshot.match_topic) {
                         self.take_snapshot(snapshot, generation, now_ms, &mut outcome);
                     }
+                }
+                if *omitted == 0 {
+                    // A complete reply lists every match the server has under these topics:
+                    // one we hold that it lacks is gone (a finished match it evicted, a reset
+                    // server). Showing it as stale forever would help no one.
+                    self.matches.retain(|topic, _| {
+                        let gone = topics.iter().any(|t| t.covers(topic.topic()))
+                            && !snapshots.iter().any(|s| &s.match_topic == topic);
+                        if gone {
+                            tracing::info!(%topic, "the server no longer has this match");
+                        }
+                        !gone
+                    });
                 }
             }
             ServerMessage::Event(event) if follows.covers(&event.match_topic) => {
@@ -456,6 +473,28 @@ mod tests {
     }
 
     #[test]
+    fn a_complete_reply_forgets_matches_the_server_no_longer_has() {
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&history())), &follows(), 1, 0);
+        let other = MatchTopic::parse("football/la-liga/rma-fcb").unwrap();
+        let mut kept = MatchSnapshot::new(other.clone());
+        kept.seq = 1;
+        board.apply(&subscribed(kept.clone()), &follows(), 2, 0);
+        assert!(board.get(&topic()).is_none(), "evicted by the server");
+        assert!(board.get(&other).is_some());
+
+        // A capped reply proves nothing about what it left out.
+        board.apply(&subscribed(snapshot_after(&history())), &follows(), 3, 0);
+        let capped = ServerMessage::Subscribed {
+            topics: vec![Topic::parse("football").unwrap()],
+            snapshots: vec![kept],
+            omitted: 5,
+        };
+        board.apply(&capped, &follows(), 3, 0);
+        assert!(board.get(&topic()).is_some());
+    }
+
+    #[test]
     fn duplicates_are_dropped_silently() {
         let events = history();
         let mut board = Scoreboard::new();
@@ -573,12 +612,16 @@ mod tests {
     #[test]
     fn sections_group_by_status_and_competition_and_filter_by_words() {
         let mut board = Scoreboard::new();
-        board.apply(&subscribed(snapshot_after(&history())), &follows(), 1, 0);
         let mut upcoming =
             MatchSnapshot::new(MatchTopic::parse("football/la-liga/rma-fcb").unwrap());
         upcoming.home = Team::new("Real Madrid", "RMA");
         upcoming.away = Team::new("Barcelona", "FCB");
-        board.apply(&subscribed(upcoming), &follows(), 1, 0);
+        let reply = ServerMessage::Subscribed {
+            topics: vec![Topic::parse("football").unwrap()],
+            snapshots: vec![snapshot_after(&history()), upcoming],
+            omitted: 0,
+        };
+        board.apply(&reply, &follows(), 1, 0);
 
         let sections = board.sections("");
         assert_eq!(sections.len(), 2);

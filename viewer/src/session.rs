@@ -315,28 +315,28 @@ impl Session {
                     self.repairs_in_flight.clear();
                 }
             }
-            ServerMessage::Subscribed {
-                topics, omitted, ..
-            } => {
-                self.finish_repairs(topics);
-                if *omitted > 0 {
-                    // The reply was capped: matches we hold but did not get a snapshot for may
-                    // have moved on. Ask for each one on its own.
-                    let generation = self.link.generation();
-                    let unconfirmed: Vec<MatchTopic> = self
-                        .scoreboard
-                        .unconfirmed_under(topics, generation)
-                        .cloned()
-                        .collect();
-                    self.pending_repairs.extend(unconfirmed);
-                }
-            }
+            ServerMessage::Subscribed { topics, .. } => self.finish_repairs(topics),
             ServerMessage::Unsubscribed { .. } | ServerMessage::Event(_) => {}
         }
         let outcome =
             self.scoreboard
                 .apply(&message, &self.follows, self.link.generation(), now_ms);
         self.pending_repairs.extend(outcome.needs_snapshot);
+        if let ServerMessage::Subscribed {
+            topics, omitted, ..
+        } = &message
+            && *omitted > 0
+        {
+            // The reply was capped: matches we hold but got no snapshot for may have moved on.
+            // Ask for each one on its own.
+            let generation = self.link.generation();
+            let unconfirmed: Vec<MatchTopic> = self
+                .scoreboard
+                .unconfirmed_under(topics, generation)
+                .cloned()
+                .collect();
+            self.pending_repairs.extend(unconfirmed);
+        }
         self.flush_repairs();
     }
 
@@ -866,14 +866,22 @@ mod tests {
     #[test]
     fn a_capped_subscribed_reply_repairs_the_matches_it_left_out() {
         let mut session = connected(&["football"]);
-        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        let other = MatchTopic::parse("football/premier-league/liv-mci").unwrap();
+        let mut included = MatchSnapshot::new(other);
+        included.seq = 1;
+        session.receive_text(
+            &subscribed(&["football"], vec![snapshot(3), included.clone()]),
+            20,
+        );
+        assert_eq!(session.scoreboard().len(), 2);
         session.lost(30, "closed");
         session.start(40);
         session.opened(50);
         session.take_actions();
+        // After the reconnect the server caps its reply: liv-mci is in it, ars-che is not.
         let capped = ServerMessage::Subscribed {
             topics: vec![topic("football")],
-            snapshots: vec![],
+            snapshots: vec![included],
             omitted: 300,
         };
         session.receive(capped, 60);
