@@ -31,6 +31,9 @@ pub enum GenerateError {
     /// The scores given cannot happen under the sport's rules.
     #[error("impossible result: {0}")]
     Impossible(String),
+    /// No valid topic could be made from the team names; pass one with `--topic`.
+    #[error("cannot make a topic from the team names ({0}); give one with --topic")]
+    Topic(#[from] scoreline_protocol::TopicError),
 }
 
 /// What every generator needs: the seed, and optionally names to use.
@@ -153,7 +156,7 @@ fn header(
     away: Team,
     competition: &str,
     source: String,
-) -> Header {
+) -> Result<Header, GenerateError> {
     let slug = |team: &Team| {
         team.short()
             .to_lowercase()
@@ -165,20 +168,22 @@ fn header(
         Sport::Tennis => "tennis",
         Sport::Other => "other",
     };
-    let topic = request.topic.clone().unwrap_or_else(|| {
-        let text = format!(
-            "{sport_slug}/synthetic/{}-{}-{}",
-            slug(&home),
-            slug(&away),
-            request.seed
-        );
-        // Built from slugs and digits; fall back to a plain name should a team code be unusual.
-        MatchTopic::parse(&text).unwrap_or_else(|_| {
-            MatchTopic::parse(&format!("{sport_slug}/synthetic/match-{}", request.seed))
-                .unwrap_or_else(|_| unreachable_topic())
-        })
-    });
-    Header {
+    let topic = match &request.topic {
+        Some(topic) => topic.clone(),
+        None => {
+            let text = format!(
+                "{sport_slug}/synthetic/{}-{}-{}",
+                slug(&home),
+                slug(&away),
+                request.seed
+            );
+            // Team codes make good slugs; should one not (accents, punctuation), use the seed.
+            MatchTopic::parse(&text).or_else(|_| {
+                MatchTopic::parse(&format!("{sport_slug}/synthetic/match-{}", request.seed))
+            })?
+        }
+    };
+    Ok(Header {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
         match_topic: topic,
@@ -199,13 +204,7 @@ fn header(
             periods: None,
             cards: None,
         },
-    }
-}
-
-#[allow(clippy::panic)]
-fn unreachable_topic() -> MatchTopic {
-    // `sport/synthetic/match-<digits>` is a valid topic by construction.
-    panic!("a constant topic failed to parse")
+    })
 }
 
 const CLUBS: &[(&str, &str)] = &[
@@ -285,7 +284,7 @@ fn squad(rng: &mut ChaCha8Rng) -> Vec<String> {
 
 /// A league football match: two halves with stoppage time, goals (some penalties, the odd own
 /// goal), yellow and red cards, substitutions after the hour, and running stats.
-pub fn football(request: &Request) -> Fixture {
+pub fn football(request: &Request) -> Result<Fixture, GenerateError> {
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
     let (home, away) = two_teams(&mut rng, CLUBS, request);
     let squads = [squad(&mut rng), squad(&mut rng)];
@@ -393,14 +392,14 @@ pub fn football(request: &Request) -> Fixture {
         "synthetic: feed-replayer generate --sport football --seed {}",
         request.seed
     );
-    builder.finish(header(
+    Ok(builder.finish(header(
         Sport::Football,
         request,
         home,
         away,
         "Synthetic League",
         source,
-    ))
+    )?))
 }
 
 fn index(side: Side) -> usize {
@@ -634,7 +633,7 @@ pub fn basketball(
         away,
         competition,
         source,
-    )))
+    )?))
 }
 
 fn index_of(side: Side) -> usize {
@@ -718,7 +717,7 @@ pub fn tennis(
     } else {
         "Synthetic Open"
     };
-    let mut header = header(Sport::Tennis, request, home, away, competition, source);
+    let mut header = header(Sport::Tennis, request, home, away, competition, source)?;
     header.tennis = Some(format);
     Ok(builder.finish(header))
 }
@@ -1002,7 +1001,7 @@ mod tests {
     #[test]
     fn same_seed_same_match_other_seed_other_match() {
         for make in [
-            |seed| football(&request(seed)),
+            |seed| football(&request(seed)).unwrap(),
             |seed| basketball(&request(seed), None).unwrap(),
             |seed| tennis(&request(seed), TennisFormat::default(), None).unwrap(),
         ] {
@@ -1015,7 +1014,7 @@ mod tests {
     #[test]
     fn generated_matches_validate_and_look_like_their_sport() {
         for seed in 0..40 {
-            let match_ = football(&request(seed));
+            let match_ = football(&request(seed)).unwrap();
             let snapshot =
                 check(&match_).unwrap_or_else(|problems| panic!("seed {seed}: {problems:?}"));
             assert_eq!(snapshot.status, MatchStatus::Finished);

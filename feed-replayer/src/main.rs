@@ -478,7 +478,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         away: team(&args.away),
     };
     let mut fixture = match args.sport {
-        SportArg::Football => generate::football(&request),
+        SportArg::Football => generate::football(&request)?,
         SportArg::Basketball => {
             let quarters = args
                 .quarters

@@ -437,7 +437,8 @@ mod tests {
         let original = crate::generate::football(&crate::generate::Request {
             seed: 3,
             ..Default::default()
-        });
+        })
+        .unwrap();
         let mut recorder = Recorder::new("scores:", None, 10.0);
         let mut written = Vec::new();
         for event in replayed(&original, 5, 10) {
