@@ -207,7 +207,13 @@ async fn publish_with_retry(
     let mut backoff = Duration::from_millis(250);
     let give_up_at = Instant::now() + retry_for;
     loop {
-        let error = match publisher.publish(event).await {
+        // A stuck broker must not hold up a shutdown: the publish itself races the signal.
+        let published = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(false),
+            published = publisher.publish(event) => published,
+        };
+        let error = match published {
             Ok(()) => return Ok(true),
             Err(error) => error,
         };
