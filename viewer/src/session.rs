@@ -25,6 +25,10 @@ pub const CATALOGUE_REFRESH_MILLIS: u64 = 30_000;
 /// of gaps never turns into a flood of requests the server would rate-limit.
 pub const MAX_REPAIRS_PER_REQUEST: usize = 16;
 
+/// How long to hold back after the server refused a request as rate-limited before sending it
+/// again. The server allows bursts of twice its rate, so one second always clears one.
+pub const RATE_LIMIT_RETRY_MILLIS: u64 = 1_000;
+
 /// While a score flashes, repaint at about this interval so the fade is smooth.
 pub const FLASH_FRAME_MILLIS: u64 = 33;
 
@@ -180,6 +184,10 @@ pub struct Session {
     repairs_in_flight: BTreeSet<MatchTopic>,
     /// When to ask for the catalogue again.
     next_catalogue_ms: Option<u64>,
+    /// Requests the server refused as rate-limited, sent again at `retry_requests_at_ms`.
+    retry_requests: Vec<ClientMessage>,
+    /// When to resend `retry_requests`; while set, repairs wait too.
+    retry_requests_at_ms: Option<u64>,
     /// The last problem worth telling the fan (a server error, a bad frame).
     last_problem: Option<String>,
     /// Frames that could not be understood, ignored since start.
@@ -202,6 +210,8 @@ impl Session {
             pending_repairs: BTreeSet::new(),
             repairs_in_flight: BTreeSet::new(),
             next_catalogue_ms: None,
+            retry_requests: Vec::new(),
+            retry_requests_at_ms: None,
             last_problem: None,
             ignored_frames: 0,
             actions: Vec::new(),
@@ -222,6 +232,9 @@ impl Session {
         self.server = None;
         self.pending_repairs.clear();
         self.repairs_in_flight.clear();
+        // The full subscription below supersedes anything refused on the old connection.
+        self.retry_requests.clear();
+        self.retry_requests_at_ms = None;
         if !self.follows.is_empty() {
             self.actions.push(Action::Send(ClientMessage::subscribe(
                 self.follows.topics(),
@@ -310,9 +323,7 @@ impl Session {
                 );
                 self.last_problem = Some(format!("server: {message}"));
                 if *code == ErrorCode::RateLimited {
-                    // Repairs that were refused are retried by the next gap or reconnect; the
-                    // display already shows them as not up to date.
-                    self.repairs_in_flight.clear();
+                    self.retry_later(request.as_deref(), now_ms);
                 }
             }
             ServerMessage::Subscribed { topics, .. } => self.finish_repairs(topics),
@@ -340,6 +351,22 @@ impl Session {
         self.flush_repairs();
     }
 
+    /// Queues a request the server refused as rate-limited to be sent again shortly: a follow
+    /// or a repair must not be lost to a burst. Pings are not resent (the next one comes anyway).
+    /// When the echoed request cannot be read back (the server cuts long ones), the repairs in
+    /// flight are asked for again instead, which is what a long request would have been.
+    fn retry_later(&mut self, request: Option<&str>, now_ms: u64) {
+        match request.and_then(|text| serde_json::from_str::<ClientMessage>(text).ok()) {
+            Some(ClientMessage::Ping { .. }) => {}
+            Some(message) => self.retry_requests.push(message),
+            None => {
+                let refused = std::mem::take(&mut self.repairs_in_flight);
+                self.pending_repairs.extend(refused);
+            }
+        }
+        self.retry_requests_at_ms = Some(now_ms.saturating_add(RATE_LIMIT_RETRY_MILLIS));
+    }
+
     /// Drops the temporary subscriptions of repairs that `subscribed` just answered.
     fn finish_repairs(&mut self, topics: &[Topic]) {
         let mut drop = Vec::new();
@@ -365,7 +392,10 @@ impl Session {
     /// subscribed on its own and unsubscribed once its snapshot came, while the broader follow
     /// keeps delivering. Duplicate events in the overlap are dropped by `seq`.
     fn flush_repairs(&mut self) {
-        if !self.link.is_connected() || self.pending_repairs.is_empty() {
+        if !self.link.is_connected()
+            || self.pending_repairs.is_empty()
+            || self.retry_requests_at_ms.is_some()
+        {
             return;
         }
         let mut batch: Vec<MatchTopic> = Vec::new();
@@ -418,15 +448,26 @@ impl Session {
         if self.next_catalogue_ms.is_some_and(|due| now_ms >= due) {
             self.request_catalogue(now_ms);
         }
+        if self.retry_requests_at_ms.is_some_and(|due| now_ms >= due) && self.link.is_connected() {
+            self.retry_requests_at_ms = None;
+            for message in std::mem::take(&mut self.retry_requests) {
+                tracing::info!(request = %message.to_json(), "resending a rate-limited request");
+                self.actions.push(Action::Send(message));
+            }
+        }
         self.flush_repairs();
     }
 
     /// When [`Session::tick`] next has something to do, so the UI can sleep until then.
     pub fn next_deadline_ms(&self) -> Option<u64> {
-        [self.link.next_deadline_ms(), self.next_catalogue_ms]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.link.next_deadline_ms(),
+            self.next_catalogue_ms,
+            self.retry_requests_at_ms,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// When the screen next needs drawing without any socket event: the next session deadline
@@ -963,6 +1004,48 @@ mod tests {
         let mut offline = self::session(&[]);
         offline.command(Command::GoOffline, 0);
         assert_eq!(offline.next_repaint_ms(0), None);
+    }
+
+    #[test]
+    fn a_rate_limited_follow_or_repair_is_sent_again_a_second_later() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        session.command(Command::Follow(topic("tennis")), 100);
+        session.take_actions();
+        let refused = ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            request: Some(r#"{"type":"subscribe","topics":["tennis"]}"#.into()),
+        };
+        session.receive(refused, 110);
+        // A gap meanwhile waits for the burst to pass as well.
+        session.receive(ServerMessage::Event(history(5)[4].clone()), 120);
+        assert!(sends(&session.take_actions()).is_empty());
+        assert_eq!(
+            session.next_deadline_ms(),
+            Some(110 + RATE_LIMIT_RETRY_MILLIS)
+        );
+        session.tick(110 + RATE_LIMIT_RETRY_MILLIS);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                r#"{"type":"subscribe","topics":["tennis"]}"#.to_owned(),
+                format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#),
+            ]
+        );
+
+        // A repair whose echoed request was cut short is asked for again.
+        let cut = ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            request: Some(r#"{"type":"subscribe","topics":["footb"#.into()),
+        };
+        session.receive(cut, 2_000);
+        session.tick(2_000 + RATE_LIMIT_RETRY_MILLIS);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#)]
+        );
     }
 
     #[test]
