@@ -408,3 +408,66 @@ fn two_fixtures_for_one_match_are_refused() {
         stderr(&output)
     );
 }
+
+#[test]
+fn record_then_validate_round_trips_through_the_binary() {
+    let server = scoreline_testkit::RedisServer::start().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let recorder = Command::new(env!("CARGO_BIN_EXE_feed-replayer"))
+        .args([
+            "record",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--redis-url",
+            &server.url(),
+        ])
+        .args([
+            "--topic",
+            "football/champions-league",
+            "--time-scale",
+            "100000",
+            "--matches",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Publish only once the recorder's pattern subscription is in place.
+    let mut connection = server.client().get_connection().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while redis::cmd("PUBSUB")
+        .arg("NUMPAT")
+        .query::<i64>(&mut connection)
+        .unwrap()
+        < 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the recorder never subscribed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let replayed = replayer(&[
+        "replay",
+        "--redis-url",
+        &server.url(),
+        "--speed",
+        "100000",
+        &fixture_path(SMALL),
+    ]);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let recorded = recorder.wait_with_output().unwrap();
+    assert!(recorded.status.success(), "{}", stderr(&recorded));
+    assert!(
+        stderr(&recorded).contains("recorded 1 matches"),
+        "{}",
+        stderr(&recorded)
+    );
+    let file = out
+        .path()
+        .join("football/champions-league/mun-bay-1999-05-26.jsonl");
+    let validated = replayer(&["validate", file.to_str().unwrap()]);
+    assert!(validated.status.success(), "{}", stderr(&validated));
+    assert!(String::from_utf8_lossy(&validated.stdout).contains("MUN 2-1 BAY"));
+}
