@@ -457,13 +457,28 @@ fn record_then_validate_round_trips_through_the_binary() {
         &fixture_path(SMALL),
     ]);
     assert!(replayed.status.success(), "{}", stderr(&replayed));
-    let recorded = recorder.wait_with_output().unwrap();
-    assert!(recorded.status.success(), "{}", stderr(&recorded));
-    assert!(
-        stderr(&recorded).contains("recorded 1 matches"),
-        "{}",
-        stderr(&recorded)
-    );
+    // The recorder stops by itself after one match; never let a bug hang the test run.
+    let mut recorder = recorder;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = recorder.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            recorder.kill().unwrap();
+            panic!("the recorder did not stop after one match");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut message = String::new();
+    recorder
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut message)
+        .unwrap();
+    assert!(status.success(), "{message}");
+    assert!(message.contains("recorded 1 matches"), "{message}");
     let file = out
         .path()
         .join("football/champions-league/mun-bay-1999-05-26.jsonl");
