@@ -141,6 +141,14 @@ pub fn sport_name(slug: &str) -> String {
 /// the period.
 pub fn entry_time(snapshot: &MatchSnapshot, entry: &TimelineEntry) -> String {
     match entry.clock_secs {
+        // Basketball clocks restart every quarter: the quarter must be said too.
+        Some(secs) if snapshot.sport == Sport::Basketball => format!(
+            "{} {}",
+            snapshot.sport.period_name(entry.period),
+            snapshot
+                .sport
+                .format_clock(entry.period, secs, snapshot.period_secs)
+        ),
         Some(secs) if snapshot.sport != Sport::Tennis => {
             snapshot
                 .sport
@@ -485,6 +493,19 @@ mod tests {
         );
         assert_eq!(entry_text(&football, &card), "Second yellow CHE — Caicedo");
         assert_eq!(entry_time(&football, &card), "2nd half");
+        let basketball = snapshot("basketball/nba/a-b");
+        let three = entry(
+            9,
+            3,
+            Some(7 * 60 + 48),
+            EventKind::Points {
+                side: Side::Home,
+                points: 3,
+                player: None,
+            },
+        );
+        assert_eq!(entry_time(&basketball, &three), "Q3 04:12");
+        assert_eq!(entry_text(&basketball, &three), "+3 ARS");
     }
 
     #[test]

@@ -812,7 +812,8 @@ fn progression_ui(ui: &mut Ui, snapshot: &MatchSnapshot) {
             AxisHints::new_x()
                 .label(series.x_label)
                 .label_spacing(28.0..=40.0),
-        ]);
+        ])
+        .custom_y_axes(vec![AxisHints::new_y().label_spacing(14.0..=22.0)]);
     if let Some(full_length) = series.full_length {
         plot = plot.include_x(full_length);
     }
