@@ -299,7 +299,9 @@ impl RedisBroker {
                     }
                 }
                 _ = ping.tick() => {
-                    let answered = tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<String>()).await;
+                    // In subscribed mode Redis answers PING with an array, so take any value.
+                    let answered =
+                        tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await;
                     if !matches!(answered, Ok(Ok(_))) {
                         return;
                     }

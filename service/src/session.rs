@@ -112,10 +112,10 @@ pub async fn run(
                     Some(Err(error)) => break Some(protocol_error_close(&error)),
                 }
             }
+            () = tokio::time::sleep_until(idle_deadline) => {
+                break Some(reason(CloseCode::Normal, "idle timeout"));
+            }
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() >= settings.idle_timeout {
-                    break Some(reason(CloseCode::Normal, "idle timeout"));
-                }
                 if session.ping(b"").await.is_err() {
                     break None;
                 }

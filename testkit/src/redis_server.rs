@@ -49,6 +49,11 @@ impl RedisServer {
         self.port
     }
 
+    /// Whether the server process is running (not [`stop`](RedisServer::stop)ped).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// The URL clients connect with.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
@@ -134,4 +139,24 @@ fn unique_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl RedisServer {
+    /// Publishes an event the way feeds do: `PUBLISH scores:<topic> <json>`.
+    pub async fn publish(&self, event: &scoreline_protocol::ScoreEvent) -> anyhow::Result<()> {
+        self.publish_raw(&format!("scores:{}", event.match_topic), &event.to_json())
+            .await
+    }
+
+    /// Publishes any payload on any channel, well-formed or not.
+    pub async fn publish_raw(&self, channel: &str, payload: &str) -> anyhow::Result<()> {
+        let mut connection = self.client().get_multiplexed_async_connection().await?;
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut connection)
+            .await
+            .context("PUBLISH")?;
+        Ok(())
+    }
 }

@@ -54,8 +54,9 @@ impl WsClient {
 
     /// Receives the next server message within `patience`.
     pub async fn recv_within(&mut self, patience: Duration) -> anyhow::Result<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let frame = tokio::time::timeout(patience, self.stream.next())
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .map_err(|_| anyhow!("no message within {patience:?}"))?
                 .ok_or_else(|| anyhow!("connection ended"))?

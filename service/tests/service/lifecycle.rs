@@ -1,0 +1,121 @@
+//! Start, heartbeat, idle timeout, graceful shutdown, operations endpoints and TLS.
+
+use std::time::Duration;
+
+use scoreline_testkit::{RedisServer, TestApp};
+
+use crate::subscribe;
+
+#[tokio::test]
+async fn graceful_shutdown_closes_clients_with_1001() {
+    let redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut first = app.client().await.unwrap();
+    let mut second = app.client().await.unwrap();
+    subscribe(&mut first, &["football"]).await;
+    let stopping = tokio::spawn(app.shutdown());
+    assert_eq!(first.closed().await.unwrap().code, Some(1001));
+    assert_eq!(second.closed().await.unwrap().code, Some(1001));
+    stopping.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let mut config = TestApp::config(None);
+    // No ping before the timeout: the close frame is the only thing the client will find.
+    config.heartbeat_secs = 30;
+    config.idle_timeout_secs = 2;
+    let app = TestApp::spawn(config).await.unwrap();
+    let mut silent = app.client().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let closed = silent.closed().await.unwrap();
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (Some(1000), "idle timeout")
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_answers_pings_stays_connected_while_idle() {
+    let mut config = TestApp::config(None);
+    config.heartbeat_secs = 1;
+    config.idle_timeout_secs = 2;
+    let app = TestApp::spawn(config).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    // Reading lets the client answer pings; nothing else arrives.
+    assert!(client.recv_within(Duration::from_secs(4)).await.is_err());
+    client
+        .send(&scoreline_protocol::ClientMessage::Ping { id: 1 })
+        .await
+        .unwrap();
+    assert!(client.recv().await.is_ok());
+}
+
+#[tokio::test]
+async fn operations_endpoints_report_health_readiness_and_metrics() {
+    let redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let _client = app.client().await.unwrap();
+    let health = app.get("/healthz").await.unwrap();
+    assert_eq!(
+        (health.status, health.json().unwrap()["status"].as_str()),
+        (200, Some("ok"))
+    );
+    let ready = app.get("/readyz").await.unwrap();
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json().unwrap()["broker"], "redis");
+    let metrics = app.get("/metrics").await.unwrap().body;
+    for name in ["scoreline_connections", "scoreline_broker_up"] {
+        assert!(
+            metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls_serves_https_with_the_given_certificate() {
+    let dir = std::env::temp_dir().join(format!("scoreline-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed for this test (.ci/run installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut config = TestApp::config(None);
+    config.tls_cert = Some(cert.clone());
+    config.tls_key = Some(key);
+    let app = TestApp::spawn(config).await.unwrap();
+    let url = format!("https://127.0.0.1:{}/healthz", app.port());
+    let output = tokio::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--cacert"])
+        .arg(&cert)
+        .arg(&url)
+        .output()
+        .await
+        .expect("curl is needed for this test (.ci/run installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("ok"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,203 @@
+//! The real service, started for one test.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use scoreline_protocol::{ScoreEvent, ServerMessage};
+use scoreline_service::{Application, BrokerKind, Config};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::{RedisServer, WsClient};
+
+/// The publish token every test service accepts.
+pub const TEST_TOKEN: &str = "test-token";
+
+/// A running service on a free loopback port, started exactly as `main` starts it (through
+/// [`Application::build`]), and stopped when the value is dropped or [`TestApp::shutdown`] is
+/// called.
+pub struct TestApp {
+    port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Settings for tests: port 0, short heartbeats, publish token [`TEST_TOKEN`], and the given
+    /// Redis (or the in-process broker with `None`).
+    pub fn config(redis: Option<&RedisServer>) -> Config {
+        let mut config = Config::defaults();
+        config.listen = ([127, 0, 0, 1], 0).into();
+        config.workers = Some(1);
+        config.heartbeat_secs = 1;
+        config.idle_timeout_secs = 10;
+        config.shutdown_timeout_secs = 3;
+        config.publish_token = Some(TEST_TOKEN.to_owned());
+        match redis {
+            Some(redis) => {
+                config.broker = Some(BrokerKind::Redis);
+                config.redis_url = Some(redis.url());
+            }
+            None => config.broker = Some(BrokerKind::Memory),
+        }
+        config
+    }
+
+    /// Starts the service on a private Redis and waits until it is subscribed (when Redis is up),
+    /// so events published next are not missed.
+    pub async fn with_redis(redis: &RedisServer) -> anyhow::Result<TestApp> {
+        let app = TestApp::spawn(TestApp::config(Some(redis))).await?;
+        if redis.is_running() {
+            app.wait_until_ready(true).await?;
+        }
+        Ok(app)
+    }
+
+    /// Starts the service on its in-process broker.
+    pub async fn in_memory() -> anyhow::Result<TestApp> {
+        TestApp::spawn(TestApp::config(None)).await
+    }
+
+    /// Starts the service with any configuration (see [`TestApp::config`] for a base). With Redis,
+    /// call [`TestApp::wait_until_ready`] before publishing.
+    pub async fn spawn(config: Config) -> anyhow::Result<TestApp> {
+        let application = Application::build(config).await?;
+        let port = application.port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(application.run_until(async {
+            let _ = stopped.await;
+        }));
+        Ok(TestApp {
+            port,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `ws://127.0.0.1:<port>/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A connected client that has read the welcome.
+    pub async fn client(&self) -> anyhow::Result<WsClient> {
+        let mut client = WsClient::connect(&self.ws_url()).await?;
+        match client.recv().await? {
+            ServerMessage::Welcome { .. } => Ok(client),
+            other => anyhow::bail!("expected a welcome first, got {other:?}"),
+        }
+    }
+
+    /// Publishes an event through `POST /api/publish`.
+    pub async fn publish_http(&self, event: &ScoreEvent) -> anyhow::Result<HttpReply> {
+        let headers = vec![("Authorization".to_owned(), format!("Bearer {TEST_TOKEN}"))];
+        http(
+            "POST",
+            &self.http_url("/api/publish"),
+            headers,
+            Some(event.to_json()),
+        )
+        .await
+    }
+
+    /// `GET <path>`.
+    pub async fn get(&self, path: &str) -> anyhow::Result<HttpReply> {
+        http("GET", &self.http_url(path), Vec::new(), None).await
+    }
+
+    /// Waits until `/readyz` says `ready` (or not), up to 15 s.
+    pub async fn wait_until_ready(&self, ready: bool) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let reply = self.get("/readyz").await?;
+            if (reply.status == 200) == ready {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "readyz stayed {} (wanted ready = {ready})",
+                reply.status
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Shuts the service down gracefully and waits for it to stop.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("the service task panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An HTTP response as tests look at it.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// Body text.
+    pub body: String,
+}
+
+impl HttpReply {
+    /// The body as JSON.
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_str(&self.body).with_context(|| format!("not JSON: {}", self.body))
+    }
+}
+
+/// Sends one HTTP request (on a blocking thread, as ureq is synchronous) and returns any status.
+pub async fn http(
+    method: &str,
+    url: &str,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+) -> anyhow::Result<HttpReply> {
+    let (method, url) = (method.to_owned(), url.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut request = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(&url);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        if body.is_some() {
+            request = request.header("Content-Type", "application/json");
+        }
+        let request = request.body(body.unwrap_or_default())?;
+        let mut response = agent
+            .run(request)
+            .with_context(|| format!("{method} {url}"))?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string()?;
+        Ok(HttpReply { status, body })
+    })
+    .await?
+}
