@@ -10,7 +10,7 @@ use crate::event::{CardColour, EventKind, MatchStatus, ScoreEvent, Side};
 use crate::snapshot::{
     Clock, MatchSnapshot, PeriodScore, STATS_CAP, Score, TIMELINE_CAP, TennisGame, TimelineEntry,
 };
-use crate::sport::{FinalSet, Sport};
+use crate::sport::Sport;
 use crate::topic::MatchTopic;
 
 /// The highest period number accepted: enough for any number of overtimes, small enough to catch
@@ -478,10 +478,8 @@ fn derived_winner(snapshot: &MatchSnapshot) -> Option<Side> {
 fn tennis_point(snapshot: &mut MatchSnapshot, side: Side) -> bool {
     snapshot.status = MatchStatus::Live;
     let format = snapshot.tennis.unwrap_or_default();
-    let is_advantage_set =
-        |set: u8| set == format.best_of && format.final_set == FinalSet::Advantage;
     let set_over = |set: &PeriodScore| {
-        set.tiebreak.is_some() || set_winner(set, is_advantage_set(set.period)).is_some()
+        set.tiebreak.is_some() || format.set_winner(set.period, set.score()).is_some()
     };
     if snapshot.periods.last().is_none_or(set_over) {
         let number = snapshot
@@ -495,14 +493,13 @@ fn tennis_point(snapshot: &mut MatchSnapshot, side: Side) -> bool {
         snapshot.period = number;
     }
     let set_number = snapshot.periods.last().map_or(1, |set| set.period);
-    let deciding_set = set_number == format.best_of;
     let mut game = snapshot.game.unwrap_or_default();
     *game.points_mut(side) += 1;
     let (mine, theirs) = (game.points(side), game.points(side.opponent()));
-    let target = match (game.tiebreak, deciding_set, format.final_set) {
-        (true, true, FinalSet::TiebreakTo10) => 10,
-        (true, _, _) => 7,
-        (false, _, _) => 4,
+    let target = if game.tiebreak {
+        format.tiebreak_points(set_number)
+    } else {
+        4
     };
     if mine < target || mine < theirs + 2 {
         snapshot.game = Some(game);
@@ -510,7 +507,6 @@ fn tennis_point(snapshot: &mut MatchSnapshot, side: Side) -> bool {
     }
     // The game (or tie-break) is won.
     snapshot.game = None;
-    let advantage_set = is_advantage_set(set_number);
     let Some(set) = snapshot.periods.last_mut() else {
         return true;
     };
@@ -518,24 +514,18 @@ fn tennis_point(snapshot: &mut MatchSnapshot, side: Side) -> bool {
     if game.tiebreak {
         set.tiebreak = Some(Score::new(u32::from(game.home), u32::from(game.away)));
     }
-    let set_won = game.tiebreak || set_winner(set, advantage_set) == Some(side);
-    if set_won {
+    if format.set_winner(set_number, set.score()) == Some(side) {
         *snapshot.score.get_mut(side) += 1;
-    } else if set.home == 6 && set.away == 6 && !advantage_set {
+    } else if format
+        .tiebreak_at_games(set_number)
+        .is_some_and(|at| set.home == at && set.away == at)
+    {
         snapshot.game = Some(TennisGame {
             tiebreak: true,
             ..TennisGame::default()
         });
     }
     true
-}
-
-/// Who has won a set on games (tie-breaks aside): six with a two-game lead, or seven.
-fn set_winner(set: &PeriodScore, advantage_set: bool) -> Option<Side> {
-    let leader = set.score().leader()?;
-    let (mine, theirs) = (set.score().get(leader), set.score().get(leader.opponent()));
-    let won = mine >= 6 && mine >= theirs + 2 || (!advantage_set && mine == 7 && theirs == 6);
-    won.then_some(leader)
 }
 
 impl TennisGame {

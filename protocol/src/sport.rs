@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::Side;
+use crate::snapshot::Score;
+
 /// The sport of a match, taken from the first segment of its topic.
 ///
 /// Sports the reducer knows score by their own rules; any other slug is [`Sport::Other`], which
@@ -127,6 +130,45 @@ impl TennisFormat {
     pub fn sets_to_win(self) -> u32 {
         u32::from(self.best_of / 2 + 1)
     }
+
+    /// Whether set number `set` (from 1) is the deciding set.
+    pub fn is_deciding_set(self, set: u8) -> bool {
+        set == self.best_of
+    }
+
+    /// The games-all score at which set `set` goes to a tie-break; `None` when it is played out
+    /// until one player leads by two games.
+    pub fn tiebreak_at_games(self, set: u8) -> Option<u32> {
+        if !self.is_deciding_set(set) {
+            return Some(6);
+        }
+        match self.final_set {
+            FinalSet::TiebreakTo7 | FinalSet::TiebreakTo10 => Some(6),
+            FinalSet::TiebreakAt12 => Some(12),
+            FinalSet::Advantage => None,
+        }
+    }
+
+    /// Points that win the tie-break of set `set` (with a two-point lead).
+    pub fn tiebreak_points(self, set: u8) -> u16 {
+        if self.is_deciding_set(set) && self.final_set == FinalSet::TiebreakTo10 {
+            10
+        } else {
+            7
+        }
+    }
+
+    /// Who has won set `set` with these games: six (or more) with a two-game lead, or one more
+    /// than the tie-break score, which only a tie-break can produce.
+    pub fn set_winner(self, set: u8, games: Score) -> Option<Side> {
+        let leader = games.leader()?;
+        let (mine, theirs) = (games.get(leader), games.get(leader.opponent()));
+        let by_two = mine >= 6 && mine >= theirs + 2;
+        let by_tiebreak = self
+            .tiebreak_at_games(set)
+            .is_some_and(|at| mine == at + 1 && theirs == at);
+        (by_two || by_tiebreak).then_some(leader)
+    }
 }
 
 /// How the deciding set is settled at six games all.
@@ -140,6 +182,9 @@ pub enum FinalSet {
     TiebreakTo10,
     /// No tie-break: play on until one player leads by two games (Wimbledon before 2019).
     Advantage,
+    /// A first-to-7 tie-break at twelve games all (Wimbledon 2019 to 2021).
+    #[serde(rename = "tiebreak_at_12_all")]
+    TiebreakAt12,
 }
 
 #[cfg(test)]
@@ -167,6 +212,30 @@ mod tests {
             Sport::Basketball.format_clock(1, 11 * 60, Some(600)),
             "00:00"
         );
+    }
+
+    #[test]
+    fn tennis_sets_end_by_the_format_rules() {
+        let slam = TennisFormat {
+            best_of: 5,
+            final_set: FinalSet::TiebreakAt12,
+        };
+        let won = |set, home, away| slam.set_winner(set, Score::new(home, away));
+        assert_eq!(won(1, 6, 4), Some(Side::Home));
+        assert_eq!(won(1, 6, 5), None);
+        assert_eq!(won(1, 7, 6), Some(Side::Home));
+        assert_eq!(won(5, 7, 6), None);
+        assert_eq!(won(5, 13, 12), Some(Side::Home));
+        assert_eq!(won(5, 11, 13), Some(Side::Away));
+        assert_eq!(slam.tiebreak_at_games(5), Some(12));
+        let old = TennisFormat {
+            best_of: 5,
+            final_set: FinalSet::Advantage,
+        };
+        assert_eq!(old.tiebreak_at_games(5), None);
+        assert_eq!(old.set_winner(5, Score::new(7, 6)), None);
+        assert_eq!(TennisFormat::default().tiebreak_points(3), 10);
+        assert_eq!(TennisFormat::default().tiebreak_points(2), 7);
     }
 
     #[test]
