@@ -180,7 +180,9 @@ pub struct TimelineEntry {
     pub seq: u64,
     /// When it happened, milliseconds since the Unix epoch.
     pub ts_ms: u64,
-    /// The period it happened in (0 before the start).
+    /// The period it happened in (0 before the start). Named `in_period` on the wire because the
+    /// flattened event may have a `period` of its own (`period_started`).
+    #[serde(rename = "in_period")]
     pub period: u8,
     /// The game clock when it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,5 +304,38 @@ impl MatchSnapshot {
     pub fn to_json(&self) -> String {
         // Serialising plain data with string map keys cannot fail.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ScoreEvent, apply};
+
+    #[test]
+    fn a_snapshot_with_period_events_reads_back_identically() {
+        let topic = MatchTopic::parse("football/pl/a-b").unwrap();
+        let mut snapshot = MatchSnapshot::new(topic.clone());
+        for (seq, kind) in [
+            (1, EventKind::PeriodStarted { period: 1 }),
+            (2, EventKind::PeriodEnded { period: 1 }),
+        ] {
+            let event = ScoreEvent {
+                match_topic: topic.clone(),
+                epoch: 0,
+                seq,
+                ts_ms: seq,
+                clock_secs: None,
+                kind,
+            };
+            apply(&mut snapshot, &event).unwrap();
+        }
+        let text = snapshot.to_json();
+        assert!(
+            text.contains(r#""in_period":1,"kind":"period_started","period":1"#),
+            "{text}"
+        );
+        let read_back: MatchSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(read_back, snapshot);
     }
 }

@@ -7,7 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use scoreline_protocol::{
-    Limits, MatchStatus, MatchTopic, PROTOCOL_VERSION, ScoreEvent, ServerMessage, Topic,
+    Limits, MatchSnapshot, MatchStatus, MatchTopic, PROTOCOL_VERSION, ScoreEvent, ServerMessage,
+    Topic,
 };
 use serde::Deserialize;
 
@@ -172,7 +173,13 @@ async fn list_matches(
         .transpose()?;
     let limit = query.limit.unwrap_or(100).min(1000);
     let (matches, omitted) = state.hub.query(prefix, query.status, limit).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "matches": matches, "omitted": omitted })))
+    // A struct, not `json!`, so each snapshot keeps its documented field order.
+    #[derive(serde::Serialize)]
+    struct MatchList {
+        matches: Vec<MatchSnapshot>,
+        omitted: usize,
+    }
+    Ok(HttpResponse::Ok().json(MatchList { matches, omitted }))
 }
 
 /// `GET /api/matches/<sport>/<competition>/<match>`: one snapshot.

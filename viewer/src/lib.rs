@@ -7,7 +7,6 @@
 //! - [`connection`]: the connection state machine: backoff with jitter, timeouts, pings.
 //! - [`session`]: the whole model: joins the above, decides what to send, takes the fan's
 //!   [`session::Command`]s. Driven by plain values; everything above is tested without a socket.
-//! - [`decode`]: reading server frames, with a workaround for a protocol v1 defect.
 //! - [`present`]: how facts read on screen (status labels, timeline lines, score progression).
 //! - [`settings`]: what is saved between runs (server URL, follow list), apart from runtime state.
 //! - [`ui`]: `*_ui` functions that draw the session and return commands; they never change it.
@@ -19,7 +18,6 @@
 
 pub mod app;
 pub mod connection;
-pub mod decode;
 pub mod follow;
 pub mod present;
 pub mod scoreboard;

@@ -260,7 +260,7 @@ impl Session {
     /// A text frame from the server. Anything malformed or unknown is logged, counted and
     /// ignored: a server newer than this viewer must not crash it.
     pub fn receive_text(&mut self, text: &str, now_ms: u64) {
-        match crate::decode::decode_server_message(text) {
+        match scoreline_protocol::ServerMessage::from_json(text) {
             Ok(message) => self.receive(message, now_ms),
             Err(error) => {
                 self.ignored_frames += 1;

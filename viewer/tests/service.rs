@@ -194,11 +194,9 @@ async fn catches_up_after_a_service_restart() -> anyhow::Result<()> {
     restart_scenario(false).await
 }
 
-/// The same with a period start in the timeline. The restarted service cannot read the snapshot
-/// it stored (protocol v1 writes `period` twice in a timeline entry and the service's strict
-/// decoder refuses it), so it restarts the match from nothing and serves 0-1 at seq 4.
+/// The same with a period start in the timeline: the restarted service must read back the
+/// snapshot it stored, period events included, and serve the score from before the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until the protocol stops writing a duplicate `period` key (service cannot restore its snapshot)"]
 async fn catches_up_after_a_service_restart_mid_period() -> anyhow::Result<()> {
     restart_scenario(true).await
 }
