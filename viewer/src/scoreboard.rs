@@ -232,13 +232,17 @@ impl Scoreboard {
                 // A duplicate: expected when overlapping follows or a repair deliver it twice.
             }
             Err(ApplyError::EpochChanged { current, got }) => {
-                tracing::info!(%topic, current, got, "match history was reset; asking for a snapshot");
+                if !tracked.repairing {
+                    tracing::info!(%topic, current, got, "match history was reset; asking for a snapshot");
+                }
                 request_repair(tracked, topic, outcome);
             }
             Err(error) => {
                 // The service validated this event with the same reducer, so this means our copy
                 // differs from the server's: a fresh snapshot puts it right.
-                tracing::warn!(%topic, seq = event.seq, %error, "event did not apply; asking for a snapshot");
+                if !tracked.repairing {
+                    tracing::warn!(%topic, seq = event.seq, %error, "event did not apply; asking for a snapshot");
+                }
                 request_repair(tracked, topic, outcome);
             }
         }
