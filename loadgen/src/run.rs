@@ -1,0 +1,614 @@
+//! The I/O of a run: connect everyone, publish on schedule, drain, collect.
+//!
+//! A run goes through fixed stages, each bounded in time:
+//! 1. sample the server, then connect and subscribe every client (at most `connect_concurrency`
+//!    handshakes in flight) within `connect_timeout`;
+//! 2. with no phases, hold the idle connections for `hold_secs`; sample the server;
+//! 3. publish each phase's events on schedule, numbered per topic;
+//! 4. wait until readers have everything or `drain_timeout` passes, then stop every client;
+//! 5. sample the server and add up what each client received.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use scoreline_protocol::{ClientMessage, EventKind, MatchTopic, ScoreEvent, Side};
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::{Plan, Scenario, Sequencer, run_prefix, topic_names};
+use crate::report::{PhaseReport, Report, ServerReport};
+use crate::server_stats;
+use crate::tally::{
+    ClientTally, LatencyRecorder, LatencySummary, Observed, PublishTimes, expected_for,
+};
+
+/// How long a slow client spends at the end reading what piled up, to learn whether the server
+/// disconnected it.
+const SLOW_DRAIN: Duration = Duration::from_secs(3);
+
+/// How long a client waits for its close handshake before dropping the socket.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The scenario the plan came from (reported only).
+    pub scenario: Scenario,
+    /// Clients, topics and phases.
+    pub plan: Plan,
+    /// The service's WebSocket endpoint, e.g. `ws://127.0.0.1:8080/ws`; loopback only.
+    pub ws_url: String,
+    /// The Redis the service listens on; loopback only.
+    pub redis_url: String,
+    /// Prepended to the topic to make the Redis channel (the service's `--channel-prefix`).
+    pub channel_prefix: String,
+    /// The service's process, for CPU and RSS; `None` skips server figures.
+    pub server_pid: Option<u32>,
+    /// Longest time for every client to connect and subscribe.
+    pub connect_timeout: Duration,
+    /// Longest wait after the last publish for deliveries to arrive.
+    pub drain_timeout: Duration,
+    /// Receive buffer of slow clients' sockets; small, so they fill up quickly as a phone on a
+    /// bad network would.
+    pub slow_recv_buffer_bytes: u32,
+    /// Names the run's topics; unique per run so repeated runs on one service never collide.
+    pub run_id: String,
+}
+
+/// A client's part in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Reads everything, and is measured.
+    Reader,
+    /// Subscribes to the whole run, then stops reading.
+    Slow,
+}
+
+/// What one client task ends with.
+#[derive(Debug)]
+struct ClientOutcome {
+    role: Role,
+    /// Topic indices whose events it must receive.
+    topics: Vec<usize>,
+    /// When it got its `subscribed` reply, after the run epoch; `None` if it never did.
+    subscribed_after: Option<Duration>,
+    connect_error: Option<String>,
+    tally: ClientTally,
+    /// The close code the server sent, or 1006 when the connection just dropped.
+    closed: Option<u16>,
+}
+
+/// State shared by the publisher and every client.
+struct Shared {
+    plan: Plan,
+    epoch: Instant,
+    topic_index: HashMap<String, usize>,
+    publish_times: PublishTimes,
+    /// One latency histogram per phase.
+    latency: Vec<LatencyRecorder>,
+    /// Deliveries per phase.
+    delivered: Vec<AtomicU64>,
+    /// Nanoseconds after `epoch` of the last delivery of each phase's events.
+    last_delivery_nanos: Vec<AtomicU64>,
+    delivered_total: AtomicU64,
+    subscribed: AtomicUsize,
+    /// Clients done connecting, successfully or not.
+    connect_settled: AtomicUsize,
+    connect_progress: Notify,
+    stop: CancellationToken,
+}
+
+/// The first fields of a server frame; the rest is skipped without being built, because at a
+/// million deliveries per second the load generator's own parsing competes with the server.
+#[derive(Deserialize)]
+struct FrameHead<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(rename = "match", borrow, default)]
+    match_topic: Option<Cow<'a, str>>,
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+/// Runs a whole scenario and reports what it measured.
+pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
+    let server_addr = loopback_addr(&config.ws_url)?;
+    check_loopback_redis(&config.redis_url)?;
+    let plan = config.plan.clone();
+    if plan.topics == 0 || plan.readers + plan.slow == 0 {
+        bail!("a run needs at least one topic and one client");
+    }
+    let load_before = server_stats::load_average_1m();
+    let own_before = server_stats::sample(None)?;
+    let redis = redis::Client::open(config.redis_url.as_str()).context("parsing the Redis URL")?;
+    let mut publisher = redis
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
+
+    let topics = topic_names(&config.run_id, plan.topics);
+    let epoch = Instant::now();
+    let shared = Arc::new(Shared {
+        epoch,
+        topic_index: topics.iter().cloned().zip(0..).collect(),
+        publish_times: PublishTimes::new(epoch, plan.topics, plan.max_seq()),
+        latency: plan.phases.iter().map(|_| LatencyRecorder::new()).collect(),
+        delivered: plan.phases.iter().map(|_| AtomicU64::new(0)).collect(),
+        last_delivery_nanos: plan.phases.iter().map(|_| AtomicU64::new(0)).collect(),
+        delivered_total: AtomicU64::new(0),
+        subscribed: AtomicUsize::new(0),
+        connect_settled: AtomicUsize::new(0),
+        connect_progress: Notify::new(),
+        stop: CancellationToken::new(),
+        plan: plan.clone(),
+    });
+
+    // Stage 1: connect and subscribe everyone.
+    let server_before = sample_server(config.server_pid)?;
+    let permits = Arc::new(Semaphore::new(plan.connect_concurrency.max(1)));
+    let clients = plan.readers + plan.slow;
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients {
+        let (role, request, indices) = if client < plan.readers {
+            let topic = plan.reader_topic(client);
+            (Role::Reader, vec![topics[topic].clone()], vec![topic])
+        } else {
+            (
+                Role::Slow,
+                vec![run_prefix(&config.run_id)],
+                (0..plan.topics).collect(),
+            )
+        };
+        let task = Client {
+            id: client,
+            role,
+            request,
+            topics: indices,
+            server_addr,
+            url: config.ws_url.clone(),
+            recv_buffer_bytes: (role == Role::Slow).then_some(config.slow_recv_buffer_bytes),
+            connect_timeout: config.connect_timeout,
+            permits: permits.clone(),
+            shared: shared.clone(),
+        };
+        tasks.push(tokio::spawn(task.run()));
+    }
+    let connect_deadline = tokio::time::Instant::now() + config.connect_timeout;
+    loop {
+        let progress = shared.connect_progress.notified();
+        if shared.connect_settled.load(Ordering::Acquire) >= clients {
+            break;
+        }
+        if tokio::time::timeout_at(connect_deadline, progress)
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let connect_elapsed = epoch.elapsed();
+
+    // Stage 2: idle runs hold their connections before memory is read.
+    if plan.phases.is_empty() {
+        tokio::time::sleep(Duration::from_secs(u64::from(plan.hold_secs))).await;
+    }
+    let server_subscribed = sample_server(config.server_pid)?;
+
+    // Stage 3: publish.
+    let mut sequencer = Sequencer::new(plan.topics);
+    let mut phase_starts = Vec::with_capacity(plan.phases.len());
+    let mut published_unheard = 0;
+    let mut max_lag = Duration::ZERO;
+    for phase in &plan.phases {
+        let start = tokio::time::Instant::now();
+        phase_starts.push(start.into_std());
+        for index in 0..phase.event_count() {
+            let due = start + phase.due_after(index);
+            tokio::time::sleep_until(due).await;
+            let event = sequencer.next_event();
+            let payload = event_json(&topics[event.topic], event.seq)?;
+            let channel = format!("{}{}", config.channel_prefix, topics[event.topic]);
+            let now = Instant::now();
+            max_lag = max_lag.max(now.saturating_duration_since(due.into_std()));
+            shared.publish_times.mark(event.topic, event.seq, now);
+            let receivers: i64 = redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(payload)
+                .query_async(&mut publisher)
+                .await
+                .context("publishing to Redis")?;
+            if receivers == 0 {
+                published_unheard += 1;
+            }
+        }
+    }
+    let published_per_topic = sequencer.published_per_topic();
+
+    // Stage 4: drain. Only readers that subscribed are owed events.
+    let readers_subscribed = shared.subscribed.load(Ordering::Acquire).min(plan.readers);
+    let owed_estimate = if plan.topics > 0 {
+        // Readers are spread evenly, so this is exact when every reader subscribed; otherwise
+        // the wait simply ends at the drain timeout and the per-client sums below decide.
+        published_per_topic.iter().sum::<u64>() * readers_subscribed as u64 / plan.topics as u64
+    } else {
+        0
+    };
+    let drain_deadline = Instant::now() + config.drain_timeout;
+    while shared.delivered_total.load(Ordering::Acquire) < owed_estimate
+        && Instant::now() < drain_deadline
+        && !plan.phases.is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let server_end = sample_server(config.server_pid)?;
+    shared.stop.cancel();
+
+    // Stage 5: add up.
+    let mut outcomes = Vec::with_capacity(clients);
+    for task in tasks {
+        outcomes.push(task.await.context("a client task panicked")?);
+    }
+    let mut report = Report {
+        scenario: config.scenario,
+        run_id: config.run_id.clone(),
+        plan: plan.clone(),
+        subscribed: 0,
+        connect_failures: 0,
+        first_connect_error: None,
+        connect_all_secs: 0.0,
+        published: published_per_topic.iter().sum(),
+        published_unheard,
+        publish_max_lag_ms: max_lag.as_secs_f64() * 1000.0,
+        expected: 0,
+        delivered: 0,
+        lost: 0,
+        repeated: 0,
+        readers_closed: 0,
+        slow_disconnected: 0,
+        phases: Vec::new(),
+        latency: LatencySummary::of(&merged(&shared.latency)),
+        server: None,
+        loadgen_cpu_secs: server_stats::sample(None)?.cpu_secs - own_before.cpu_secs,
+        load_average_1m: (load_before, server_stats::load_average_1m()),
+        wall_secs: epoch.elapsed().as_secs_f64(),
+    };
+    let mut last_subscribed = Duration::ZERO;
+    for outcome in &outcomes {
+        match outcome.subscribed_after {
+            Some(after) => {
+                report.subscribed += 1;
+                last_subscribed = last_subscribed.max(after);
+            }
+            None => {
+                report.connect_failures += 1;
+                if report.first_connect_error.is_none() {
+                    report.first_connect_error = outcome.connect_error.clone();
+                }
+            }
+        }
+        match outcome.role {
+            Role::Reader if outcome.subscribed_after.is_some() => {
+                let expected = expected_for(&outcome.topics, &published_per_topic);
+                report.expected += expected;
+                report.delivered += outcome.tally.received;
+                report.lost += expected.saturating_sub(outcome.tally.received);
+                report.repeated += outcome.tally.repeated;
+                report.readers_closed += usize::from(outcome.closed.is_some());
+            }
+            Role::Reader => {}
+            Role::Slow => report.slow_disconnected += usize::from(outcome.closed == Some(1013)),
+        }
+    }
+    report.connect_all_secs = if report.connect_failures == 0 {
+        last_subscribed.as_secs_f64()
+    } else {
+        connect_elapsed.as_secs_f64()
+    };
+    for (index, phase) in plan.phases.iter().enumerate() {
+        let delivered = shared.delivered[index].load(Ordering::Acquire);
+        let last = Duration::from_nanos(shared.last_delivery_nanos[index].load(Ordering::Acquire));
+        let window = (epoch + last).saturating_duration_since(phase_starts[index]);
+        report.phases.push(PhaseReport {
+            phase: *phase,
+            published: phase.event_count(),
+            delivered,
+            deliveries_per_sec: delivered as f64 / window.as_secs_f64().max(1e-9),
+            latency: LatencySummary::of(&shared.latency[index].merged()),
+        });
+    }
+    if let (Some(before), Some(subscribed), Some(end)) =
+        (server_before, server_subscribed, server_end)
+    {
+        report.server = Some(ServerReport::new(
+            before,
+            subscribed,
+            end,
+            report.subscribed,
+        ));
+    }
+    Ok(report)
+}
+
+fn merged(recorders: &[LatencyRecorder]) -> hdrhistogram::Histogram<u64> {
+    let mut all = LatencyRecorder::new().merged();
+    for recorder in recorders {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = all.add(recorder.merged());
+    }
+    all
+}
+
+fn sample_server(pid: Option<u32>) -> anyhow::Result<Option<server_stats::ProcSample>> {
+    pid.map(|pid| server_stats::sample(Some(pid))).transpose()
+}
+
+/// A goal for the home side: always valid for a football match that is not over, and a
+/// must-deliver event (never coalesced), so every one of them counts.
+fn event_json(topic: &str, seq: u64) -> anyhow::Result<String> {
+    let event = ScoreEvent {
+        match_topic: MatchTopic::parse(topic).with_context(|| format!("topic {topic}"))?,
+        epoch: 0,
+        seq,
+        ts_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_millis() as u64)
+            .unwrap_or(0),
+        clock_secs: None,
+        kind: EventKind::Goal {
+            side: Side::Home,
+            player: None,
+            own_goal: false,
+            penalty: false,
+        },
+    };
+    Ok(serde_json::to_string(&event)?)
+}
+
+/// The socket address of a `ws://` URL, refused unless it is on loopback.
+fn loopback_addr(ws_url: &str) -> anyhow::Result<SocketAddr> {
+    let rest = ws_url
+        .strip_prefix("ws://")
+        .with_context(|| format!("{ws_url}: only ws:// URLs are supported"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.replacen("localhost", "127.0.0.1", 1);
+    let addr: SocketAddr = authority
+        .parse()
+        .with_context(|| format!("{ws_url}: expected ws://127.0.0.1:PORT/ws"))?;
+    if !addr.ip().is_loopback() {
+        bail!("{ws_url}: the load generator only targets loopback addresses");
+    }
+    Ok(addr)
+}
+
+fn check_loopback_redis(redis_url: &str) -> anyhow::Result<()> {
+    let rest = redis_url
+        .strip_prefix("redis://")
+        .with_context(|| format!("{redis_url}: expected redis://127.0.0.1:PORT/"))?;
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    let host_port = host_port.rsplit('@').next().unwrap_or(host_port);
+    let host = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(host, _)| host);
+    if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        bail!("{redis_url}: the load generator only publishes to a loopback Redis");
+    }
+    Ok(())
+}
+
+/// One client's connection, subscription and reading.
+struct Client {
+    id: usize,
+    role: Role,
+    request: Vec<String>,
+    topics: Vec<usize>,
+    server_addr: SocketAddr,
+    url: String,
+    recv_buffer_bytes: Option<u32>,
+    connect_timeout: Duration,
+    permits: Arc<Semaphore>,
+    shared: Arc<Shared>,
+}
+
+impl Client {
+    async fn run(self) -> ClientOutcome {
+        let mut outcome = ClientOutcome {
+            role: self.role,
+            topics: self.topics.clone(),
+            subscribed_after: None,
+            connect_error: None,
+            tally: ClientTally::default(),
+            closed: None,
+        };
+        let connected = tokio::time::timeout(self.connect_timeout, self.connect()).await;
+        self.shared.connect_settled.fetch_add(1, Ordering::AcqRel);
+        self.shared.connect_progress.notify_one();
+        let mut socket = match connected {
+            Ok(Ok(socket)) => socket,
+            Ok(Err(error)) => {
+                outcome.connect_error = Some(format!("{error:#}"));
+                return outcome;
+            }
+            Err(_) => {
+                outcome.connect_error = Some("timed out connecting and subscribing".to_owned());
+                return outcome;
+            }
+        };
+        outcome.subscribed_after = Some(self.shared.epoch.elapsed());
+        match self.role {
+            Role::Reader => self.read(&mut socket, &mut outcome).await,
+            Role::Slow => {
+                self.shared.stop.cancelled().await;
+                drain_slow(&mut socket, &mut outcome).await;
+            }
+        }
+        if outcome.closed.is_none() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
+        }
+        outcome
+    }
+
+    /// Connects, reads the welcome, subscribes and waits for `subscribed`.
+    async fn connect(&self) -> anyhow::Result<WebSocketStream<TcpStream>> {
+        let _permit = self.permits.acquire().await?;
+        let socket = match self.server_addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .context("creating a socket (is `ulimit -n` high enough?)")?;
+        if let Some(bytes) = self.recv_buffer_bytes {
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        let stream = socket
+            .connect(self.server_addr)
+            .await
+            .context("connecting")?;
+        stream.set_nodelay(true)?;
+        let (mut socket, _) = tokio_tungstenite::client_async(self.url.as_str(), stream)
+            .await
+            .context("WebSocket handshake")?;
+        let subscribe = ClientMessage::Subscribe {
+            topics: self.request.clone(),
+        };
+        socket.send(Message::text(subscribe.to_json())).await?;
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let head: FrameHead = serde_json::from_str(text.as_str())?;
+                    match head.kind.as_ref() {
+                        "subscribed" => break,
+                        "error" => bail!("subscribe refused: {}", text.as_str()),
+                        _ => {}
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => bail!("closed while subscribing: {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error).context("reading the subscribe reply"),
+                None => bail!("connection ended while subscribing"),
+            }
+        }
+        self.shared.subscribed.fetch_add(1, Ordering::AcqRel);
+        Ok(socket)
+    }
+
+    /// Reads and accounts every frame until the run stops or the server closes.
+    async fn read(&self, socket: &mut WebSocketStream<TcpStream>, outcome: &mut ClientOutcome) {
+        loop {
+            let frame = tokio::select! {
+                biased;
+                () = self.shared.stop.cancelled() => return,
+                frame = socket.next() => frame,
+            };
+            let received_at = Instant::now();
+            match frame {
+                Some(Ok(Message::Text(text))) => self.account(text.as_str(), received_at, outcome),
+                Some(Ok(Message::Close(frame))) => {
+                    outcome.closed = Some(frame.map_or(1005, |frame| u16::from(frame.code)));
+                    return;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    outcome.closed = Some(1006);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn account(&self, text: &str, received_at: Instant, outcome: &mut ClientOutcome) {
+        let Ok(head) = serde_json::from_str::<FrameHead>(text) else {
+            return;
+        };
+        let (Some(topic), Some(seq)) = (head.match_topic, head.seq) else {
+            return;
+        };
+        if head.kind != "event" || seq == 0 {
+            return;
+        }
+        let Some(&topic) = self.shared.topic_index.get(topic.as_ref()) else {
+            return;
+        };
+        if outcome.tally.observe(topic, seq) == Observed::Repeated {
+            return;
+        }
+        let shared = &self.shared;
+        let Some(phase) = shared.plan.phase_of(shared.plan.event_index(topic, seq)) else {
+            return;
+        };
+        if let Some(latency) = shared.publish_times.latency(topic, seq, received_at) {
+            shared.latency[phase].record(self.id, latency);
+        }
+        shared.delivered[phase].fetch_add(1, Ordering::Relaxed);
+        shared.delivered_total.fetch_add(1, Ordering::Release);
+        let nanos = received_at
+            .saturating_duration_since(shared.epoch)
+            .as_nanos() as u64;
+        shared.last_delivery_nanos[phase].fetch_max(nanos, Ordering::Relaxed);
+    }
+}
+
+/// Reads what piled up for a slow client, briefly, to learn whether the server closed it.
+async fn drain_slow(socket: &mut WebSocketStream<TcpStream>, outcome: &mut ClientOutcome) {
+    let deadline = tokio::time::Instant::now() + SLOW_DRAIN;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return,
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                outcome.closed = Some(frame.map_or(1005, |frame| u16::from(frame.code)));
+                return;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => {
+                outcome.closed = Some(1006);
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets_are_accepted() {
+        assert_eq!(
+            loopback_addr("ws://127.0.0.1:8080/ws").ok(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        );
+        assert!(loopback_addr("ws://localhost:8080/ws").is_ok());
+        assert!(loopback_addr("ws://[::1]:8080/ws").is_ok());
+        assert!(loopback_addr("ws://10.0.0.5:8080/ws").is_err());
+        assert!(loopback_addr("wss://127.0.0.1:8080/ws").is_err());
+        assert!(check_loopback_redis("redis://127.0.0.1:6390/").is_ok());
+        assert!(check_loopback_redis("redis://localhost:6390").is_ok());
+        assert!(check_loopback_redis("redis://cache.example.com:6379/").is_err());
+    }
+
+    #[test]
+    fn published_events_are_goals_the_service_accepts() {
+        let json = event_json("football/loadgen-x/m3", 7).expect("valid topic");
+        let event: ScoreEvent = serde_json::from_str(&json).expect("round trip");
+        assert_eq!(
+            (event.seq, event.match_topic.as_str()),
+            (7, "football/loadgen-x/m3")
+        );
+        // What the service sends for it: the same fields plus `"type":"event"`.
+        let frame = scoreline_protocol::ServerMessage::Event(event).to_json();
+        let head: FrameHead = serde_json::from_str(&frame).expect("head");
+        assert_eq!(head.kind, "event");
+        assert_eq!(
+            (head.match_topic.as_deref(), head.seq),
+            (Some("football/loadgen-x/m3"), Some(7))
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! The load generator against the real service and a private Redis: a tiny run must deliver
+//! every event, in order, to every client. This is the load test CI runs; the real scenarios are
+//! in `docs/benchmarks.md`.
+
+use std::time::Duration;
+
+use scoreline_loadgen::{Phase, Plan, RunConfig, Scenario, run};
+use scoreline_testkit::{RedisServer, TestApp};
+
+fn config(app: &TestApp, redis: &RedisServer, plan: Plan, run_id: &str) -> RunConfig {
+    RunConfig {
+        scenario: Scenario::Custom,
+        plan,
+        ws_url: app.ws_url(),
+        redis_url: redis.url(),
+        channel_prefix: "scores:".to_owned(),
+        server_pid: Some(std::process::id()),
+        connect_timeout: Duration::from_secs(20),
+        drain_timeout: Duration::from_secs(5),
+        slow_recv_buffer_bytes: 4096,
+        run_id: run_id.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_run_delivers_every_event_to_every_client() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = TestApp::with_redis(&redis).await.expect("service");
+    let plan = Plan {
+        readers: 50,
+        topics: 5,
+        connect_concurrency: 25,
+        phases: vec![Phase {
+            events_per_sec: 50,
+            secs: 2,
+        }],
+        ..Scenario::Custom.plan()
+    };
+    let report = run(config(&app, &redis, plan, "smoke"))
+        .await
+        .expect("the run completes");
+    println!("{}", report.human_line());
+    assert_eq!(report.subscribed, 50, "{}", report.human_line());
+    assert_eq!(report.published, 100);
+    assert_eq!(
+        report.published_unheard, 0,
+        "the service listened to every publish"
+    );
+    // 100 events over 5 topics, 10 readers per topic: each event reaches 10 readers.
+    assert_eq!(report.expected, 1_000);
+    assert_eq!(report.delivered, 1_000, "{}", report.human_line());
+    assert_eq!(
+        (report.lost, report.repeated, report.readers_closed),
+        (0, 0, 0)
+    );
+    assert!(report.is_clean());
+    assert_eq!(report.latency.count, 1_000);
+    assert!(report.latency.max_ms > 0.0 && report.latency.max_ms < 5_000.0);
+    assert!(report.phases[0].deliveries_per_sec > 0.0);
+    let server = report.server.expect("figures for the given pid");
+    assert!(server.end.rss_bytes > 0 && server.end.cpu_secs > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_while_the_service_is_away_are_reported_lost() {
+    // Proves the loss accounting is not vacuous: with the service's broker gone, the publishes
+    // reach nobody and every expected delivery is missing.
+    let redis = RedisServer::start().expect("redis-server");
+    let app = TestApp::with_redis(&redis).await.expect("service");
+    let other_redis = RedisServer::start().expect("a second redis-server");
+    let plan = Plan {
+        readers: 4,
+        topics: 2,
+        phases: vec![Phase {
+            events_per_sec: 10,
+            secs: 1,
+        }],
+        ..Scenario::Custom.plan()
+    };
+    let mut config = config(&app, &redis, plan, "lost");
+    config.redis_url = other_redis.url();
+    config.drain_timeout = Duration::from_millis(500);
+    let report = run(config).await.expect("the run completes");
+    assert_eq!(report.subscribed, 4);
+    assert_eq!(report.published_unheard, 10);
+    assert_eq!(
+        (report.expected, report.delivered, report.lost),
+        (20, 0, 20)
+    );
+    assert!(!report.is_clean());
+}
