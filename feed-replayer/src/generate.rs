@@ -11,8 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use scoreline_protocol::{
-    CardColour, EventKind, FinalSet, MatchStatus, MatchTopic, Score, Side, Sport, Team,
-    TennisFormat,
+    CardColour, EventKind, MatchStatus, MatchTopic, Score, Side, Sport, Team, TennisFormat,
 };
 
 use crate::fixture::{FORMAT_NAME, FORMAT_VERSION, Fixture, FixtureEvent, Header, RecordedResult};
@@ -304,7 +303,7 @@ pub fn football(request: &Request) -> Result<Fixture, GenerateError> {
     builder.push(0, Some(0), EventKind::PeriodStarted { period: 1 });
     let mut period_start_ms = 0;
     for period in 1..=2u8 {
-        let start_secs: u32 = if period == 1 { 0 } else { 45 * 60 };
+        let start_secs = Sport::Football.period_start_secs(period);
         let stoppage = if period == 1 {
             first_stoppage_mins
         } else {
@@ -555,8 +554,8 @@ pub fn basketball(
     let mut builder = Builder::new();
     builder.push(0, Some(0), EventKind::MatchStarted);
     let mut period_start_ms: u64 = 0;
-    for (index, (home_points, away_points)) in scores.iter().enumerate() {
-        let period = index as u8 + 1;
+    for (quarter, (home_points, away_points)) in scores.iter().enumerate() {
+        let period = quarter as u8 + 1;
         let length_secs: u32 = if period > 4 { 300 } else { 720 };
         builder.push(
             period_start_ms,
@@ -576,7 +575,7 @@ pub fn basketball(
             let shooter = if given {
                 None
             } else {
-                rosters[index_of(side)]
+                rosters[index(side)]
                     .iter()
                     .take(9)
                     .collect::<Vec<_>>()
@@ -600,7 +599,7 @@ pub fn basketball(
             + (f64::from(length_secs) * BASKETBALL_WALL_PER_CLOCK * 1000.0) as u64
             + 30_000;
         builder.push(end_ms, Some(length_secs), EventKind::PeriodEnded { period });
-        let is_last = index + 1 == scores.len();
+        let is_last = quarter + 1 == scores.len();
         if is_last {
             builder.push(
                 end_ms,
@@ -634,10 +633,6 @@ pub fn basketball(
         competition,
         source,
     )?))
-}
-
-fn index_of(side: Side) -> usize {
-    index(side)
 }
 
 /// Splits a team's points in one quarter into scoring possessions: threes, twos, and-ones and
@@ -799,20 +794,20 @@ fn scripted_points(
                 "set {number} is played after the match was won"
             )));
         }
-        let deciding = number == format.best_of;
-        let advantage = deciding && format.final_set == FinalSet::Advantage;
-        let (winner, games_won, games_lost) = match set.home.cmp(&set.away) {
-            std::cmp::Ordering::Greater => (Side::Home, set.home, set.away),
-            std::cmp::Ordering::Less => (Side::Away, set.away, set.home),
-            std::cmp::Ordering::Equal => {
-                return Err(GenerateError::Impossible(format!("set {number} is tied")));
-            }
+        let set_games = Score::new(set.home, set.away);
+        let Some(winner) = set_games.leader() else {
+            return Err(GenerateError::Impossible(format!("set {number} is tied")));
         };
-        let tiebreak = games_won == 7 && games_lost == 6 && !advantage;
-        let valid = (games_won == 6 && games_lost <= 4)
-            || (games_won == 7 && games_lost == 5)
-            || tiebreak
-            || (advantage && games_lost >= 5 && games_won == games_lost + 2);
+        let (games_won, games_lost) = (set_games.get(winner), set_games.get(winner.opponent()));
+        // The set rules are the protocol's: the set must be won at this score and not one game
+        // earlier, and only a tie-break finish may pass the score at which the tie-break is played.
+        let tiebreak_at = format.tiebreak_at_games(number);
+        let tiebreak = tiebreak_at == Some(games_lost) && games_won == games_lost + 1;
+        let mut before_last_game = set_games;
+        *before_last_game.get_mut(winner) -= 1;
+        let valid = format.set_winner(number, set_games) == Some(winner)
+            && format.set_winner(number, before_last_game).is_none()
+            && (tiebreak || tiebreak_at.is_none_or(|at| games_lost < at));
         if !valid {
             return Err(GenerateError::Impossible(format!(
                 "set {number} cannot end {}-{}",
@@ -841,7 +836,8 @@ fn scripted_points(
                 .collect();
             opening.shuffle(rng);
             games.extend(opening);
-            let level_pairs = if tiebreak { 1 } else { games_lost - 5 };
+            // Level up to the loser's games; a tie-break finish is then at the tie-break score.
+            let level_pairs = games_lost - 5;
             for _ in 0..level_pairs {
                 let mut pair = [winner, winner.opponent()];
                 pair.shuffle(rng);
@@ -867,11 +863,7 @@ fn scripted_points(
             game_points(rng, *game_winner, 4, loser_points, pause, &mut points);
         }
         if let Some(loser_points) = set.tiebreak_loser_points {
-            let target = if deciding && format.final_set == FinalSet::TiebreakTo10 {
-                10
-            } else {
-                7
-            };
+            let target = u32::from(format.tiebreak_points(number));
             game_points(
                 rng,
                 winner,
@@ -904,8 +896,7 @@ fn simulated_points(rng: &mut ChaCha8Rng, format: TennisFormat) -> Vec<TennisPoi
     let mut set_number: u8 = 0;
     while sets_won.home < needed && sets_won.away < needed {
         set_number += 1;
-        let deciding = set_number == format.best_of;
-        let advantage = deciding && format.final_set == FinalSet::Advantage;
+        let tiebreak_at = format.tiebreak_at_games(set_number);
         let mut games = Score::default();
         let mut first_game = true;
         loop {
@@ -921,24 +912,17 @@ fn simulated_points(rng: &mut ChaCha8Rng, format: TennisFormat) -> Vec<TennisPoi
                 Pause::Point
             };
             first_game = false;
-            if games.home == 6 && games.away == 6 && !advantage {
-                let target = if deciding && format.final_set == FinalSet::TiebreakTo10 {
-                    10
-                } else {
-                    7
-                };
-                let winner = play_out(rng, server, target, true, pause, &mut points);
-                *games.get_mut(winner) += 1;
-                *sets_won.get_mut(winner) += 1;
-                server = server.opponent();
-                break;
-            }
-            let winner = play_out(rng, server, 4, false, pause, &mut points);
+            let tiebreak = tiebreak_at.is_some_and(|at| games.home == at && games.away == at);
+            let target = if tiebreak {
+                format.tiebreak_points(set_number)
+            } else {
+                4
+            };
+            let winner = play_out(rng, server, target, tiebreak, pause, &mut points);
             *games.get_mut(winner) += 1;
             server = server.opponent();
-            let (lead, trail) = (games.get(winner), games.get(winner.opponent()));
-            if lead >= 6 && lead >= trail + 2 || (!advantage && lead == 7) {
-                *sets_won.get_mut(winner) += 1;
+            if let Some(set_winner) = format.set_winner(set_number, games) {
+                *sets_won.get_mut(set_winner) += 1;
                 break;
             }
         }
@@ -990,6 +974,7 @@ fn play_out(
 mod tests {
     use super::*;
     use crate::validate::check;
+    use scoreline_protocol::FinalSet;
 
     fn request(seed: u64) -> Request {
         Request {
@@ -1097,6 +1082,41 @@ mod tests {
         assert_eq!(snapshot.periods[2].tiebreak, Some(Score::new(11, 9)));
         let advantage_marathon = parse_sets("6-4,6-4,4-6,4-6,11-9").unwrap();
         assert!(check(&tennis(&request(2), format, Some(&advantage_marathon)).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn final_set_tiebreak_at_twelve_all() {
+        let format = TennisFormat {
+            best_of: 3,
+            final_set: FinalSet::TiebreakAt12,
+        };
+        // Simulated matches validate, and some deciding sets go past six games all.
+        let mut past_six_all = 0;
+        for seed in 0..60 {
+            let snapshot = check(&tennis(&request(seed), format, None).unwrap())
+                .unwrap_or_else(|problems| panic!("seed {seed}: {problems:?}"));
+            past_six_all += snapshot
+                .periods
+                .get(2)
+                .filter(|set| set.home + set.away > 12)
+                .map_or(0, |_| 1);
+        }
+        assert!(past_six_all > 0);
+        let decided_at_twelve_all = parse_sets("6-4,4-6,13-12(4)").unwrap();
+        let snapshot =
+            check(&tennis(&request(1), format, Some(&decided_at_twelve_all)).unwrap()).unwrap();
+        assert_eq!(snapshot.periods[2].tiebreak, Some(Score::new(7, 4)));
+        let by_two_games = parse_sets("6-4,4-6,12-10").unwrap();
+        assert!(check(&tennis(&request(1), format, Some(&by_two_games)).unwrap()).is_ok());
+        for sets in ["6-4,4-6,7-6(4)", "6-4,4-6,14-12", "6-4,4-6,13-12"] {
+            assert!(
+                tennis(&request(1), format, Some(&parse_sets(sets).unwrap())).is_err(),
+                "{sets}"
+            );
+        }
+        // Only the deciding set waits for twelve all.
+        let early_sets = parse_sets("7-6(4),6-7(5),13-12(4)").unwrap();
+        assert!(check(&tennis(&request(1), format, Some(&early_sets)).unwrap()).is_ok());
     }
 
     #[test]

@@ -172,9 +172,15 @@ enum SportArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FinalSetArg {
+    /// A first-to-7 tie-break at 6-6, as in every other set.
     TiebreakTo7,
+    /// A first-to-10 tie-break at 6-6 (the Grand Slam rule since 2022).
     TiebreakTo10,
+    /// No tie-break: play on until one player leads by two games.
     Advantage,
+    /// A first-to-7 tie-break at 12-12 (Wimbledon 2019 to 2021).
+    #[value(name = "tiebreak-at-12-all")]
+    TiebreakAt12,
 }
 
 #[derive(Debug, Subcommand)]
@@ -514,6 +520,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                     FinalSetArg::TiebreakTo7 => scoreline_protocol::FinalSet::TiebreakTo7,
                     FinalSetArg::TiebreakTo10 => scoreline_protocol::FinalSet::TiebreakTo10,
                     FinalSetArg::Advantage => scoreline_protocol::FinalSet::Advantage,
+                    FinalSetArg::TiebreakAt12 => scoreline_protocol::FinalSet::TiebreakAt12,
                 };
             }
             generate::tennis(&request, format, sets.as_deref())?
