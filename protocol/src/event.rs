@@ -37,6 +37,49 @@ pub struct ScoreEvent {
     pub kind: EventKind,
 }
 
+/// An event before its match's history numbers it: what a feed hands to the atomic publish
+/// script, which assigns `epoch` and `seq` (see `docs/protocol.md`, "Numbered publishing").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventDraft {
+    /// The match this event belongs to.
+    #[serde(rename = "match")]
+    pub match_topic: MatchTopic,
+    /// When it happened, in milliseconds since the Unix epoch (UTC).
+    pub ts_ms: u64,
+    /// The game clock when it happened, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_secs: Option<u32>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl EventDraft {
+    /// The event with its place in the match's history.
+    pub fn numbered(self, epoch: u64, seq: u64) -> ScoreEvent {
+        let EventDraft {
+            match_topic,
+            ts_ms,
+            clock_secs,
+            kind,
+        } = self;
+        ScoreEvent {
+            match_topic,
+            epoch,
+            seq,
+            ts_ms,
+            clock_secs,
+            kind,
+        }
+    }
+
+    /// The draft as compact JSON: an object without `epoch` and `seq`, which the publish script
+    /// prepends.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// Which of the two teams or players.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -334,6 +377,16 @@ impl EventKind {
 }
 
 impl ScoreEvent {
+    /// The event without its numbering, to publish again through the numbering script.
+    pub fn draft(&self) -> EventDraft {
+        EventDraft {
+            match_topic: self.match_topic.clone(),
+            ts_ms: self.ts_ms,
+            clock_secs: self.clock_secs,
+            kind: self.kind.clone(),
+        }
+    }
+
     /// Parses one event from JSON, as received from the broker or the HTTP publish API.
     pub fn from_json(text: &[u8]) -> Result<ScoreEvent, serde_json::Error> {
         serde_json::from_slice(text)

@@ -21,7 +21,7 @@ pub mod topic;
 pub mod wire;
 
 pub use event::{
-    CardColour, CoalesceKey, Delivery, EventKind, MatchStatus, ScoreEvent, Side, Team,
+    CardColour, CoalesceKey, Delivery, EventDraft, EventKind, MatchStatus, ScoreEvent, Side, Team,
 };
 pub use reducer::{Applied, ApplyError, apply};
 pub use snapshot::{
@@ -29,4 +29,7 @@ pub use snapshot::{
 };
 pub use sport::{FinalSet, Sport, TennisFormat};
 pub use topic::{MatchTopic, Topic, TopicError};
-pub use wire::{ClientMessage, ErrorCode, Limits, MatchSummary, PROTOCOL_VERSION, ServerMessage};
+pub use wire::{
+    ClientMessage, ErrorCode, Limits, MatchSummary, PROTOCOL_VERSION, ResumePoint, ResyncReason,
+    ServerMessage,
+};

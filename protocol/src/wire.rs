@@ -4,6 +4,8 @@
 //! they do not know: new ones may be added within a protocol version. Anything that would break an
 //! existing client bumps [`PROTOCOL_VERSION`], which the server announces in [`ServerMessage::Welcome`].
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::event::{MatchStatus, ScoreEvent, Side, Team};
@@ -25,6 +27,10 @@ pub enum ClientMessage {
     Subscribe {
         /// Match topics or prefixes (`football`, `football/premier-league`).
         topics: Vec<String>,
+        /// Where the client left off, per match topic, after a reconnect: the server sends the
+        /// missed events instead of a snapshot, or a `resync` when it cannot prove continuity.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        resume: BTreeMap<String, ResumePoint>,
     },
     /// Stop receiving the topics (exactly as subscribed).
     Unsubscribe {
@@ -48,12 +54,28 @@ pub enum ClientMessage {
     },
 }
 
+/// The last event a client applied for one match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    /// The match's epoch.
+    pub epoch: u64,
+    /// The last `seq` applied.
+    pub seq: u64,
+}
+
 impl ClientMessage {
     /// A subscribe request for validated topics.
     pub fn subscribe<'a>(topics: impl IntoIterator<Item = &'a Topic>) -> ClientMessage {
-        ClientMessage::Subscribe {
-            topics: topics.into_iter().map(|t| t.to_string()).collect(),
-        }
+        ClientMessage::resume(topics, BTreeMap::new())
+    }
+
+    /// A subscribe request that resumes matches from where the client left off.
+    pub fn resume<'a>(
+        topics: impl IntoIterator<Item = &'a Topic>,
+        resume: BTreeMap<String, ResumePoint>,
+    ) -> ClientMessage {
+        let topics = topics.into_iter().map(|t| t.to_string()).collect();
+        ClientMessage::Subscribe { topics, resume }
     }
 
     /// An unsubscribe request for validated topics.
@@ -104,6 +126,18 @@ pub enum ServerMessage {
         /// `list` request or the HTTP API.
         #[serde(default)]
         omitted: usize,
+        /// Matches resumed from the client's resume points: no snapshot; the missed events follow
+        /// as `event` messages.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resumed: Vec<MatchTopic>,
+    },
+    /// The server cannot prove the client has every event of this match (its history was reset
+    /// or trimmed, or events were lost upstream): replace the match with this snapshot.
+    Resync {
+        /// Why continuity was lost.
+        reason: ResyncReason,
+        /// The current state; later events follow it.
+        snapshot: MatchSnapshot,
     },
     /// An unsubscribe request took effect.
     Unsubscribed {
@@ -150,6 +184,20 @@ impl ServerMessage {
     pub fn from_json(text: &str) -> Result<ServerMessage, serde_json::Error> {
         serde_json::from_str(text)
     }
+}
+
+/// Why a `resync` was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// The match's history was reset (a new epoch) since the client's resume point.
+    EpochChanged,
+    /// The missed events are older than the history the server keeps.
+    HistoryTrimmed,
+    /// Events were lost between the feed and the server and could not be recovered.
+    EventsLost,
+    /// The resume point is ahead of the server's history (the client saw another history).
+    UnknownPosition,
 }
 
 /// Limits the server enforces on one connection.
@@ -268,12 +316,16 @@ mod tests {
     fn client_messages_have_documented_shapes() {
         let sub: ClientMessage =
             serde_json::from_str(r#"{"type":"subscribe","topics":["football"]}"#).unwrap();
-        assert_eq!(
-            sub,
-            ClientMessage::Subscribe {
-                topics: vec!["football".into()]
-            }
-        );
+        let football = Topic::parse("football").unwrap();
+        assert_eq!(sub, ClientMessage::subscribe([&football]));
+        let resume: ClientMessage = serde_json::from_str(
+            r#"{"type":"subscribe","topics":["football"],"resume":{"football/pl/a-b":{"epoch":3,"seq":9}}}"#,
+        )
+        .unwrap();
+        let ClientMessage::Subscribe { resume, .. } = resume else {
+            panic!()
+        };
+        assert_eq!(resume["football/pl/a-b"], ResumePoint { epoch: 3, seq: 9 });
         let ping: ClientMessage = serde_json::from_str(r#"{"type":"ping","id":4}"#).unwrap();
         assert_eq!(ping.to_json(), r#"{"type":"ping","id":4}"#);
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());

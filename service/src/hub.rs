@@ -224,6 +224,7 @@ impl Hub {
                 topics,
                 snapshots,
                 omitted,
+                resumed: Vec::new(),
             },
         );
     }

@@ -366,7 +366,7 @@ fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
         ClientMessage::parse_topics(topics).map_err(|(topic, error)| invalid_topic(&topic, &error))
     };
     Ok(match message {
-        ClientMessage::Subscribe { topics: list } => Request::Subscribe(topics(&list)?),
+        ClientMessage::Subscribe { topics: list, .. } => Request::Subscribe(topics(&list)?),
         ClientMessage::Unsubscribe { topics: list } => Request::Unsubscribe(topics(&list)?),
         ClientMessage::Ping { id } => Request::Ping(id),
         ClientMessage::List { prefix, status } => {

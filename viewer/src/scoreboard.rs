@@ -125,6 +125,7 @@ impl Scoreboard {
                 topics,
                 snapshots,
                 omitted,
+                ..
             } => {
                 for snapshot in snapshots {
                     if follows.covers(&snapshot.match_topic) {
@@ -147,6 +148,9 @@ impl Scoreboard {
             }
             ServerMessage::Event(event) if follows.covers(&event.match_topic) => {
                 self.apply_event(event, generation, now_ms, &mut outcome);
+            }
+            ServerMessage::Resync { snapshot, .. } if follows.covers(&snapshot.match_topic) => {
+                self.take_snapshot(snapshot, generation, now_ms, &mut outcome);
             }
             _ => {}
         }
@@ -446,6 +450,7 @@ mod tests {
             topics: vec![Topic::parse("football").unwrap()],
             snapshots: vec![snapshot],
             omitted: 0,
+            resumed: Vec::new(),
         }
     }
 
@@ -493,6 +498,7 @@ mod tests {
             topics: vec![Topic::parse("football").unwrap()],
             snapshots: vec![kept],
             omitted: 5,
+            resumed: Vec::new(),
         };
         board.apply(&capped, &follows(), 3, 0);
         assert!(board.get(&topic()).is_some());
@@ -624,6 +630,7 @@ mod tests {
             topics: vec![Topic::parse("football").unwrap()],
             snapshots: vec![snapshot_after(&history()), upcoming],
             omitted: 0,
+            resumed: Vec::new(),
         };
         board.apply(&reply, &follows(), 1, 0);
 

@@ -327,7 +327,9 @@ impl Session {
                 }
             }
             ServerMessage::Subscribed { topics, .. } => self.finish_repairs(topics),
-            ServerMessage::Unsubscribed { .. } | ServerMessage::Event(_) => {}
+            ServerMessage::Unsubscribed { .. }
+            | ServerMessage::Event(_)
+            | ServerMessage::Resync { .. } => {}
         }
         let outcome =
             self.scoreboard
@@ -714,6 +716,7 @@ mod tests {
             topics: topics.iter().map(|t| topic(t)).collect(),
             snapshots,
             omitted: 0,
+            resumed: Vec::new(),
         }
         .to_json()
     }
@@ -924,6 +927,7 @@ mod tests {
             topics: vec![topic("football")],
             snapshots: vec![included],
             omitted: 300,
+            resumed: Vec::new(),
         };
         session.receive(capped, 60);
         assert_eq!(

@@ -153,6 +153,7 @@ fn connected(follows: &[&str]) -> Session {
             topics: follows.iter().map(|t| topic(t)).collect(),
             snapshots,
             omitted: 0,
+            resumed: Vec::new(),
         },
         NOW_MS - 8_000,
     );
@@ -207,7 +208,8 @@ fn ticking_a_competition_in_the_catalogue_follows_and_subscribes_it() {
     assert_eq!(
         session.take_actions(),
         vec![Action::Send(ClientMessage::Subscribe {
-            topics: vec!["football/premier-league".into()]
+            topics: vec!["football/premier-league".into()],
+            resume: Default::default(),
         })]
     );
     // The followed list shows it, with a way to stop following.
@@ -334,7 +336,8 @@ fn a_topic_typed_by_hand_is_followed_and_a_bad_one_explained() {
     assert_eq!(
         session.take_actions(),
         vec![Action::Send(ClientMessage::Subscribe {
-            topics: vec!["tennis/atp-finals".into()]
+            topics: vec!["tennis/atp-finals".into()],
+            resume: Default::default(),
         })]
     );
     assert!(harness.state().view.topic_draft.is_empty());
