@@ -161,30 +161,8 @@ fn check_envelope(snapshot: &MatchSnapshot, event: &ScoreEvent) -> Result<(), Ap
 
 /// Everything that can make an event invalid for this snapshot, checked before any change.
 fn check_kind(snapshot: &MatchSnapshot, kind: &EventKind) -> Result<(), ApplyError> {
-    let sport = snapshot.sport;
-    let allowed = match kind {
-        EventKind::Goal { .. } | EventKind::ShootoutKick { .. } | EventKind::Card { .. } => {
-            matches!(sport, Sport::Football | Sport::Other)
-        }
-        EventKind::Points { .. } => matches!(sport, Sport::Basketball | Sport::Other),
-        EventKind::Point { .. } => sport == Sport::Tennis,
-        _ => true,
-    };
-    if !allowed {
-        return Err(ApplyError::WrongSport {
-            kind: kind.name(),
-            sport,
-        });
-    }
+    check_values(snapshot.sport, kind)?;
     match kind {
-        EventKind::PeriodStarted { period } | EventKind::PeriodEnded { period }
-            if *period == 0 || *period > MAX_PERIOD =>
-        {
-            Err(ApplyError::InvalidPeriod(*period))
-        }
-        EventKind::Points { points, .. } if !(1..=3).contains(points) => {
-            Err(ApplyError::InvalidPoints(*points))
-        }
         EventKind::Goal { .. }
         | EventKind::ShootoutKick { .. }
         | EventKind::Points { .. }
@@ -217,9 +195,40 @@ fn check_kind(snapshot: &MatchSnapshot, kind: &EventKind) -> Result<(), ApplyErr
                 if !is_correctable(replacement) {
                     return Err(ApplyError::NotCorrectable(replacement.name()));
                 }
-                check_kind(snapshot, replacement)?;
+                // The replacement stands for an event the match already had, so it is checked for
+                // its sport and values only: a scorer can be corrected after the final whistle.
+                check_values(snapshot.sport, replacement)?;
             }
             Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether the event belongs in this sport and its numbers are in range, whatever the state.
+fn check_values(sport: Sport, kind: &EventKind) -> Result<(), ApplyError> {
+    let allowed = match kind {
+        EventKind::Goal { .. } | EventKind::ShootoutKick { .. } | EventKind::Card { .. } => {
+            matches!(sport, Sport::Football | Sport::Other)
+        }
+        EventKind::Points { .. } => matches!(sport, Sport::Basketball | Sport::Other),
+        EventKind::Point { .. } => sport == Sport::Tennis,
+        _ => true,
+    };
+    if !allowed {
+        return Err(ApplyError::WrongSport {
+            kind: kind.name(),
+            sport,
+        });
+    }
+    match kind {
+        EventKind::PeriodStarted { period } | EventKind::PeriodEnded { period }
+            if *period == 0 || *period > MAX_PERIOD =>
+        {
+            Err(ApplyError::InvalidPeriod(*period))
+        }
+        EventKind::Points { points, .. } if !(1..=3).contains(points) => {
+            Err(ApplyError::InvalidPoints(*points))
         }
         _ => Ok(()),
     }

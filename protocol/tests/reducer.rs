@@ -550,6 +550,36 @@ fn replacing_a_goal_amends_its_entry() {
 }
 
 #[test]
+fn a_scorer_or_a_basket_can_be_corrected_after_the_final_whistle() {
+    // Regression: the replacement was checked as a new score, so after the match it was refused
+    // as MatchOver, while voiding the same goal was accepted.
+    let mut feed = Feed::new(FOOTBALL);
+    feed.push(EventKind::PeriodStarted { period: 1 });
+    let scored = feed.push(goal(Side::Home, "Saka"));
+    feed.push(EventKind::MatchEnded { winner: None });
+    feed.push(replace(scored, goal(Side::Home, "Odegaard")));
+    feed.push(replace(scored, goal(Side::Away, "Saliba")));
+    let snapshot = check(
+        &feed.events,
+        "Finished period 1 score 0-1 periods 1:0-1 winner Away amended [2]",
+    );
+    assert_eq!(snapshot.timeline[1].kind, goal(Side::Away, "Saliba"));
+
+    let mut feed = Feed::new(BASKETBALL);
+    feed.push(EventKind::PeriodStarted { period: 4 });
+    let basket = feed.push(points(Side::Away, 3));
+    feed.push(points(Side::Home, 2));
+    feed.push(EventKind::MatchEnded { winner: None });
+    feed.push(replace(basket, points(Side::Away, 2)));
+    feed.push(replace(basket, points(Side::Away, 5)));
+    check(
+        &feed.events,
+        "Finished period 4 score 2-2 periods 4:2-2 amended [2]
+         #6 InvalidPoints(5)",
+    );
+}
+
+#[test]
 fn corrections_that_cannot_be_applied_are_refused() {
     let mut feed = tennis_feed(TennisFormat::default());
     feed.points("HHH");
@@ -941,6 +971,17 @@ fn football() -> impl Strategy<Value = Generated> {
                     }
                 }
                 feed.push(EventKind::MatchEnded { winner: None });
+                // Sometimes a goal is credited to the other side after the final whistle.
+                let live_goal = goals.iter_mut().find(|(_, _, voided)| !voided);
+                if let Some((seq, scored_for, _)) = live_goal
+                    && kicks & (1 << 15) != 0
+                {
+                    let now_for = scored_for.opponent();
+                    feed.push(replace(*seq, goal(now_for, "Corrected")));
+                    *score.get_mut(*scored_for) -= 1;
+                    *score.get_mut(now_for) += 1;
+                    *scored_for = now_for;
+                }
             }
             Generated {
                 events: feed.events,
@@ -950,7 +991,7 @@ fn football() -> impl Strategy<Value = Generated> {
 }
 
 fn basketball() -> impl Strategy<Value = Generated> {
-    (actions(80), 4u8..=6).prop_map(|(actions, periods)| {
+    (actions(80), 4u8..=6, any::<Option<u16>>()).prop_map(|(actions, periods, late_fix)| {
         let mut feed = Feed::new(BASKETBALL);
         feed.push(scheduled(None));
         feed.push(EventKind::MatchStarted);
@@ -990,6 +1031,16 @@ fn basketball() -> impl Strategy<Value = Generated> {
             feed.push(EventKind::PeriodEnded { period });
         }
         feed.push(EventKind::MatchEnded { winner: None });
+        // Sometimes a play is corrected after the final buzzer.
+        if let Some(detail) = late_fix
+            && !plays.is_empty()
+        {
+            let (seq, scored_for, value) = plays[usize::from(detail) % plays.len()];
+            let now_value = (detail % 3) as u8 + 1;
+            feed.push(replace(seq, points(scored_for, now_value)));
+            *score.get_mut(scored_for) -= u32::from(value);
+            *score.get_mut(scored_for) += u32::from(now_value);
+        }
         Generated {
             events: feed.events,
             expected: Expected::Basketball { score },
@@ -1076,8 +1127,9 @@ fn tennis() -> impl Strategy<Value = Generated> {
         prop_oneof![Just(3u8), Just(5u8)],
         final_set,
         prop::collection::vec(any::<bool>(), 0..600),
+        any::<bool>(),
     )
-        .prop_map(|(best_of, final_set, winners)| {
+        .prop_map(|(best_of, final_set, winners, announces_sets)| {
             let format = TennisFormat { best_of, final_set };
             let mut feed = tennis_feed(format);
             let mut model = TennisModel::new(format);
@@ -1085,9 +1137,18 @@ fn tennis() -> impl Strategy<Value = Generated> {
             // always ends.
             let mut winners = winners.into_iter().chain(std::iter::repeat(true));
             while !model.decided() {
+                // Some feeds also announce each set's start and end; the points alone decide.
+                if announces_sets && model.set_over {
+                    let period = model.games.len() as u8 + 1;
+                    feed.push(EventKind::PeriodStarted { period });
+                }
                 let side = side(winners.next().unwrap_or(true));
                 model.point(side);
                 feed.push(EventKind::Point { side });
+                if announces_sets && model.set_over {
+                    let period = model.games.len() as u8;
+                    feed.push(EventKind::PeriodEnded { period });
+                }
             }
             feed.push(EventKind::MatchEnded { winner: None });
             Generated {
