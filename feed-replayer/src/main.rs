@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use feed_replayer::fixture::{self, Fixture, FixtureError};
 use feed_replayer::plan::{Pace, Plan, parse_from};
-use feed_replayer::publish::{DEFAULT_CHANNEL_PREFIX, HttpPublisher, Publisher, RedisPublisher};
+use feed_replayer::publish::{
+    DEFAULT_CHANNEL_PREFIX, HttpPublisher, Publisher, RedisMode, RedisPublisher,
+};
 use feed_replayer::record::{self, RecordOptions};
 use feed_replayer::replay::{ReplayOptions, describe, replay_all};
 use feed_replayer::{generate, statsbomb, validate};
@@ -56,6 +58,16 @@ struct ReplayArgs {
     /// Channel prefix; events go to <prefix><match topic>.
     #[arg(long, default_value = DEFAULT_CHANNEL_PREFIX)]
     channel_prefix: String,
+    /// Prefix of the keys holding each match's seq and history, as the service is configured.
+    #[arg(long, env = "SCORELINE_KEY_PREFIX", default_value = "scoreline:")]
+    key_prefix: String,
+    /// Events kept in each match's history in Redis; older ones are trimmed.
+    #[arg(long, default_value_t = scoreline_feed::Layout::default().history_len)]
+    history_len: usize,
+    /// Best-effort plain PUBLISH with the replayer's own seq and epoch, instead of the atomic
+    /// numbering script: no history is kept, so whoever misses an event cannot get it back.
+    #[arg(long, conflicts_with = "http")]
+    plain: bool,
     /// Publish through the service's HTTP API at this base URL instead of Redis.
     #[arg(long, value_name = "URL", requires = "token")]
     http: Option<String>,
@@ -418,8 +430,19 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             .context("cannot reach the service (is it running? check --http)")?;
         Publisher::Http(publisher)
     } else {
+        let mode = if args.plain {
+            RedisMode::Plain {
+                channel_prefix: args.channel_prefix.clone(),
+            }
+        } else {
+            RedisMode::Numbered(scoreline_feed::Layout {
+                channel_prefix: args.channel_prefix.clone(),
+                key_prefix: args.key_prefix.clone(),
+                history_len: args.history_len.max(1),
+            })
+        };
         Publisher::Redis(Box::new(
-            RedisPublisher::connect(&args.redis_url, &args.channel_prefix)
+            RedisPublisher::connect(&args.redis_url, mode)
                 .await
                 .context("cannot reach Redis (is it running? set --redis-url, or use --http or --dry-run)")?,
         ))

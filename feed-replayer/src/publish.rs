@@ -1,6 +1,11 @@
-//! Where a replay's events go: Redis (`PUBLISH <prefix><topic> <json>`, the service's contract),
-//! the service's HTTP publish API, stdout (`--dry-run`), or an in-process channel (tests and
-//! embedding).
+//! Where a replay's events go: Redis through the atomic numbering script (`scoreline_feed`, the
+//! default), Redis by plain best-effort `PUBLISH` (`--plain`), the service's HTTP publish API,
+//! stdout (`--dry-run`), or an in-process channel (tests and embedding).
+//!
+//! The replay driver hands every way the same thing: the event as the replayer's plan numbers it,
+//! and whether it starts a new history. Every way answers with the event as subscribers received
+//! it. Through the script (and through a service that numbers HTTP drafts) that is Redis's own
+//! `epoch` and `seq`; the other ways keep the plan's numbering.
 //!
 //! Each way is a thin shell around one call; the replay driver decides when to publish and what
 //! to do with a failure, using [`PublishError::is_transient`].
@@ -10,11 +15,22 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client};
+use scoreline_feed::Layout;
 use scoreline_protocol::ScoreEvent;
 use tokio::sync::mpsc;
 
 /// The channel prefix the service subscribes under by default.
 pub const DEFAULT_CHANNEL_PREFIX: &str = "scores:";
+
+/// Where an event stands in its match's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// The first event of a replay or of a `--loop` round: it starts a new history (a new epoch,
+    /// seq 1), so every round is a clean match rather than a continuation of the last one.
+    StartNew,
+    /// Any later event: the next seq of the current history.
+    Continue,
+}
 
 /// How long connecting to Redis or the service may take before it counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -94,37 +110,75 @@ impl PublishError {
 
 /// Where events go.
 pub enum Publisher {
-    /// Redis `PUBLISH`, the production path (boxed: it is much larger than the others).
+    /// Redis, the production path: numbered by the script, or plain `PUBLISH` (boxed: it is much
+    /// larger than the others).
     Redis(Box<RedisPublisher>),
-    /// The service's `POST /api/publish`.
+    /// The service's `POST /api/publish`, with drafts the service numbers.
     Http(HttpPublisher),
-    /// One JSON line per event on stdout, for `--dry-run`.
+    /// One JSON line per event on stdout, numbered by the plan, for `--dry-run`.
     Stdout,
-    /// An in-process channel, for tests and for embedding the replayer. It is bounded, so a slow
-    /// receiver holds publishing up the way a slow broker would.
+    /// An in-process channel, for tests and for embedding the replayer; events keep the plan's
+    /// numbering. It is bounded, so a slow receiver holds publishing up the way a slow broker
+    /// would.
     Channel(mpsc::Sender<ScoreEvent>),
 }
 
 impl Publisher {
-    /// Publishes one event.
-    pub async fn publish(&self, event: &ScoreEvent) -> Result<(), PublishError> {
+    /// Publishes one event (numbered by the plan) and returns it as subscribers receive it.
+    pub async fn publish(
+        &self,
+        event: &ScoreEvent,
+        history: History,
+    ) -> Result<ScoreEvent, PublishError> {
         match self {
-            Publisher::Redis(redis) => redis.publish(event).await,
-            Publisher::Http(http) => http.publish(event).await,
+            Publisher::Redis(redis) => redis.publish(event, history).await,
+            Publisher::Http(http) => http.publish(event, history).await,
             Publisher::Stdout => {
                 let mut line = event.to_json();
                 line.push('\n');
                 let mut stdout = std::io::stdout().lock();
                 stdout.write_all(line.as_bytes())?;
                 stdout.flush()?;
-                Ok(())
+                Ok(event.clone())
             }
             Publisher::Channel(sender) => sender
                 .send(event.clone())
                 .await
+                .map(|()| event.clone())
                 .map_err(|_| PublishError::ChannelClosed),
         }
     }
+
+    /// Before a retry: whether the failed attempt went through after all, i.e. whether the
+    /// match's newest history entry is this very event, numbered after `confirmed` (the last
+    /// event of this round known to be published; `None` before the round's first). Only the
+    /// numbering script keeps a history to look in; every other way answers `None`, and a retry
+    /// there may publish the event twice.
+    pub async fn find_published(
+        &self,
+        event: &ScoreEvent,
+        confirmed: Option<(u64, u64)>,
+    ) -> Option<ScoreEvent> {
+        match self {
+            Publisher::Redis(redis) => redis.find_published(event, confirmed).await,
+            _ => None,
+        }
+    }
+}
+
+/// How events go into Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisMode {
+    /// Through `scoreline_feed`'s atomic script: Redis assigns `epoch` and `seq`, keeps the
+    /// match's history in a Stream, and publishes. Subscribers and the service can detect and
+    /// fill any gap.
+    Numbered(Layout),
+    /// Plain `PUBLISH <prefix><topic> <event>` with the replayer's own `epoch` and `seq`:
+    /// best-effort, nothing is kept for whoever was not listening.
+    Plain {
+        /// Events go to `<channel_prefix><topic>`.
+        channel_prefix: String,
+    },
 }
 
 /// Publishes into Redis over one multiplexed connection shared by every match, reconnecting
@@ -132,14 +186,14 @@ impl Publisher {
 pub struct RedisPublisher {
     client: Client,
     addr: String,
-    channel_prefix: String,
+    mode: RedisMode,
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
 impl RedisPublisher {
     /// Connects and checks Redis answers, so an unreachable Redis is reported before any match
     /// starts rather than as a stream of failed publishes.
-    pub async fn connect(url: &str, channel_prefix: &str) -> Result<RedisPublisher, PublishError> {
+    pub async fn connect(url: &str, mode: RedisMode) -> Result<RedisPublisher, PublishError> {
         let client = Client::open(url).map_err(|source| PublishError::Redis {
             addr: "(invalid URL)".into(),
             message: source.to_string(),
@@ -149,7 +203,7 @@ impl RedisPublisher {
         let publisher = RedisPublisher {
             client,
             addr,
-            channel_prefix: channel_prefix.to_owned(),
+            mode,
             connection: tokio::sync::Mutex::new(None),
         };
         let mut connection = publisher.connection().await?;
@@ -162,7 +216,10 @@ impl RedisPublisher {
 
     /// The channel an event goes to.
     pub fn channel(&self, event: &ScoreEvent) -> String {
-        format!("{}{}", self.channel_prefix, event.match_topic)
+        match &self.mode {
+            RedisMode::Numbered(layout) => layout.channel(&event.match_topic),
+            RedisMode::Plain { channel_prefix } => format!("{channel_prefix}{}", event.match_topic),
+        }
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, PublishError> {
@@ -182,19 +239,71 @@ impl RedisPublisher {
         Ok(connection)
     }
 
-    async fn publish(&self, event: &ScoreEvent) -> Result<(), PublishError> {
-        let mut connection = self.connection().await?;
-        let result = redis::cmd("PUBLISH")
-            .arg(self.channel(event))
-            .arg(event.to_json())
-            .query_async::<i64>(&mut connection)
-            .await;
-        if let Err(source) = result {
-            // Drop the connection so the next attempt makes a fresh one.
-            *self.connection.lock().await = None;
-            return Err(self.error(source));
+    async fn publish(
+        &self,
+        event: &ScoreEvent,
+        history: History,
+    ) -> Result<ScoreEvent, PublishError> {
+        let connection = self.connection().await?;
+        let result = match &self.mode {
+            RedisMode::Numbered(layout) => {
+                let mut feed = scoreline_feed::Publisher::new(connection, layout.clone());
+                let draft = event.draft();
+                match history {
+                    History::StartNew => feed.publish_new_history(&draft).await,
+                    History::Continue => feed.publish(&draft).await,
+                }
+            }
+            RedisMode::Plain { .. } => {
+                let mut connection = connection;
+                redis::cmd("PUBLISH")
+                    .arg(self.channel(event))
+                    .arg(event.to_json())
+                    .query_async::<i64>(&mut connection)
+                    .await
+                    .map(|_| event.clone())
+                    .map_err(scoreline_feed::FeedError::Redis)
+            }
+        };
+        match result {
+            Ok(published) => Ok(published),
+            Err(scoreline_feed::FeedError::Redis(source)) => {
+                // Drop the connection so the next attempt makes a fresh one.
+                *self.connection.lock().await = None;
+                Err(self.error(source))
+            }
+            // The publish script reads no history, so this does not happen; if it did, the
+            // same call would fail the same way again.
+            Err(other) => Err(PublishError::Redis {
+                addr: self.addr.clone(),
+                message: other.to_string(),
+                transient: false,
+            }),
         }
-        Ok(())
+    }
+
+    /// See [`Publisher::find_published`].
+    async fn find_published(
+        &self,
+        event: &ScoreEvent,
+        confirmed: Option<(u64, u64)>,
+    ) -> Option<ScoreEvent> {
+        let RedisMode::Numbered(layout) = &self.mode else {
+            return None;
+        };
+        let mut connection = self.connection().await.ok()?;
+        let newest =
+            scoreline_feed::read_recent_history(&mut connection, layout, &event.match_topic, 1)
+                .await
+                .ok()?
+                .pop()?;
+        let after_confirmed = match confirmed {
+            Some((epoch, seq)) => newest.epoch == epoch && newest.seq > seq,
+            None => true,
+        };
+        // `ts_ms` is the publishing time of this attempt's event, so an equal draft numbered
+        // after the last confirmed event is this event and not an earlier one like it.
+        (after_confirmed && newest.draft() == event.draft()).then_some(newest)
     }
 
     fn error(&self, source: redis::RedisError) -> PublishError {
@@ -210,6 +319,10 @@ impl RedisPublisher {
 }
 
 /// Publishes through the service's HTTP API, for feeds that cannot reach Redis.
+///
+/// Events go as drafts, without `epoch` and `seq`: the service numbers them through the same
+/// script. The first event of a round adds `?new_history=true`, so the round starts a new epoch
+/// at seq 1.
 pub struct HttpPublisher {
     base_url: String,
     token: String,
@@ -224,7 +337,7 @@ pub struct PublishRequest {
     pub url: String,
     /// The `Authorization` header value.
     pub authorization: String,
-    /// The JSON body.
+    /// The JSON body: the event's draft, without `epoch` and `seq`.
     pub body: String,
 }
 
@@ -245,12 +358,16 @@ impl HttpPublisher {
         }
     }
 
-    /// The request that publishes `event`.
-    pub fn request(&self, event: &ScoreEvent) -> PublishRequest {
+    /// The request that publishes `event`'s draft.
+    pub fn request(&self, event: &ScoreEvent, history: History) -> PublishRequest {
+        let query = match history {
+            History::StartNew => "?new_history=true",
+            History::Continue => "",
+        };
         PublishRequest {
-            url: format!("{}/api/publish", self.base_url),
+            url: format!("{}/api/publish{query}", self.base_url),
             authorization: format!("Bearer {}", self.token),
-            body: event.to_json(),
+            body: event.draft().to_json(),
         }
     }
 
@@ -274,8 +391,14 @@ impl HttpPublisher {
     }
 
     /// Sends one event and maps the answer: 2xx is success; see [`PublishError`] for the rest.
-    async fn publish(&self, event: &ScoreEvent) -> Result<(), PublishError> {
-        let request = self.request(event);
+    /// The event comes back numbered as the service's answer says (`epoch` and `seq`), or as
+    /// the plan numbered it when the answer does not say.
+    async fn publish(
+        &self,
+        event: &ScoreEvent,
+        history: History,
+    ) -> Result<ScoreEvent, PublishError> {
+        let request = self.request(event, history);
         let agent = self.agent.clone();
         let base_url = self.base_url.clone();
         // ureq is blocking and light; a blocking thread per request keeps the runtime free.
@@ -310,7 +433,21 @@ impl HttpPublisher {
                 });
             }
         };
-        classify(&base_url, status, body.trim().to_owned())
+        classify(&base_url, status, body.trim().to_owned())?;
+        Ok(numbered_as_answered(event, &body))
+    }
+}
+
+/// `event` with the `epoch` and `seq` a publish answer such as
+/// `{"accepted":true,"match":"...","epoch":1764,"seq":7}` gives; each one the answer lacks stays
+/// as it was.
+pub fn numbered_as_answered(event: &ScoreEvent, answer: &str) -> ScoreEvent {
+    let answer: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
+    let field = |name: &str| answer.get(name).and_then(serde_json::Value::as_u64);
+    ScoreEvent {
+        epoch: field("epoch").unwrap_or(event.epoch),
+        seq: field("seq").unwrap_or(event.seq),
+        ..event.clone()
     }
 }
 
@@ -342,15 +479,38 @@ mod tests {
     }
 
     #[test]
-    fn http_request_carries_token_and_event() {
+    fn http_request_carries_token_and_draft() {
         let publisher = HttpPublisher::new("http://127.0.0.1:9/", "s3cret");
-        let request = publisher.request(&event());
+        let request = publisher.request(&event(), History::Continue);
         assert_eq!(request.url, "http://127.0.0.1:9/api/publish");
         assert_eq!(request.authorization, "Bearer s3cret");
+        let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        assert!(body.get("seq").is_none() && body.get("epoch").is_none());
         assert_eq!(
-            ScoreEvent::from_json(request.body.as_bytes()).unwrap(),
-            event()
+            serde_json::from_value::<scoreline_protocol::EventDraft>(body).unwrap(),
+            event().draft()
         );
+    }
+
+    #[test]
+    fn the_first_event_of_a_round_asks_for_a_new_history() {
+        let publisher = HttpPublisher::new("http://127.0.0.1:9", "t");
+        assert_eq!(
+            publisher.request(&event(), History::StartNew).url,
+            "http://127.0.0.1:9/api/publish?new_history=true"
+        );
+    }
+
+    #[test]
+    fn the_answer_numbers_the_event_when_it_says_how() {
+        let numbered = numbered_as_answered(
+            &event(),
+            r#"{"accepted":true,"match":"football/test/a-b","epoch":99,"seq":12}"#,
+        );
+        assert_eq!((numbered.epoch, numbered.seq), (99, 12));
+        let seq_only = numbered_as_answered(&event(), r#"{"accepted":true,"seq":4}"#);
+        assert_eq!((seq_only.epoch, seq_only.seq), (3, 4));
+        assert_eq!(numbered_as_answered(&event(), "not json"), event());
     }
 
     #[test]

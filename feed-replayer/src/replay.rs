@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use scoreline_protocol::{MatchSnapshot, MatchStatus, ScoreEvent, Sport, apply};
+use scoreline_protocol::{EventKind, MatchSnapshot, MatchStatus, ScoreEvent, Sport, apply};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::{Pace, Plan};
-use crate::publish::{PublishError, Publisher};
+use crate::publish::{History, PublishError, Publisher};
 
 /// How a replay runs, beyond where it publishes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,9 +118,15 @@ pub async fn replay_all(
 
 /// Replays one match: every event at its due time, round after round when looping.
 ///
-/// Every round starts a new epoch (the wall clock in milliseconds, and always above the previous
-/// round's), so the service resets the match instead of rejecting seq 1 as a duplicate; this also
-/// makes a second run of the replayer win over the first.
+/// Every round starts a new history: its first event goes out as [`History::StartNew`], so the
+/// numbering script gives it a new, larger epoch and seq 1, and the rest follow as
+/// [`History::Continue`]. The ways that keep the plan's numbering (plain `PUBLISH`, stdout, a
+/// channel) get the replayer's own epoch instead: the wall clock in milliseconds when the round
+/// starts, always above the previous round's. Either way the service resets the match instead of
+/// rejecting seq 1 as a duplicate, and a second run of the replayer wins over the first.
+///
+/// A correction names the seq its target was published with, as the publisher answered it, so
+/// it stays right even when a retry made the numbering differ from the plan's.
 pub async fn replay_match(
     plan: &Plan,
     publisher: &Publisher,
@@ -147,6 +153,9 @@ pub async fn replay_match(
         let kickoff_ms = start_wall_ms.saturating_sub(pace.kickoff_lead_ms());
         outcome.snapshot = MatchSnapshot::new(plan.match_topic.clone());
         bar.reset();
+        // The plan's seq of each event published this round, and the seq it was published with.
+        let mut published_as = std::collections::HashMap::with_capacity(plan.events.len());
+        let mut confirmed: Option<(u64, u64)> = None;
         for (index, planned) in plan.events.iter().enumerate() {
             let due = start + Duration::from_millis(pace.due_ms(planned.offset_ms));
             tokio::select! {
@@ -161,18 +170,41 @@ pub async fn replay_match(
             // Publishing time follows the same clock as the schedule, so `ts_ms` spacing is the
             // recording's spacing divided by the speed.
             let ts_ms = start_wall_ms + millis(Instant::now() - start);
-            let event = plan.stamp(index, epoch, kickoff_ms, ts_ms);
-            if !publish_with_retry(publisher, &event, options.retry_for, cancel, bar).await? {
+            let mut event = plan.stamp(index, epoch, kickoff_ms, ts_ms);
+            if let EventKind::Correction { corrects, .. } = &mut event.kind
+                && let Some(seq) = published_as.get(corrects)
+            {
+                *corrects = *seq;
+            }
+            let history = if index == 0 {
+                History::StartNew
+            } else {
+                History::Continue
+            };
+            let attempt = Attempt {
+                event: &event,
+                history,
+                confirmed,
+            };
+            let Some(published) =
+                publish_with_retry(publisher, attempt, options.retry_for, cancel, bar).await?
+            else {
                 outcome.cancelled = true;
                 bar.abandon_with_message(format!("stopped · {}", describe(&outcome.snapshot)));
                 return Ok(outcome);
-            }
+            };
             outcome.published += 1;
+            published_as.insert(planned.seq, published.seq);
+            confirmed = Some((published.epoch, published.seq));
             // Fixtures are validated before a replay, so the reducer accepts every event; a
             // rejection would only make the display stale, never the published stream wrong.
-            let _ = apply(&mut outcome.snapshot, &event);
+            let _ = apply(&mut outcome.snapshot, &published);
             bar.set_position(planned.offset_ms);
-            bar.set_message(describe(&outcome.snapshot));
+            bar.set_message(format!(
+                "{} · seq {}",
+                describe(&outcome.snapshot),
+                published.seq
+            ));
         }
         if !options.looping {
             bar.finish_with_message(describe(&outcome.snapshot));
@@ -195,28 +227,56 @@ pub async fn replay_match(
     }
 }
 
-/// Publishes, retrying transient failures with backoff for up to `retry_for`. Returns
-/// `Ok(false)` when cancelled while waiting.
+/// One event to publish, and what the retry check needs to know about its round.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    /// The event as the plan numbers it.
+    event: &'a ScoreEvent,
+    /// Whether it starts the round's history.
+    history: History,
+    /// The `(epoch, seq)` of the round's last event known to be published.
+    confirmed: Option<(u64, u64)>,
+}
+
+/// Publishes, retrying transient failures with backoff for up to `retry_for`, and returns the
+/// event as published; `Ok(None)` when cancelled while waiting.
+///
+/// A failure may come after the broker took the event (Redis ran the script, then the
+/// connection dropped before the answer). Before each retry the publisher therefore looks for
+/// the event in the match's history ([`Publisher::find_published`]) and does not publish it
+/// again when it is there. Where it cannot look (HTTP, plain `PUBLISH`, or a history lost with a
+/// Redis that kept no data), delivery is at-least-once: the retry may publish the event a second
+/// time, under the next seq.
 async fn publish_with_retry(
     publisher: &Publisher,
-    event: &ScoreEvent,
+    attempt: Attempt<'_>,
     retry_for: Duration,
     cancel: &CancellationToken,
     bar: &ProgressBar,
-) -> Result<bool, ReplayError> {
+) -> Result<Option<ScoreEvent>, ReplayError> {
+    let event = attempt.event;
     let mut backoff = Duration::from_millis(250);
     let give_up_at = Instant::now() + retry_for;
+    let mut retrying = false;
     loop {
         // A stuck broker must not hold up a shutdown: the publish itself races the signal.
         let published = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Ok(false),
-            published = publisher.publish(event) => published,
+            () = cancel.cancelled() => return Ok(None),
+            published = async {
+                if retrying
+                    && let Some(found) = publisher.find_published(event, attempt.confirmed).await
+                {
+                    return Ok(found);
+                }
+                publisher.publish(event, attempt.history).await
+            } => published,
         };
         let error = match published {
-            Ok(()) => return Ok(true),
+            Ok(published) => return Ok(Some(published)),
             Err(error) => error,
         };
+        retrying = true;
         if !error.is_transient() || Instant::now() + backoff > give_up_at {
             return Err(ReplayError::Publish {
                 match_topic: event.match_topic.to_string(),
@@ -231,7 +291,7 @@ async fn publish_with_retry(
         ));
         tokio::select! {
             biased;
-            () = cancel.cancelled() => return Ok(false),
+            () = cancel.cancelled() => return Ok(None),
             () = sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-use scoreline_protocol::ScoreEvent;
+use scoreline_protocol::{EventDraft, ScoreEvent};
 
 fn replayer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_feed-replayer"))
@@ -144,6 +144,21 @@ fn bad_flags_are_refused() {
     assert!(!output.status.success());
     assert!(
         stderr(&output).contains("not a match time"),
+        "{}",
+        stderr(&output)
+    );
+    let output = replayer(&[
+        "replay",
+        "--plain",
+        "--http",
+        "http://127.0.0.1:9",
+        "--token",
+        "t",
+        &fixture_path(SMALL),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot be used with"),
         "{}",
         stderr(&output)
     );
@@ -293,10 +308,21 @@ fn http_mode_posts_every_event_with_the_token() {
     let seen = &seen[1..];
     assert_eq!(seen.len(), fixture_lines + 1);
     for (index, request) in seen.iter().enumerate() {
-        assert_eq!(request.request_line, "POST /api/publish HTTP/1.1");
+        // The first event starts a new history; the service numbers every draft.
+        let expected_line = if index == 0 {
+            "POST /api/publish?new_history=true HTTP/1.1"
+        } else {
+            "POST /api/publish HTTP/1.1"
+        };
+        assert_eq!(request.request_line, expected_line);
         assert_eq!(request.authorization.as_deref(), Some("Bearer s3cret"));
-        let event = ScoreEvent::from_json(request.body.as_bytes()).unwrap();
-        assert_eq!(event.seq, index as u64 + 1);
+        let draft: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        assert!(
+            draft.get("seq").is_none() && draft.get("epoch").is_none(),
+            "a draft, not a numbered event: {}",
+            request.body
+        );
+        serde_json::from_value::<EventDraft>(draft).unwrap();
     }
 }
 

@@ -1,4 +1,6 @@
 //! Replaying into a real (private) Redis and recording from it: the contract the service consumes.
+//! By default every event goes through the numbering script, so the tests read back gap-free
+//! seqs from both the channel and the match's history Stream.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,13 +14,14 @@ use std::time::Duration;
 
 use feed_replayer::fixture::{self, Fixture};
 use feed_replayer::plan::{Pace, Plan};
-use feed_replayer::publish::{Publisher, RedisPublisher};
+use feed_replayer::publish::{History, Publisher, RedisMode, RedisPublisher};
 use feed_replayer::record::{RecordOptions, record};
 use feed_replayer::replay::{ReplayOptions, replay_all};
 use feed_replayer::validate;
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use scoreline_protocol::{EventKind, ScoreEvent};
+use scoreline_feed::{Layout, read_history};
+use scoreline_protocol::{EventKind, MatchTopic, ScoreEvent};
 use scoreline_testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +37,33 @@ fn fast(speed: f64) -> ReplayOptions {
         pace: Pace::new(speed, 0).expect("valid pace"),
         ..ReplayOptions::default()
     }
+}
+
+/// A publisher through the numbering script with the service's default layout.
+async fn numbered(server: &RedisServer) -> RedisPublisher {
+    RedisPublisher::connect(&server.url(), RedisMode::Numbered(Layout::default()))
+        .await
+        .unwrap()
+}
+
+/// Every event in a match's history Stream, oldest first.
+async fn history(server: &RedisServer, topic: &MatchTopic) -> Vec<ScoreEvent> {
+    let mut connection = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    read_history(&mut connection, &Layout::default(), topic, 0, 100_000)
+        .await
+        .unwrap()
+}
+
+fn seqs(events: &[ScoreEvent]) -> Vec<u64> {
+    events.iter().map(|event| event.seq).collect()
+}
+
+fn one_to(count: usize) -> Vec<u64> {
+    (1..=count as u64).collect()
 }
 
 fn hidden() -> MultiProgress {
@@ -73,9 +103,7 @@ async fn every_event_of_concurrent_matches_arrives_in_order_on_its_channel() {
         .map(|fixture| Plan::of(fixture).unwrap())
         .collect();
     let expected_total: usize = plans.iter().map(|plan| plan.events.len()).sum();
-    let publisher = RedisPublisher::connect(&server.url(), "scores:")
-        .await
-        .unwrap();
+    let publisher = numbered(&server).await;
     let outcomes = replay_all(
         plans.clone(),
         Arc::new(Publisher::Redis(Box::new(publisher))),
@@ -113,16 +141,141 @@ async fn every_event_of_concurrent_matches_arrives_in_order_on_its_channel() {
     }
     for plan in &plans {
         let events = &received[plan.match_topic.as_str()];
-        assert_eq!(events.len(), plan.events.len());
+        assert_eq!(
+            seqs(events),
+            one_to(plan.events.len()),
+            "numbered by Redis from 1, gap-free"
+        );
+        assert!(events.iter().all(|event| event.epoch == events[0].epoch));
         for (event, planned) in events.iter().zip(&plan.events) {
-            assert_eq!(event.seq, planned.seq);
             assert_eq!(event.clock_secs, planned.clock_secs);
             if !matches!(planned.kind, EventKind::MatchScheduled { .. }) {
                 assert_eq!(event.kind, planned.kind);
             }
         }
         assert!(events.windows(2).all(|pair| pair[0].ts_ms <= pair[1].ts_ms));
+        assert_eq!(
+            &history(&server, &plan.match_topic).await,
+            events,
+            "the history Stream holds exactly what the channel carried"
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_loop_round_starts_a_new_history_with_a_larger_epoch() {
+    let server = RedisServer::start().unwrap();
+    let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
+    let plan = Plan::of(&fixture).unwrap();
+    let round_len = plan.events.len();
+    let mut subscriber = server.client().get_async_pubsub().await.unwrap();
+    subscriber
+        .subscribe(format!("scores:{}", plan.match_topic))
+        .await
+        .unwrap();
+    let cancel = CancellationToken::new();
+    let replay = tokio::spawn({
+        let publisher = Arc::new(Publisher::Redis(Box::new(numbered(&server).await)));
+        let cancel = cancel.clone();
+        let options = ReplayOptions {
+            looping: true,
+            loop_pause: Duration::from_millis(100),
+            ..fast(1_000_000.0)
+        };
+        async move { replay_all(vec![plan], publisher, options, cancel, &hidden()).await }
+    });
+    // Two whole rounds and the first event of a third.
+    let mut events = Vec::new();
+    let mut messages = subscriber.on_message();
+    while events.len() < 2 * round_len + 1 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("message in time")
+            .expect("stream open");
+        events.push(ScoreEvent::from_json(message.get_payload_bytes()).unwrap());
+    }
+    cancel.cancel();
+    let outcomes = replay.await.unwrap().unwrap();
+    assert!(outcomes[0].rounds >= 3);
+    let rounds: Vec<&[ScoreEvent]> = events.chunks(round_len).collect();
+    for round in &rounds {
+        assert_eq!(seqs(round), one_to(round.len()), "each round counts from 1");
+        assert!(round.iter().all(|event| event.epoch == round[0].epoch));
+    }
+    assert!(rounds[0][0].epoch < rounds[1][0].epoch && rounds[1][0].epoch < rounds[2][0].epoch);
+    let kept = history(&server, &fixture.header.match_topic).await;
+    assert!(
+        kept.iter().all(|event| event.epoch >= rounds[2][0].epoch),
+        "a new round's history replaces the old one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_mode_publishes_the_replayers_numbering_and_keeps_no_history() {
+    let server = RedisServer::start().unwrap();
+    let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
+    let plan = Plan::of(&fixture).unwrap();
+    let mut subscriber = server.client().get_async_pubsub().await.unwrap();
+    subscriber
+        .subscribe(format!("scores:{}", plan.match_topic))
+        .await
+        .unwrap();
+    let publisher = RedisPublisher::connect(
+        &server.url(),
+        RedisMode::Plain {
+            channel_prefix: "scores:".into(),
+        },
+    )
+    .await
+    .unwrap();
+    replay_all(
+        vec![plan.clone()],
+        Arc::new(Publisher::Redis(Box::new(publisher))),
+        fast(1_000_000.0),
+        CancellationToken::new(),
+        &hidden(),
+    )
+    .await
+    .unwrap();
+    let mut messages = subscriber.on_message();
+    let mut events = Vec::new();
+    for _ in 0..plan.events.len() {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("message in time")
+            .expect("stream open");
+        events.push(ScoreEvent::from_json(message.get_payload_bytes()).unwrap());
+    }
+    assert_eq!(
+        seqs(&events),
+        plan.events
+            .iter()
+            .map(|planned| planned.seq)
+            .collect::<Vec<_>>()
+    );
+    assert!(history(&server, &plan.match_topic).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_recognises_an_event_whose_publish_went_through() {
+    let server = RedisServer::start().unwrap();
+    let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
+    let plan = Plan::of(&fixture).unwrap();
+    let publisher = Publisher::Redis(Box::new(numbered(&server).await));
+    let first = plan.stamp(0, 1, 0, 1_000);
+    let second = plan.stamp(1, 1, 0, 1_001);
+    assert_eq!(publisher.find_published(&first, None).await, None);
+    let published = publisher.publish(&first, History::StartNew).await.unwrap();
+    assert_eq!(published.seq, 1);
+    // As if the answer to that publish had been lost: the retry finds it in the history.
+    assert_eq!(
+        publisher.find_published(&first, None).await,
+        Some(published.clone())
+    );
+    // An event not yet published, or one already confirmed, is not taken for the retried one.
+    let confirmed = Some((published.epoch, published.seq));
+    assert_eq!(publisher.find_published(&second, confirmed).await, None);
+    assert_eq!(publisher.find_published(&first, confirmed).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,9 +307,7 @@ async fn a_recorded_replay_validates_and_matches_the_original() {
         .iter()
         .map(|fixture| Plan::of(fixture).unwrap())
         .collect();
-    let publisher = RedisPublisher::connect(&server.url(), "scores:")
-        .await
-        .unwrap();
+    let publisher = numbered(&server).await;
     replay_all(
         plans,
         Arc::new(Publisher::Redis(Box::new(publisher))),
@@ -211,7 +362,7 @@ async fn an_unreachable_redis_is_reported_before_anything_starts() {
     let mut server = RedisServer::start().unwrap();
     let url = server.url();
     server.stop();
-    let error = RedisPublisher::connect(&url, "scores:")
+    let error = RedisPublisher::connect(&url, RedisMode::Numbered(Layout::default()))
         .await
         .err()
         .expect("connect fails");
@@ -229,11 +380,8 @@ async fn a_replay_rides_out_a_redis_restart() {
     let mut server = RedisServer::start().unwrap();
     let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
     let plan = Plan::of(&fixture).unwrap();
-    let publisher = Arc::new(Publisher::Redis(Box::new(
-        RedisPublisher::connect(&server.url(), "scores:")
-            .await
-            .unwrap(),
-    )));
+    let topic = plan.match_topic.clone();
+    let publisher = Arc::new(Publisher::Redis(Box::new(numbered(&server).await)));
     // Kill Redis, start the replay, bring Redis back a moment later: the first publishes fail,
     // are retried, and the whole match still goes out.
     server.stop();
@@ -258,6 +406,12 @@ async fn a_replay_rides_out_a_redis_restart() {
         .unwrap()
         .unwrap();
     assert_eq!(outcomes[0].published, fixture.events.len() as u64 + 1);
+    // This Redis keeps no data over a restart, and it was down before the first event, so
+    // every event is in the history it has now, numbered from 1 without a gap or a duplicate.
+    assert_eq!(
+        seqs(&history(&server, &topic).await),
+        one_to(fixture.events.len() + 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,9 +438,7 @@ async fn record_resubscribes_after_a_redis_restart() {
     // The recorder notices, resubscribes, and records a whole match published afterwards.
     wait_for_pattern_subscribers(&client, 1).await;
     let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
-    let publisher = RedisPublisher::connect(&server.url(), "scores:")
-        .await
-        .unwrap();
+    let publisher = numbered(&server).await;
     replay_all(
         vec![Plan::of(&fixture).unwrap()],
         Arc::new(Publisher::Redis(Box::new(publisher))),
