@@ -19,7 +19,10 @@ use scoreline_protocol::{MatchSnapshot, ScoreEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{Command, HubHandle, InboundEvent, StoredSnapshot};
+use scoreline_feed::{Layout, Publisher, read_history};
+use scoreline_protocol::EventDraft;
+
+use crate::hub::{BackfillRequest, Command, HubHandle, InboundEvent, StoredSnapshot};
 use crate::telemetry;
 
 /// How Redis is used.
@@ -33,6 +36,31 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// How long a finished match's snapshot stays in Redis, in seconds.
     pub finished_ttl_secs: u64,
+    /// Events kept in each match's history stream.
+    pub history_len: usize,
+}
+
+impl RedisSettings {
+    /// The key and channel layout shared with feeds (`scoreline-feed`).
+    pub fn layout(&self) -> Layout {
+        Layout {
+            channel_prefix: self.channel_prefix.clone(),
+            key_prefix: self.key_prefix.clone(),
+            history_len: self.history_len,
+        }
+    }
+}
+
+/// A draft could not be numbered and published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishDraftError {
+    /// The broker is unreachable.
+    #[error("the broker is unavailable: {0}")]
+    Unavailable(String),
+    /// The event does not fit its match (in-process broker only; Redis feeds learn it from the
+    /// service's metrics).
+    #[error("the event was refused: {0}")]
+    Rejected(String),
 }
 
 /// The broker could not take an event.
@@ -69,6 +97,40 @@ impl Broker {
                     .map_err(|gone| BrokerError::Unavailable(gone.to_string()))
             }
             Broker::Redis(redis) => redis.publish(event).await,
+        }
+    }
+
+    /// Numbers an event in its match's history and publishes it: atomically in Redis (the feed
+    /// crate's script), or in the hub for the in-process broker. Returns the numbered event.
+    pub async fn publish_draft(
+        &self,
+        draft: EventDraft,
+        new_history: bool,
+    ) -> Result<ScoreEvent, PublishDraftError> {
+        match self {
+            Broker::Memory { hub } => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let command = Command::PublishDraft {
+                    draft,
+                    new_history,
+                    reply,
+                };
+                let gone = || PublishDraftError::Unavailable("the hub is gone".into());
+                hub.send(command).await.map_err(|_| gone())?;
+                answer
+                    .await
+                    .map_err(|_| gone())?
+                    .map_err(|rejected| PublishDraftError::Rejected(rejected.to_string()))
+            }
+            Broker::Redis(redis) => {
+                let mut publisher = Publisher::new(redis.commands.clone(), redis.settings.layout());
+                let published = if new_history {
+                    publisher.publish_new_history(&draft).await
+                } else {
+                    publisher.publish(&draft).await
+                };
+                published.map_err(|error| PublishDraftError::Unavailable(error.to_string()))
+            }
         }
     }
 
@@ -110,6 +172,12 @@ impl std::fmt::Debug for RedisBroker {
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the subscriber checks its connection is alive (a killed Redis may not close it).
 const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(2);
+/// Most events read back to fill one gap.
+const MAX_BACKFILL: usize = 10_000;
+/// How often the subscriber sends itself a canary through Redis pub/sub.
+const CANARY_INTERVAL: Duration = Duration::from_secs(1);
+/// A canary not back within this long means the subscription is not delivering.
+const CANARY_PATIENCE: Duration = Duration::from_secs(5);
 /// Reconnect backoff bounds.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -148,12 +216,56 @@ impl RedisBroker {
         &self,
         hub: HubHandle,
         snapshots: mpsc::Receiver<StoredSnapshot>,
+        backfills: mpsc::Receiver<BackfillRequest>,
         shutdown: CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
-            tokio::spawn(self.clone().subscribe_forever(hub, shutdown.clone())),
-            tokio::spawn(self.clone().write_snapshots(snapshots, shutdown)),
+            tokio::spawn(
+                self.clone()
+                    .subscribe_forever(hub.clone(), shutdown.clone()),
+            ),
+            tokio::spawn(self.clone().write_snapshots(snapshots, shutdown.clone())),
+            tokio::spawn(self.clone().answer_backfills(backfills, hub, shutdown)),
         ]
+    }
+
+    /// Reads the history the hub asks for and hands it back.
+    async fn answer_backfills(
+        self,
+        mut requests: mpsc::Receiver<BackfillRequest>,
+        hub: HubHandle,
+        shutdown: CancellationToken,
+    ) {
+        let layout = self.settings.layout();
+        loop {
+            let request = tokio::select! {
+                request = requests.recv() => match request {
+                    Some(request) => request,
+                    None => return,
+                },
+                () = shutdown.cancelled() => return,
+            };
+            let mut connection = self.commands.clone();
+            let read = read_history(
+                &mut connection,
+                &layout,
+                &request.topic,
+                request.after_seq,
+                MAX_BACKFILL,
+            );
+            let events = match tokio::time::timeout(COMMAND_TIMEOUT, read).await {
+                Ok(Ok(events)) => Ok(events),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err("Redis did not answer in time".to_owned()),
+            };
+            if hub
+                .send(Command::Backfill { request, events })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 
     /// Loads every stored snapshot (at most `limit`), e.g. at start.
@@ -219,6 +331,8 @@ impl RedisBroker {
                     }
                     connected_before = true;
                     self.restore_into(&hub).await;
+                    // Fill whatever the matches missed while this instance was not listening.
+                    let _ = hub.send(Command::Resubscribed).await;
                     self.pump(sink, stream, &hub, &shutdown).await;
                     self.set_ready(false);
                     if shutdown.is_cancelled() {
@@ -279,12 +393,18 @@ impl RedisBroker {
     ) {
         let mut ping = tokio::time::interval(SUBSCRIBER_PING_INTERVAL);
         ping.tick().await;
+        let mut canary = Canary::new(&self.settings.channel_prefix);
+        let mut canary_tick = tokio::time::interval(CANARY_INTERVAL);
         loop {
             tokio::select! {
                 message = stream.next() => {
                     let Some(message) = message else { return };
                     let payload = message.get_payload_bytes();
                     let channel = message.get_channel_name();
+                    if channel == canary.channel {
+                        canary.returned(payload);
+                        continue;
+                    }
                     match parse_message(&self.settings.channel_prefix, channel, payload) {
                         Ok(event) => {
                             let inbound = InboundEvent { event, received_at: Instant::now() };
@@ -305,6 +425,20 @@ impl RedisBroker {
                     if !matches!(answered, Ok(Ok(_))) {
                         return;
                     }
+                }
+                _ = canary_tick.tick() => {
+                    if canary.overdue() {
+                        // Pub/sub stopped delivering although the connection answers: the failure
+                        // health checks miss. Subscribe again from scratch.
+                        tracing::warn!("canary did not come back through Redis; re-subscribing");
+                        metrics::counter!(telemetry::CANARY_FAILURES).increment(1);
+                        return;
+                    }
+                    let mut connection = self.commands.clone();
+                    let mut command = redis::cmd("PUBLISH");
+                    command.arg(&canary.channel).arg(canary.send().to_string());
+                    let sent = command.query_async::<i64>(&mut connection);
+                    let _ = tokio::time::timeout(COMMAND_TIMEOUT, sent).await;
                 }
                 () = shutdown.cancelled() => return,
             }
@@ -358,6 +492,51 @@ impl RedisBroker {
                 tracing::debug!(%error, topic = %snapshot.match_topic, "snapshot not stored");
             }
         }
+    }
+}
+
+/// A message this instance sends itself through Redis pub/sub, proving the subscription delivers.
+struct Canary {
+    /// `<prefix>$canary/<random id>`: under the subscribed pattern, never a valid topic.
+    channel: String,
+    /// When the oldest unanswered canary was sent.
+    waiting_since: Option<Instant>,
+    sent: u64,
+}
+
+impl Canary {
+    fn new(prefix: &str) -> Canary {
+        let channel = format!("{prefix}$canary/{:016x}", fastrand::u64(..));
+        Canary {
+            channel,
+            waiting_since: None,
+            sent: 0,
+        }
+    }
+
+    /// Numbers the next canary.
+    fn send(&mut self) -> u64 {
+        self.sent += 1;
+        self.waiting_since.get_or_insert_with(Instant::now);
+        self.sent
+    }
+
+    /// A canary came back: everything sent up to it has arrived.
+    fn returned(&mut self, payload: &[u8]) {
+        let number = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok());
+        if number == Some(self.sent)
+            && let Some(since) = self.waiting_since.take()
+        {
+            let seconds = since.elapsed().as_secs_f64();
+            metrics::gauge!(telemetry::CANARY_ROUND_TRIP_SECONDS).set(seconds);
+        }
+    }
+
+    fn overdue(&self) -> bool {
+        self.waiting_since
+            .is_some_and(|since| since.elapsed() > CANARY_PATIENCE)
     }
 }
 

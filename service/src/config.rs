@@ -82,6 +82,16 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_MAX_QUEUED_FRAMES", default_value_t = 512)]
     pub max_queued_frames: usize,
 
+    /// Events kept in each match's Redis history (for HTTP-published events; feeds choose their
+    /// own with the publish script).
+    #[arg(long, env = "SCORELINE_HISTORY_LEN", default_value_t = 10_000)]
+    pub history_len: usize,
+
+    /// Recent events kept in memory per match, so reconnecting clients get exactly what they
+    /// missed; further back they get a `resync` snapshot.
+    #[arg(long, env = "SCORELINE_RESUME_EVENTS", default_value_t = 256)]
+    pub resume_events: usize,
+
     /// Most matches kept in memory.
     #[arg(long, env = "SCORELINE_MAX_MATCHES", default_value_t = 100_000)]
     pub max_matches: usize,

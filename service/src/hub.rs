@@ -7,18 +7,27 @@
 //!
 //! The hub never writes to a socket; it pushes one shared frame per event into each recipient's
 //! [`Mailbox`](crate::mailbox::Mailbox).
+//!
+//! It also keeps delivery gap-free. An event that skips `seq` values is held while the missing
+//! events are read back from the match's history in Redis ([`BackfillRequest`]); the held events
+//! follow once they arrive. When events are lost for good, or a match's history is reset,
+//! subscribers get an explicit `resync` with the snapshot instead of a silent jump. Clients that
+//! reconnect with resume points get exactly the events they missed, from [`crate::history`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytestring::ByteString;
 use scoreline_protocol::{
-    Delivery, ErrorCode, MatchSnapshot, MatchStatus, MatchSummary, MatchTopic, ScoreEvent,
-    ServerMessage, Topic,
+    Delivery, ErrorCode, EventDraft, MatchSnapshot, MatchStatus, MatchSummary, MatchTopic,
+    ResumePoint, ResyncReason, ScoreEvent, ServerMessage, Topic,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::history::RecentEvents;
 use crate::mailbox::{CoalesceId, Mailbox, Outbound, Pushed};
 use crate::matches::{MatchStore, Rejected, StoreLimits};
 use crate::routing::{ConnId, Routes};
@@ -29,6 +38,12 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Commands processed per wake-up, so one busy source cannot starve the housekeeping tick.
 const BATCH: usize = 256;
+
+/// Events held per match while its missing events are fetched; beyond this the hub stops waiting.
+const MAX_HELD: usize = 1024;
+
+/// How long the hub waits for missing events before giving up on them.
+const BACKFILL_PATIENCE: Duration = Duration::from_secs(3);
 
 /// Bounds the hub enforces.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +80,18 @@ pub struct StoredSnapshot {
     pub over: bool,
 }
 
+/// A request to read a match's history after `after_seq` from the broker; the answer comes back
+/// as [`Command::Backfill`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillRequest {
+    /// The match.
+    pub topic: MatchTopic,
+    /// Events of this epoch are wanted.
+    pub epoch: u64,
+    /// Every event after this seq.
+    pub after_seq: u64,
+}
+
 /// What the hub can be asked to do.
 #[derive(Debug)]
 pub enum Command {
@@ -86,6 +113,8 @@ pub enum Command {
         conn: ConnId,
         /// Validated topics.
         topics: Vec<Topic>,
+        /// Where the client left off in matches it already holds.
+        resume: BTreeMap<MatchTopic, ResumePoint>,
     },
     /// Unsubscribe a client.
     Unsubscribe {
@@ -105,6 +134,26 @@ pub enum Command {
     },
     /// A live event from the broker.
     Event(InboundEvent),
+    /// Number an event in its match's history and publish it (the in-process broker's version
+    /// of the Redis publish script).
+    PublishDraft {
+        /// The event without epoch and seq.
+        draft: EventDraft,
+        /// Start a new history (a new epoch) with it.
+        new_history: bool,
+        /// The numbered event, or why it was refused.
+        reply: oneshot::Sender<Result<ScoreEvent, Rejected>>,
+    },
+    /// Events read back from a match's history, answering a [`BackfillRequest`] (or the error).
+    Backfill {
+        /// What was asked.
+        request: BackfillRequest,
+        /// The events, oldest first.
+        events: Result<Vec<ScoreEvent>, String>,
+    },
+    /// The broker subscribed again after losing its connection: fetch whatever every unfinished
+    /// match missed meanwhile.
+    Resubscribed,
     /// Snapshots loaded from the shared store; each replaces the in-memory one if newer.
     Restore(Vec<MatchSnapshot>),
     /// Snapshots for the HTTP API.
@@ -133,15 +182,28 @@ pub struct Hub {
     routes: Routes,
     matches: MatchStore,
     limits: HubLimits,
+    /// Where to ask for missing events; `None` without a history to read (in-process broker).
+    backfill: Option<mpsc::Sender<BackfillRequest>>,
+    /// Matches with a gap being filled: the events that arrived after it, held in seq order.
+    held: HashMap<MatchTopic, Held>,
+}
+
+/// Events held for one match until its gap is filled.
+#[derive(Debug)]
+struct Held {
+    events: BTreeMap<u64, InboundEvent>,
+    since: Instant,
 }
 
 impl Hub {
-    /// An empty hub.
-    pub fn new(limits: HubLimits) -> Hub {
+    /// An empty hub. With `backfill`, gaps are filled from the broker's history.
+    pub fn new(limits: HubLimits, backfill: Option<mpsc::Sender<BackfillRequest>>) -> Hub {
         Hub {
             routes: Routes::default(),
             matches: MatchStore::new(limits.store),
             limits,
+            backfill,
+            held: HashMap::new(),
         }
     }
 
@@ -152,7 +214,11 @@ impl Hub {
             Command::Disconnect { conn } => {
                 self.routes.disconnect(conn);
             }
-            Command::Subscribe { conn, topics } => self.subscribe(conn, topics),
+            Command::Subscribe {
+                conn,
+                topics,
+                resume,
+            } => self.subscribe(conn, topics, &resume),
             Command::Unsubscribe { conn, topics } => {
                 let topics = self.routes.unsubscribe(conn, &topics);
                 self.reply(conn, &ServerMessage::Unsubscribed { topics });
@@ -169,6 +235,20 @@ impl Hub {
             Command::Event(inbound) => {
                 let _ = self.publish(inbound);
             }
+            Command::PublishDraft {
+                draft,
+                new_history,
+                reply,
+            } => {
+                let event = self.number(draft, new_history);
+                let outcome = self.publish(InboundEvent {
+                    event: event.clone(),
+                    received_at: Instant::now(),
+                });
+                let _ = reply.send(outcome.map(|_| event));
+            }
+            Command::Backfill { request, events } => self.backfilled(request, events),
+            Command::Resubscribed => self.catch_up(),
             Command::Restore(snapshots) => {
                 for snapshot in snapshots {
                     self.matches.restore(snapshot);
@@ -203,7 +283,12 @@ impl Hub {
         }
     }
 
-    fn subscribe(&mut self, conn: ConnId, topics: Vec<Topic>) {
+    fn subscribe(
+        &mut self,
+        conn: ConnId,
+        topics: Vec<Topic>,
+        resume: &BTreeMap<MatchTopic, ResumePoint>,
+    ) {
         if let Err(error) = self.routes.subscribe(conn, &topics, self.limits.max_topics) {
             telemetry::bad_input("too_many_topics");
             let message = ServerMessage::Error {
@@ -214,36 +299,216 @@ impl Hub {
             self.reply(conn, &message);
             return;
         }
-        let (snapshots, omitted) = self
-            .matches
-            .select(&topics, None, self.limits.max_snapshots);
-        let snapshots = snapshots.into_iter().cloned().collect();
+        let mut resumed = Vec::new();
+        let mut replay: Vec<ByteString> = Vec::new();
+        let mut resyncs = Vec::new();
+        for (topic, point) in resume {
+            if !topics.iter().any(|subscribed| subscribed.covers(topic)) {
+                continue;
+            }
+            let Some(entry) = self.matches.entry(topic.as_str()) else {
+                continue;
+            };
+            match resume_from(*point, &entry.snapshot, &entry.recent) {
+                Resume::UpToDate => resumed.push(topic.clone()),
+                Resume::Replay(frames) => {
+                    resumed.push(topic.clone());
+                    replay.extend(frames);
+                }
+                Resume::Resync(reason) => resyncs.push((reason, entry.snapshot.clone())),
+            }
+        }
+        // Resumed and resynced matches get no snapshot in the reply.
+        let handled = |snapshot: &&MatchSnapshot| !resume.contains_key(&snapshot.match_topic);
+        let (snapshots, omitted) =
+            self.matches
+                .select(&topics, None, self.limits.max_snapshots + resume.len());
+        let mut snapshots: Vec<MatchSnapshot> =
+            snapshots.into_iter().filter(handled).cloned().collect();
+        let omitted = omitted + snapshots.len().saturating_sub(self.limits.max_snapshots);
+        snapshots.truncate(self.limits.max_snapshots);
+        if !resumed.is_empty() {
+            metrics::counter!(telemetry::RESUMES).increment(resumed.len() as u64);
+        }
         self.reply(
             conn,
             &ServerMessage::Subscribed {
                 topics,
                 snapshots,
                 omitted,
-                resumed: Vec::new(),
+                resumed,
             },
         );
+        for frame in replay {
+            self.push_to(conn, Outbound::critical(frame));
+        }
+        for (reason, snapshot) in resyncs {
+            metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason)).increment(1);
+            self.reply(conn, &ServerMessage::Resync { reason, snapshot });
+        }
     }
 
     /// Queues a reply for one connection.
     fn reply(&mut self, conn: ConnId, message: &ServerMessage) {
+        self.push_to(conn, Outbound::critical(message.to_json()));
+    }
+
+    fn push_to(&mut self, conn: ConnId, frame: Outbound) {
         let Some(mailbox) = self.routes.mailbox(conn) else {
             return;
         };
-        if mailbox.push(Outbound::critical(message.to_json())) == Pushed::Overflowed {
+        if mailbox.push(frame) == Pushed::Overflowed {
             self.drop_slow(conn);
         }
     }
 
-    /// Applies an event and, if it moved its match forward, sends it to every subscriber once.
-    /// Returns the number of recipients.
+    /// Gives a draft the next place in its match's history (a new epoch when asked or new).
+    fn number(&self, draft: EventDraft, new_history: bool) -> ScoreEvent {
+        let current = self.matches.get(draft.match_topic.as_str());
+        let (epoch, seq) = match current {
+            Some(snapshot) if !new_history && snapshot.seq > 0 => {
+                (snapshot.epoch, snapshot.seq + 1)
+            }
+            Some(snapshot) => (crate::now_ms().max(snapshot.epoch + 1), 1),
+            None => (crate::now_ms(), 1),
+        };
+        draft.numbered(epoch, seq)
+    }
+
+    /// Takes an event from the broker. If it follows its match's history it goes out at once; if
+    /// it skips `seq` values it is held while the missing ones are fetched. Returns the number of
+    /// recipients (0 while held).
     pub fn publish(&mut self, inbound: InboundEvent) -> Result<usize, Rejected> {
-        let InboundEvent { event, received_at } = inbound;
         metrics::counter!(telemetry::EVENTS_IN).increment(1);
+        let topic = inbound.event.match_topic.clone();
+        if let Some(held) = self.held.get_mut(&topic) {
+            if held.events.len() < MAX_HELD && held.since.elapsed() < BACKFILL_PATIENCE {
+                held.events.insert(inbound.event.seq, inbound);
+                return Ok(0);
+            }
+            // The history is not coming (or too much piled up): go on without it.
+            self.release(&topic);
+            return self.deliver(inbound);
+        }
+        if let Some(after_seq) = self.gap_before(&inbound.event)
+            && let Some(backfill) = &self.backfill
+        {
+            let request = BackfillRequest {
+                topic: topic.clone(),
+                epoch: inbound.event.epoch,
+                after_seq,
+            };
+            if backfill.try_send(request).is_ok() {
+                let mut events = BTreeMap::new();
+                events.insert(inbound.event.seq, inbound);
+                self.held.insert(
+                    topic,
+                    Held {
+                        events,
+                        since: Instant::now(),
+                    },
+                );
+                return Ok(0);
+            }
+        }
+        self.deliver(inbound)
+    }
+
+    /// The seq after which events are missing before `event`, if any. A numbered history starts
+    /// at seq 1, so a match first seen at a later seq is missing its start too.
+    fn gap_before(&self, event: &ScoreEvent) -> Option<u64> {
+        let (epoch, seq) = self
+            .matches
+            .get(event.match_topic.as_str())
+            .map_or((event.epoch, 0), |snapshot| (snapshot.epoch, snapshot.seq));
+        (event.epoch == epoch && event.seq > seq + 1).then_some(seq)
+    }
+
+    /// Answers a backfill: delivers the missing events, then those held, in seq order. Events at
+    /// or before the match's current seq only refill its resume record (after a restart).
+    fn backfilled(&mut self, request: BackfillRequest, events: Result<Vec<ScoreEvent>, String>) {
+        let events = events.unwrap_or_else(|error| {
+            tracing::warn!(topic = %request.topic, %error, "could not read the match history");
+            Vec::new()
+        });
+        let current = self
+            .matches
+            .get(request.topic.as_str())
+            .map(|snapshot| (snapshot.epoch, snapshot.seq));
+        let mut older = Vec::new();
+        let mut filled = 0_u64;
+        for event in events {
+            match current {
+                Some((epoch, seq)) if event.epoch == epoch && event.seq <= seq => {
+                    older.push((event.seq, event_frame(&event)));
+                }
+                _ => {
+                    let inbound = InboundEvent {
+                        event,
+                        received_at: Instant::now(),
+                    };
+                    if self.deliver(inbound).is_ok() {
+                        filled += 1;
+                    }
+                }
+            }
+        }
+        if !older.is_empty() {
+            self.matches.remember_older(request.topic.as_str(), older);
+        }
+        if filled > 0 {
+            tracing::info!(topic = %request.topic, filled, "filled a gap from the match history");
+            metrics::counter!(telemetry::EVENTS_BACKFILLED).increment(filled);
+        }
+        self.release(&request.topic);
+    }
+
+    /// Delivers a match's held events in order, whatever is still missing.
+    fn release(&mut self, topic: &MatchTopic) {
+        if let Some(held) = self.held.remove(topic) {
+            for inbound in held.events.into_values() {
+                let _ = self.deliver(inbound);
+            }
+        }
+    }
+
+    /// After Redis came back: asks for everything each unfinished match may have missed, and for
+    /// the recent events a fresh instance has not seen (so clients can resume).
+    fn catch_up(&mut self) {
+        let Some(backfill) = &self.backfill else {
+            return;
+        };
+        for (topic, epoch, seq) in self.matches.unfinished() {
+            let record_empty = self
+                .matches
+                .entry(topic.as_str())
+                .is_none_or(|entry| entry.recent.is_empty());
+            let after_seq = if record_empty {
+                seq.saturating_sub(self.limits.store.recent_events as u64)
+            } else {
+                seq
+            };
+            if backfill
+                .try_send(BackfillRequest {
+                    topic,
+                    epoch,
+                    after_seq,
+                })
+                .is_err()
+            {
+                tracing::warn!(
+                    "backfill queue full; some matches will catch up at their next event"
+                );
+                break;
+            }
+        }
+    }
+
+    /// Applies an event and, if it moved its match forward, sends it to every subscriber once:
+    /// as the event itself, or as a `resync` when subscribers cannot follow from the event alone
+    /// (the history was reset, or events before it were lost for good).
+    fn deliver(&mut self, inbound: InboundEvent) -> Result<usize, Rejected> {
+        let InboundEvent { event, received_at } = inbound;
         let accepted = match self.matches.apply(&event) {
             Ok(accepted) => accepted,
             Err(rejected) => {
@@ -253,10 +518,15 @@ impl Hub {
                 return Err(rejected);
             }
         };
-        if let Some(missed) = &accepted.missed {
-            tracing::debug!(topic = %event.match_topic, ?missed, "feed skipped seq values");
+        let resync = if accepted.reset {
+            Some(ResyncReason::EpochChanged)
+        } else if let Some(missed) = &accepted.missed {
+            tracing::info!(topic = %event.match_topic, ?missed, "events lost before the broker; resyncing subscribers");
             metrics::counter!(telemetry::EVENT_GAPS).increment(1);
-        }
+            Some(ResyncReason::EventsLost)
+        } else {
+            None
+        };
         let coalesce = match event.kind.delivery() {
             Delivery::Critical => None,
             Delivery::Latest(key) => {
@@ -264,11 +534,24 @@ impl Hub {
             }
         };
         let match_topic = event.match_topic.clone();
+        let seq = event.seq;
         // Serialised once; every recipient shares these bytes.
-        let frame = Outbound {
-            text: ServerMessage::Event(event).to_json().into(),
-            received_at: Some(received_at),
-            coalesce,
+        let text = event_frame(&event);
+        self.matches
+            .remember(match_topic.as_str(), seq, text.clone());
+        let frame = match resync {
+            None => Outbound {
+                text,
+                received_at: Some(received_at),
+                coalesce,
+            },
+            Some(reason) => {
+                metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason))
+                    .increment(1);
+                let snapshot = self.matches.get(match_topic.as_str()).cloned();
+                let snapshot = snapshot.unwrap_or_else(|| MatchSnapshot::new(match_topic.clone()));
+                Outbound::critical(ServerMessage::Resync { reason, snapshot }.to_json())
+            }
         };
         let mut recipients = 0;
         let mut coalesced = 0;
@@ -303,6 +586,16 @@ impl Hub {
     /// Periodic work: evicts long-finished matches, publishes gauges, and returns the snapshots
     /// changed since the last call, for the store.
     pub fn housekeeping(&mut self, now_ms: u64) -> Vec<StoredSnapshot> {
+        let overdue: Vec<MatchTopic> = self
+            .held
+            .iter()
+            .filter(|(_, held)| held.since.elapsed() >= BACKFILL_PATIENCE)
+            .map(|(topic, _)| topic.clone())
+            .collect();
+        for topic in overdue {
+            tracing::warn!(%topic, "missing events did not arrive in time; going on without them");
+            self.release(&topic);
+        }
         self.matches.evict_finished(now_ms);
         metrics::gauge!(telemetry::MATCHES).set(self.matches.len() as f64);
         metrics::gauge!(telemetry::SUBSCRIPTIONS).set(self.routes.subscription_count() as f64);
@@ -332,6 +625,48 @@ impl Hub {
     /// The subscriptions, for tests.
     pub fn routes(&self) -> &Routes {
         &self.routes
+    }
+}
+
+/// The frame that carries one event to clients.
+fn event_frame(event: &ScoreEvent) -> ByteString {
+    // `ServerMessage::Event` owns its event; the clone is paid once per event, not per recipient.
+    ServerMessage::Event(event.clone()).to_json().into()
+}
+
+fn reason_label(reason: ResyncReason) -> &'static str {
+    match reason {
+        ResyncReason::EpochChanged => "epoch_changed",
+        ResyncReason::HistoryTrimmed => "history_trimmed",
+        ResyncReason::EventsLost => "events_lost",
+        ResyncReason::UnknownPosition => "unknown_position",
+    }
+}
+
+/// What a client resuming a match from `point` gets.
+#[derive(Debug, PartialEq)]
+enum Resume {
+    /// It has every event already.
+    UpToDate,
+    /// Exactly these frames, in order.
+    Replay(Vec<ByteString>),
+    /// A fresh snapshot, because continuity cannot be proven.
+    Resync(ResyncReason),
+}
+
+fn resume_from(point: ResumePoint, snapshot: &MatchSnapshot, recent: &RecentEvents) -> Resume {
+    if point.epoch != snapshot.epoch {
+        return Resume::Resync(ResyncReason::EpochChanged);
+    }
+    if point.seq == snapshot.seq {
+        return Resume::UpToDate;
+    }
+    if point.seq > snapshot.seq {
+        return Resume::Resync(ResyncReason::UnknownPosition);
+    }
+    match recent.after(point.seq) {
+        Some(frames) => Resume::Replay(frames.cloned().collect()),
+        None => Resume::Resync(ResyncReason::HistoryTrimmed),
     }
 }
 
@@ -403,6 +738,7 @@ pub fn spawn(
     limits: HubLimits,
     queue_capacity: usize,
     store: Option<mpsc::Sender<StoredSnapshot>>,
+    backfill: Option<mpsc::Sender<BackfillRequest>>,
     shutdown: CancellationToken,
 ) -> (HubHandle, tokio::task::JoinHandle<()>) {
     let (commands, inbox) = mpsc::channel(queue_capacity);
@@ -410,7 +746,7 @@ pub fn spawn(
         commands,
         next_conn: Arc::new(AtomicU64::new(1)),
     };
-    let task = tokio::spawn(run(Hub::new(limits), inbox, store, shutdown));
+    let task = tokio::spawn(run(Hub::new(limits, backfill), inbox, store, shutdown));
     (handle, task)
 }
 
@@ -467,6 +803,7 @@ mod tests {
         store: StoreLimits {
             max_matches: 100,
             finished_retention_ms: 60_000,
+            recent_events: 4,
         },
     };
 
@@ -487,6 +824,7 @@ mod tests {
         hub.handle(Command::Subscribe {
             conn: ConnId(id),
             topics,
+            resume: BTreeMap::new(),
         });
     }
 
@@ -525,7 +863,7 @@ mod tests {
 
     #[test]
     fn subscriber_gets_snapshot_then_following_events() {
-        let mut hub = Hub::new(LIMITS);
+        let mut hub = Hub::new(LIMITS, None);
         hub.publish(event("football/pl/a-b", 1, EventKind::MatchStarted))
             .unwrap();
         hub.publish(event("football/pl/a-b", 2, goal(Side::Home)))
@@ -553,7 +891,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_invalid_events_reach_nobody() {
-        let mut hub = Hub::new(LIMITS);
+        let mut hub = Hub::new(LIMITS, None);
         let mailbox = connect(&mut hub, 1, 16);
         subscribe(&mut hub, 1, &["football"]);
         received(&mailbox);
@@ -578,7 +916,7 @@ mod tests {
 
     #[test]
     fn too_many_topics_is_an_error_reply() {
-        let mut hub = Hub::new(LIMITS);
+        let mut hub = Hub::new(LIMITS, None);
         let mailbox = connect(&mut hub, 1, 16);
         subscribe(&mut hub, 1, &["a", "b", "c", "d", "e"]);
         let messages = received(&mailbox);
@@ -594,7 +932,7 @@ mod tests {
 
     #[test]
     fn a_client_that_never_drains_is_dropped_without_affecting_others() {
-        let mut hub = Hub::new(LIMITS);
+        let mut hub = Hub::new(LIMITS, None);
         let stuck = connect(&mut hub, 1, 4);
         let reader = connect(&mut hub, 2, 4);
         subscribe(&mut hub, 1, &["football"]);
@@ -614,7 +952,7 @@ mod tests {
 
     #[test]
     fn catalogue_lists_live_matches_first() {
-        let mut hub = Hub::new(LIMITS);
+        let mut hub = Hub::new(LIMITS, None);
         hub.publish(event("football/pl/a-b", 1, EventKind::MatchStarted))
             .unwrap();
         hub.publish(event(
@@ -639,7 +977,7 @@ mod tests {
 
     #[test]
     fn housekeeping_returns_each_changed_snapshot_once() {
-        let mut hub = Hub::new(LIMITS);
+        let mut hub = Hub::new(LIMITS, None);
         hub.publish(event("football/pl/a-b", 1, EventKind::MatchStarted))
             .unwrap();
         hub.publish(event("football/pl/a-b", 2, goal(Side::Home)))
@@ -648,5 +986,168 @@ mod tests {
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].seq, 2);
         assert!(hub.housekeeping(0).is_empty());
+    }
+
+    fn seqs(messages: &[ServerMessage]) -> Vec<String> {
+        messages
+            .iter()
+            .map(|message| match message {
+                ServerMessage::Event(event) => event.seq.to_string(),
+                ServerMessage::Resync { reason, snapshot } => {
+                    format!("resync {reason:?} at {}", snapshot.seq)
+                }
+                ServerMessage::Subscribed {
+                    resumed, snapshots, ..
+                } => {
+                    format!(
+                        "subscribed resumed={} snapshots={}",
+                        resumed.len(),
+                        snapshots.len()
+                    )
+                }
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn numbered(seq: u64) -> InboundEvent {
+        let mut inbound = event("football/pl/a-b", seq, goal(Side::Home));
+        inbound.event.epoch = 7;
+        inbound
+    }
+
+    #[test]
+    fn a_gap_is_held_until_the_history_fills_it() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        let mailbox = connect(&mut hub, 1, 16);
+        subscribe(&mut hub, 1, &["football"]);
+        received(&mailbox);
+        hub.publish(numbered(1)).unwrap();
+        assert_eq!(hub.publish(numbered(4)), Ok(0), "held, not delivered");
+        hub.publish(numbered(5)).unwrap();
+        let request = requests.try_recv().unwrap();
+        assert_eq!((request.epoch, request.after_seq), (7, 1));
+        let history = vec![numbered(2).event, numbered(3).event, numbered(4).event];
+        hub.handle(Command::Backfill {
+            request,
+            events: Ok(history),
+        });
+        assert_eq!(seqs(&received(&mailbox)), ["1", "2", "3", "4", "5"]);
+        assert_eq!(hub.matches().get("football/pl/a-b").unwrap().score.home, 5);
+    }
+
+    #[test]
+    fn events_lost_for_good_become_an_explicit_resync() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        let mailbox = connect(&mut hub, 1, 16);
+        subscribe(&mut hub, 1, &["football"]);
+        received(&mailbox);
+        hub.publish(numbered(1)).unwrap();
+        hub.publish(numbered(4)).unwrap();
+        let request = requests.try_recv().unwrap();
+        hub.handle(Command::Backfill {
+            request,
+            events: Err("trimmed".into()),
+        });
+        hub.publish(numbered(5)).unwrap();
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            ["1", "resync EventsLost at 4", "5"]
+        );
+    }
+
+    #[test]
+    fn a_new_epoch_reaches_subscribers_as_a_resync() {
+        let mut hub = Hub::new(LIMITS, None);
+        let mailbox = connect(&mut hub, 1, 16);
+        subscribe(&mut hub, 1, &["football"]);
+        received(&mailbox);
+        hub.publish(numbered(1)).unwrap();
+        let mut reset = numbered(1);
+        reset.event.epoch = 8;
+        hub.publish(reset).unwrap();
+        assert_eq!(seqs(&received(&mailbox)), ["1", "resync EpochChanged at 1"]);
+    }
+
+    fn resume(hub: &mut Hub, id: u64, epoch: u64, seq: u64) {
+        let mut points = BTreeMap::new();
+        points.insert(
+            MatchTopic::parse("football/pl/a-b").unwrap(),
+            ResumePoint { epoch, seq },
+        );
+        let topics = vec![Topic::parse("football").unwrap()];
+        hub.handle(Command::Subscribe {
+            conn: ConnId(id),
+            topics,
+            resume: points,
+        });
+    }
+
+    #[test]
+    fn a_resuming_client_gets_exactly_what_it_missed_or_a_resync() {
+        let mut hub = Hub::new(LIMITS, None);
+        for seq in 1..=6 {
+            hub.publish(numbered(seq)).unwrap();
+        }
+        let cases: [(u64, u64, &[&str]); 5] = [
+            (7, 4, &["subscribed resumed=1 snapshots=0", "5", "6"]),
+            (7, 6, &["subscribed resumed=1 snapshots=0"]),
+            (
+                7,
+                1,
+                &[
+                    "subscribed resumed=0 snapshots=0",
+                    "resync HistoryTrimmed at 6",
+                ],
+            ),
+            (
+                6,
+                4,
+                &[
+                    "subscribed resumed=0 snapshots=0",
+                    "resync EpochChanged at 6",
+                ],
+            ),
+            (
+                7,
+                9,
+                &[
+                    "subscribed resumed=0 snapshots=0",
+                    "resync UnknownPosition at 6",
+                ],
+            ),
+        ];
+        for (id, (epoch, seq, expected)) in (1..).zip(cases) {
+            let mailbox = connect(&mut hub, id, 16);
+            resume(&mut hub, id, epoch, seq);
+            assert_eq!(
+                seqs(&received(&mailbox)),
+                expected,
+                "resuming at epoch {epoch} seq {seq}"
+            );
+        }
+    }
+
+    #[test]
+    fn drafts_are_numbered_in_their_match_history() {
+        let mut hub = Hub::new(LIMITS, None);
+        let draft = numbered(1).event.draft();
+        let mut publish = |new_history| {
+            let (reply, mut answer) = oneshot::channel();
+            hub.handle(Command::PublishDraft {
+                draft: draft.clone(),
+                new_history,
+                reply,
+            });
+            answer.try_recv().unwrap().unwrap()
+        };
+        let first = publish(false);
+        let second = publish(false);
+        assert_eq!((second.epoch, second.seq), (first.epoch, 2));
+        let fresh = publish(true);
+        assert!(fresh.epoch > first.epoch);
+        assert_eq!(fresh.seq, 1);
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod history;
 pub mod hub;
 pub mod mailbox;
 pub mod matches;

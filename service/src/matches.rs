@@ -8,6 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, Range};
 
+use crate::history::RecentEvents;
+
+use bytestring::ByteString;
 use scoreline_protocol::wire::listing_order;
 use scoreline_protocol::{
     ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic, apply,
@@ -21,6 +24,8 @@ pub struct StoreLimits {
     pub max_matches: usize,
     /// How long a finished match is kept after its last event, in milliseconds.
     pub finished_retention_ms: u64,
+    /// Frames of recent events kept per match for resuming clients.
+    pub recent_events: usize,
 }
 
 /// The event moved its match forward and goes out to subscribers.
@@ -57,10 +62,19 @@ impl Rejected {
     }
 }
 
+/// What the store keeps per match.
+#[derive(Debug)]
+pub struct Entry {
+    /// The current state.
+    pub snapshot: MatchSnapshot,
+    /// The frames of its latest events, for clients that resume.
+    pub recent: RecentEvents,
+}
+
 /// Snapshots by match topic, ordered so a prefix selects a contiguous range.
 #[derive(Debug)]
 pub struct MatchStore {
-    matches: BTreeMap<MatchTopic, MatchSnapshot>,
+    matches: BTreeMap<MatchTopic, Entry>,
     dirty: BTreeSet<MatchTopic>,
     limits: StoreLimits,
 }
@@ -80,10 +94,14 @@ impl MatchStore {
         if !self.matches.contains_key(&event.match_topic) {
             self.make_room(event.ts_ms)?;
         }
-        let snapshot = self
+        let entry = self
             .matches
             .entry(event.match_topic.clone())
-            .or_insert_with(|| MatchSnapshot::new(event.match_topic.clone()));
+            .or_insert_with(|| Entry {
+                snapshot: MatchSnapshot::new(event.match_topic.clone()),
+                recent: RecentEvents::default(),
+            });
+        let snapshot = &mut entry.snapshot;
         let outcome = match apply(snapshot, event) {
             Ok(applied) => Ok(Accepted {
                 missed: applied.missed,
@@ -94,6 +112,7 @@ impl MatchStore {
                 let mut fresh = MatchSnapshot::new(event.match_topic.clone());
                 let applied = apply(&mut fresh, event).map_err(Rejected::Invalid)?;
                 *snapshot = fresh;
+                entry.recent.clear();
                 Ok(Accepted {
                     missed: applied.missed,
                     reset: true,
@@ -128,6 +147,7 @@ impl MatchStore {
         let oldest_over = self
             .matches
             .values()
+            .map(|entry| &entry.snapshot)
             .filter(|snapshot| snapshot.status.is_over())
             .min_by_key(|snapshot| snapshot.updated_ms)
             .map(|snapshot| snapshot.match_topic.clone());
@@ -144,7 +164,7 @@ impl MatchStore {
     pub fn evict_finished(&mut self, now_ms: u64) -> usize {
         let retention_ms = self.limits.finished_retention_ms;
         let before = self.matches.len();
-        self.matches.retain(|_, snapshot| {
+        self.matches.retain(|_, Entry { snapshot, .. }| {
             !snapshot.status.is_over() || snapshot.updated_ms.saturating_add(retention_ms) > now_ms
         });
         before - self.matches.len()
@@ -155,17 +175,58 @@ impl MatchStore {
     pub fn restore(&mut self, snapshot: MatchSnapshot) -> bool {
         let newer = match self.matches.get(&snapshot.match_topic) {
             None => self.matches.len() < self.limits.max_matches,
-            Some(current) => (snapshot.epoch, snapshot.seq) > (current.epoch, current.seq),
+            Some(current) => {
+                (snapshot.epoch, snapshot.seq) > (current.snapshot.epoch, current.snapshot.seq)
+            }
         };
         if newer {
-            self.matches.insert(snapshot.match_topic.clone(), snapshot);
+            let entry = Entry {
+                snapshot,
+                recent: RecentEvents::default(),
+            };
+            self.matches
+                .insert(entry.snapshot.match_topic.clone(), entry);
         }
         newer
     }
 
     /// One match.
     pub fn get(&self, topic: &str) -> Option<&MatchSnapshot> {
+        self.matches.get(topic).map(|entry| &entry.snapshot)
+    }
+
+    /// One match with its recent events.
+    pub fn entry(&self, topic: &str) -> Option<&Entry> {
         self.matches.get(topic)
+    }
+
+    /// Records the frame of an event just applied, for resuming clients.
+    pub fn remember(&mut self, topic: &str, seq: u64, frame: ByteString) {
+        if let Some(entry) = self.matches.get_mut(topic) {
+            entry.recent.push(seq, frame, self.limits.recent_events);
+        }
+    }
+
+    /// Adds frames of events older than those held (read back after a restart).
+    pub fn remember_older(&mut self, topic: &str, older: Vec<(u64, ByteString)>) {
+        if let Some(entry) = self.matches.get_mut(topic) {
+            entry.recent.prepend(older, self.limits.recent_events);
+        }
+    }
+
+    /// Every match still being played or yet to be played, with its position.
+    pub fn unfinished(&self) -> Vec<(MatchTopic, u64, u64)> {
+        self.matches
+            .values()
+            .filter(|entry| !entry.snapshot.status.is_over())
+            .map(|entry| {
+                (
+                    entry.snapshot.match_topic.clone(),
+                    entry.snapshot.epoch,
+                    entry.snapshot.seq,
+                )
+            })
+            .collect()
     }
 
     /// The matches a topic covers, in topic order.
@@ -191,7 +252,7 @@ impl MatchStore {
         );
         self.matches
             .range::<str, _>(bounds)
-            .map(|(_, snapshot)| snapshot)
+            .map(|(_, entry)| &entry.snapshot)
     }
 
     /// Matches under any of `topics` (each once), with `status` if given, in listing order
@@ -224,6 +285,7 @@ impl MatchStore {
         let mut found: Vec<&MatchSnapshot> = self
             .matches
             .values()
+            .map(|entry| &entry.snapshot)
             .filter(|snapshot| status.is_none_or(|status| snapshot.status == status))
             .collect();
         found.sort_by(|a, b| listing_order(a, b));
@@ -238,6 +300,7 @@ impl MatchStore {
         dirty
             .iter()
             .filter_map(|topic| self.matches.get(topic))
+            .map(|entry| &entry.snapshot)
             .collect()
     }
 
@@ -265,6 +328,7 @@ mod tests {
     const LIMITS: StoreLimits = StoreLimits {
         max_matches: 3,
         finished_retention_ms: 1000,
+        recent_events: 8,
     };
 
     fn event(topic: &str, epoch: u64, seq: u64, kind: EventKind) -> ScoreEvent {

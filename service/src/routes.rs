@@ -7,11 +7,12 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use scoreline_protocol::{
-    Limits, MatchSnapshot, MatchStatus, MatchTopic, PROTOCOL_VERSION, ScoreEvent, ServerMessage,
-    Topic,
+    EventDraft, Limits, MatchSnapshot, MatchStatus, MatchTopic, PROTOCOL_VERSION, ScoreEvent,
+    ServerMessage, Topic,
 };
 use serde::Deserialize;
 
+use crate::broker::PublishDraftError;
 use crate::session;
 use crate::startup::AppState;
 use crate::telemetry;
@@ -195,10 +196,21 @@ async fn get_match(
     }
 }
 
-/// `POST /api/publish` with `Authorization: Bearer <token>`: publishes one event through the
-/// broker, for feeds that cannot reach Redis. 202 when the broker took it.
+/// Query of `POST /api/publish`.
+#[derive(Debug, Deserialize)]
+struct PublishQuery {
+    /// Start a new history (a new epoch) for the match with this event.
+    #[serde(default)]
+    new_history: bool,
+}
+
+/// `POST /api/publish[?new_history=true]` with `Authorization: Bearer <token>`: publishes one
+/// event through the broker, for feeds that cannot reach Redis. An event without `seq` is
+/// numbered in its match's history (and recorded there), like the Redis publish script does; an
+/// event with its own `seq` is published as it is, best-effort. 202 when the broker took it.
 async fn publish(
     request: HttpRequest,
+    query: Result<web::Query<PublishQuery>, actix_web::Error>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -216,17 +228,38 @@ async fn publish(
         telemetry::bad_input("publish_unauthorized");
         return Err(ApiError::Unauthorized);
     }
-    let event = ScoreEvent::from_json(&body).map_err(|error| {
+    let new_history = query
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?
+        .new_history;
+    let bad_event = |error: serde_json::Error| {
         telemetry::bad_input("publish_bad_event");
         ApiError::BadRequest(format!("not a valid score event: {error}"))
-    })?;
-    state
-        .broker
-        .publish(&event)
-        .await
-        .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+    };
+    let numbered_by_feed = serde_json::from_slice::<serde_json::Value>(&body)
+        .map_err(bad_event)?
+        .get("seq")
+        .is_some();
+    let event = if numbered_by_feed {
+        let event = ScoreEvent::from_json(&body).map_err(bad_event)?;
+        state
+            .broker
+            .publish(&event)
+            .await
+            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+        event
+    } else {
+        let draft: EventDraft = serde_json::from_slice(&body).map_err(bad_event)?;
+        state
+            .broker
+            .publish_draft(draft, new_history)
+            .await
+            .map_err(|error| match error {
+                PublishDraftError::Unavailable(message) => ApiError::Unavailable(message),
+                PublishDraftError::Rejected(message) => ApiError::BadRequest(message),
+            })?
+    };
     Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "accepted": true, "match": event.match_topic, "seq": event.seq
+        "accepted": true, "match": event.match_topic, "epoch": event.epoch, "seq": event.seq
     })))
 }
 

@@ -14,11 +14,15 @@
 //! | nothing heard from the client within the idle timeout | 1000 normal, reason `idle timeout` |
 //! | a broken WebSocket frame | 1002 protocol error |
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
-use scoreline_protocol::{ClientMessage, ErrorCode, ServerMessage, Topic, TopicError};
+
+use scoreline_protocol::{
+    ClientMessage, ErrorCode, MatchTopic, ResumePoint, ServerMessage, Topic, TopicError,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Command, HubHandle};
@@ -286,7 +290,8 @@ impl Connection {
 
     async fn on_request(&mut self, request: Request) -> Result<(), Option<CloseReason>> {
         let command = match request {
-            Request::Subscribe(topics) => Command::Subscribe {
+            Request::Subscribe(topics, resume) => Command::Subscribe {
+                resume,
                 conn: self.conn,
                 topics,
             },
@@ -328,7 +333,7 @@ impl Connection {
 /// A validated client request.
 #[derive(Debug, PartialEq)]
 enum Request {
-    Subscribe(Vec<Topic>),
+    Subscribe(Vec<Topic>, BTreeMap<MatchTopic, ResumePoint>),
     Unsubscribe(Vec<Topic>),
     Ping(u64),
     List {
@@ -366,7 +371,19 @@ fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
         ClientMessage::parse_topics(topics).map_err(|(topic, error)| invalid_topic(&topic, &error))
     };
     Ok(match message {
-        ClientMessage::Subscribe { topics: list, .. } => Request::Subscribe(topics(&list)?),
+        ClientMessage::Subscribe {
+            topics: list,
+            resume,
+        } => {
+            let resume = resume
+                .into_iter()
+                .map(|(text, point)| match MatchTopic::parse(&text) {
+                    Ok(topic) => Ok((topic, point)),
+                    Err(error) => Err(invalid_topic(&text, &error)),
+                })
+                .collect::<Result<_, _>>()?;
+            Request::Subscribe(topics(&list)?, resume)
+        }
         ClientMessage::Unsubscribe { topics: list } => Request::Unsubscribe(topics(&list)?),
         ClientMessage::Ping { id } => Request::Ping(id),
         ClientMessage::List { prefix, status } => {
@@ -465,9 +482,24 @@ mod tests {
         let check = |text: &str| parse_request(text).map_err(|(code, _)| code);
         assert_eq!(
             check(r#"{"type":"subscribe","topics":["football/pl"]}"#),
-            Ok(Request::Subscribe(vec![
-                Topic::parse("football/pl").unwrap()
-            ]))
+            Ok(Request::Subscribe(
+                vec![Topic::parse("football/pl").unwrap()],
+                BTreeMap::new()
+            ))
+        );
+        let resume = check(
+            r#"{"type":"subscribe","topics":["football"],"resume":{"football/pl/a-b":{"epoch":2,"seq":7}}}"#,
+        );
+        let Ok(Request::Subscribe(_, resume)) = resume else {
+            panic!("{resume:?}")
+        };
+        let point = ResumePoint { epoch: 2, seq: 7 };
+        assert_eq!(resume.get("football/pl/a-b"), Some(&point));
+        assert_eq!(
+            check(
+                r#"{"type":"subscribe","topics":["football"],"resume":{"football":{"epoch":2,"seq":7}}}"#
+            ),
+            Err(ErrorCode::InvalidTopic)
         );
         assert_eq!(check(r#"{"type":"ping","id":7}"#), Ok(Request::Ping(7)));
         assert_eq!(check("not json"), Err(ErrorCode::BadRequest));

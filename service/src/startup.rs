@@ -102,6 +102,7 @@ impl Application {
             store: StoreLimits {
                 max_matches: config.max_matches,
                 finished_retention_ms: config.finished_retention_secs.saturating_mul(1000),
+                recent_events: config.resume_events,
             },
         };
         let kind = config.broker_kind();
@@ -112,20 +113,40 @@ impl Application {
             }
             BrokerKind::Memory => (None, None),
         };
-        let (hub, hub_task) = hub::spawn(limits, HUB_QUEUE, store, background_shutdown.clone());
+        // Gaps are filled from Redis histories; the in-process broker has none.
+        let (backfill, backfills) = match kind {
+            BrokerKind::Redis => {
+                let (sender, receiver) = mpsc::channel(4096);
+                (Some(sender), Some(receiver))
+            }
+            BrokerKind::Memory => (None, None),
+        };
+        let (hub, hub_task) = hub::spawn(
+            limits,
+            HUB_QUEUE,
+            store,
+            backfill,
+            background_shutdown.clone(),
+        );
         let mut background = vec![hub_task];
 
-        let broker = match (kind, stored) {
-            (BrokerKind::Redis, Some(stored)) => {
+        let broker = match (kind, stored, backfills) {
+            (BrokerKind::Redis, Some(stored), Some(backfills)) => {
                 let redis = RedisBroker::new(RedisSettings {
                     url: config.redis_url(),
                     channel_prefix: config.channel_prefix.clone(),
                     key_prefix: config.key_prefix.clone(),
                     finished_ttl_secs: config.finished_retention_secs,
+                    history_len: config.history_len,
                 })
                 .context("invalid Redis configuration")?;
                 load_initial_snapshots(&redis, &hub, config.max_matches).await;
-                background.extend(redis.spawn(hub.clone(), stored, background_shutdown.clone()));
+                background.extend(redis.spawn(
+                    hub.clone(),
+                    stored,
+                    backfills,
+                    background_shutdown.clone(),
+                ));
                 Broker::Redis(redis)
             }
             _ => {

@@ -34,6 +34,16 @@ pub const SLOW_CLIENT_DISCONNECTS: &str = "scoreline_slow_client_disconnects_tot
 pub const BAD_INPUTS: &str = "scoreline_bad_inputs_total";
 /// Times the service connected to Redis again after losing it (counter).
 pub const REDIS_RECONNECTS: &str = "scoreline_redis_reconnects_total";
+/// Events read back from a match's history to fill a gap (counter).
+pub const EVENTS_BACKFILLED: &str = "scoreline_events_backfilled_total";
+/// Matches resumed for reconnecting clients without a snapshot (counter).
+pub const RESUMES: &str = "scoreline_resumes_total";
+/// `resync` messages sent, by `reason` (counter).
+pub const RESYNCS: &str = "scoreline_resyncs_total";
+/// Canary messages that did not come back through Redis pub/sub in time (counter).
+pub const CANARY_FAILURES: &str = "scoreline_canary_failures_total";
+/// Round trip of the last canary through Redis pub/sub, in seconds (gauge).
+pub const CANARY_ROUND_TRIP_SECONDS: &str = "scoreline_canary_round_trip_seconds";
 /// Whether the broker is reachable: 1 or 0 (gauge).
 pub const BROKER_UP: &str = "scoreline_broker_up";
 /// Time from receiving an event to writing it to a socket, in seconds (histogram).
@@ -101,6 +111,20 @@ fn describe() {
     );
     describe_counter!(REDIS_RECONNECTS, "Reconnections to Redis after losing it.");
     describe_gauge!(BROKER_UP, "1 while the broker is reachable.");
+    describe_counter!(
+        EVENTS_BACKFILLED,
+        "Events read back from match histories to fill gaps."
+    );
+    describe_counter!(RESUMES, "Matches resumed for reconnecting clients.");
+    describe_counter!(RESYNCS, "Resync messages sent, by reason.");
+    describe_counter!(
+        CANARY_FAILURES,
+        "Canaries that did not come back through Redis in time."
+    );
+    describe_gauge!(
+        CANARY_ROUND_TRIP_SECONDS,
+        "Round trip of the last canary through Redis."
+    );
     describe_histogram!(
         PUBLISH_TO_SEND_SECONDS,
         metrics::Unit::Seconds,
