@@ -3,12 +3,15 @@
 //! [`Scoreboard::apply`] folds one server message into the matches and reports what the caller
 //! must do about it: which matches have a gap in their history and need a fresh snapshot. The
 //! scoreboard never trusts an event it cannot place: a duplicate is dropped, a gap is reported,
-//! an epoch change (the match's history was reset) is reported the same way.
+//! an epoch change (the match's history was reset) is reported the same way. After a reconnect
+//! the server either resumes a match (no snapshot; the missed events follow) or resyncs it (a
+//! snapshot that replaces it); neither ever moves a match back to an older `(epoch, seq)`.
 
 use std::collections::BTreeMap;
 
 use scoreline_protocol::{
-    ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, ServerMessage, Sport, apply,
+    ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ResumePoint, ScoreEvent, ServerMessage,
+    Sport, apply,
 };
 
 use crate::follow::FollowList;
@@ -29,6 +32,10 @@ pub struct TrackedMatch {
     pub repairing: bool,
     /// When the headline score last changed, to flash it.
     pub score_changed_ms: Option<u64>,
+    /// The connection generation on which the server last sent a `resync` for this match. A
+    /// complete `subscribed` reply on that connection which lacks the match does not drop it:
+    /// the server may send a resync instead of a snapshot, before the reply as well as after.
+    pub resynced_generation: Option<u64>,
 }
 
 impl TrackedMatch {
@@ -125,20 +132,27 @@ impl Scoreboard {
                 topics,
                 snapshots,
                 omitted,
-                ..
+                resumed,
             } => {
                 for snapshot in snapshots {
                     if follows.covers(&snapshot.match_topic) {
                         self.take_snapshot(snapshot, generation, now_ms, &mut outcome);
                     }
                 }
+                for topic in resumed {
+                    self.confirm_resumed(topic, generation, &mut outcome);
+                }
                 if *omitted == 0 {
-                    // A complete reply lists every match the server has under these topics:
-                    // one we hold that it lacks is gone (a finished match it evicted, a reset
-                    // server). Showing it as stale forever would help no one.
-                    self.matches.retain(|topic, _| {
+                    // A complete reply lists every match the server has under these topics,
+                    // as a snapshot or as resumed: one we hold that it lacks is gone (a finished
+                    // match it evicted, a reset server). Showing it as stale forever would help
+                    // no one. A match resynced on this connection is the server's own word
+                    // that it has the match, whatever the order of the two messages.
+                    self.matches.retain(|topic, tracked| {
                         let gone = topics.iter().any(|t| t.covers(topic.topic()))
-                            && !snapshots.iter().any(|s| &s.match_topic == topic);
+                            && !snapshots.iter().any(|s| &s.match_topic == topic)
+                            && !resumed.contains(topic)
+                            && tracked.resynced_generation != Some(generation);
                         if gone {
                             tracing::info!(%topic, "the server no longer has this match");
                         }
@@ -149,12 +163,39 @@ impl Scoreboard {
             ServerMessage::Event(event) if follows.covers(&event.match_topic) => {
                 self.apply_event(event, generation, now_ms, &mut outcome);
             }
-            ServerMessage::Resync { snapshot, .. } if follows.covers(&snapshot.match_topic) => {
+            ServerMessage::Resync { reason, snapshot } if follows.covers(&snapshot.match_topic) => {
+                let topic = &snapshot.match_topic;
+                tracing::info!(
+                    %topic,
+                    ?reason,
+                    epoch = snapshot.epoch,
+                    seq = snapshot.seq,
+                    "the server resynced the match; replacing it"
+                );
                 self.take_snapshot(snapshot, generation, now_ms, &mut outcome);
+                if let Some(tracked) = self.matches.get_mut(topic) {
+                    tracked.resynced_generation = Some(generation);
+                }
             }
             _ => {}
         }
         outcome
+    }
+
+    /// The server resumed `topic` from the point this viewer sent: what we hold is exact up to
+    /// that point and the missed events follow in order, so the match is confirmed on this
+    /// connection now. A gap among the events that follow still triggers a repair.
+    fn confirm_resumed(&mut self, topic: &MatchTopic, generation: u64, outcome: &mut Outcome) {
+        match self.matches.get_mut(topic) {
+            // A match awaiting a repair has no trustworthy resume point, so the session sends
+            // none for it; should a server resume it anyway, the repair still decides.
+            Some(tracked) if !tracked.repairing => {
+                tracked.confirmed_generation = generation;
+                outcome.updated.push(topic.clone());
+            }
+            Some(_) => {}
+            None => tracing::debug!(%topic, "resumed a match this viewer does not hold"),
+        }
     }
 
     fn take_snapshot(
@@ -168,10 +209,19 @@ impl Scoreboard {
         match self.matches.get_mut(&topic) {
             Some(tracked) => {
                 let current = &tracked.snapshot;
-                if snapshot.epoch == current.epoch && snapshot.seq < current.seq {
+                // Epochs only grow (a reset starts a higher one), so `(epoch, seq)` orders
+                // histories: a newer epoch wins even with a lower seq.
+                if (snapshot.epoch, snapshot.seq) < (current.epoch, current.seq) {
                     // Older than what we hold (a lagging server instance): keeping ours loses
                     // nothing, and events will move it on.
-                    tracing::debug!(%topic, have = current.seq, got = snapshot.seq, "older snapshot ignored");
+                    tracing::debug!(
+                        %topic,
+                        have_epoch = current.epoch,
+                        have_seq = current.seq,
+                        got_epoch = snapshot.epoch,
+                        got_seq = snapshot.seq,
+                        "older snapshot ignored"
+                    );
                     tracked.repairing = false;
                     return;
                 }
@@ -192,6 +242,7 @@ impl Scoreboard {
                         confirmed_generation: generation,
                         repairing: false,
                         score_changed_ms: None,
+                        resynced_generation: None,
                     },
                 );
             }
@@ -217,6 +268,7 @@ impl Scoreboard {
                 confirmed_generation: generation,
                 repairing: false,
                 score_changed_ms: None,
+                resynced_generation: None,
             });
         let score_before = (tracked.snapshot.score, tracked.snapshot.shootout);
         match apply(&mut tracked.snapshot, event) {
@@ -263,6 +315,31 @@ impl Scoreboard {
         if let Some(tracked) = self.matches.get_mut(topic) {
             tracked.repairing = true;
         }
+    }
+
+    /// Where each held match can be resumed from after a reconnect: the `(epoch, seq)` of the
+    /// last event applied, live matches first (they are the ones likely to have missed events),
+    /// then by topic. A match awaiting a repair is left out, since its `seq` may have moved past
+    /// a gap, as is one without any event yet: a fresh snapshot is what those need.
+    pub fn resume_points(&self) -> Vec<(&MatchTopic, ResumePoint)> {
+        let mut points: Vec<(&MatchTopic, ResumePoint, bool)> = self
+            .matches
+            .iter()
+            .filter(|(_, tracked)| !tracked.repairing && tracked.snapshot.seq > 0)
+            .map(|(topic, tracked)| {
+                let point = ResumePoint {
+                    epoch: tracked.snapshot.epoch,
+                    seq: tracked.snapshot.seq,
+                };
+                (topic, point, tracked.snapshot.status.is_in_progress())
+            })
+            .collect();
+        // Stable, so topics stay in order within each group.
+        points.sort_by_key(|(_, _, live)| !live);
+        points
+            .into_iter()
+            .map(|(topic, point, _)| (topic, point))
+            .collect()
     }
 
     /// Matches under `topics` that the current connection has not confirmed.
@@ -394,7 +471,7 @@ pub fn matches_filter(snapshot: &MatchSnapshot, filter: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use scoreline_protocol::{EventKind, Side, Team, Topic};
+    use scoreline_protocol::{EventKind, ResyncReason, Side, Team, Topic};
 
     use super::*;
 
@@ -617,6 +694,261 @@ mod tests {
             0,
         );
         assert_eq!(outcome.needs_snapshot, vec![topic()]);
+    }
+
+    fn resumed(resumed: Vec<MatchTopic>) -> ServerMessage {
+        ServerMessage::Subscribed {
+            topics: vec![Topic::parse("football").unwrap()],
+            snapshots: Vec::new(),
+            omitted: 0,
+            resumed,
+        }
+    }
+
+    fn resync(reason: ResyncReason, snapshot: MatchSnapshot) -> ServerMessage {
+        ServerMessage::Resync { reason, snapshot }
+    }
+
+    /// `events` renumbered into `epoch`, as a feed's history reset makes them.
+    fn in_epoch(epoch: u64, events: &[ScoreEvent]) -> Vec<ScoreEvent> {
+        events
+            .iter()
+            .cloned()
+            .map(|mut event| {
+                event.epoch = epoch;
+                event
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resume_points_are_the_last_applied_epoch_and_seq_live_first_repairs_left_out() {
+        let mut board = Scoreboard::new();
+        let mut upcoming =
+            MatchSnapshot::new(MatchTopic::parse("football/a-league/aaa-bbb").unwrap());
+        upcoming.epoch = 7;
+        upcoming.seq = 1;
+        let reply = ServerMessage::Subscribed {
+            topics: vec![Topic::parse("football").unwrap()],
+            snapshots: vec![upcoming, snapshot_after(&history()[..3])],
+            omitted: 0,
+            resumed: Vec::new(),
+        };
+        board.apply(&reply, &follows(), 1, 0);
+        let points: Vec<(String, ResumePoint)> = board
+            .resume_points()
+            .into_iter()
+            .map(|(topic, point)| (topic.to_string(), point))
+            .collect();
+        assert_eq!(
+            points,
+            vec![
+                (MATCH.to_owned(), ResumePoint { epoch: 0, seq: 3 }),
+                (
+                    "football/a-league/aaa-bbb".to_owned(),
+                    ResumePoint { epoch: 7, seq: 1 }
+                ),
+            ],
+            "the live match first, though its topic sorts later"
+        );
+
+        // A gap moves seq past events never applied: that match needs a snapshot instead.
+        board.apply(
+            &ServerMessage::Event(history()[4].clone()),
+            &follows(),
+            1,
+            0,
+        );
+        assert_eq!(board.resume_points().len(), 1);
+    }
+
+    #[test]
+    fn resumed_matches_count_as_present_and_are_confirmed_then_events_catch_up() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&events[..3])), &follows(), 1, 0);
+        // Reconnected as generation 2: the complete reply resumes the match instead of sending
+        // its snapshot; it must be neither forgotten nor left stale.
+        let outcome = board.apply(&resumed(vec![topic()]), &follows(), 2, 100);
+        assert_eq!(outcome.updated, vec![topic()]);
+        let tracked = board.get(&topic()).expect("a resumed match is kept");
+        assert_eq!(tracked.confirmed_generation, 2);
+        assert_eq!(tracked.snapshot.seq, 3);
+
+        // The missed events follow as ordinary events, and the missed goals flash.
+        for event in &events[3..] {
+            let outcome = board.apply(&ServerMessage::Event(event.clone()), &follows(), 2, 200);
+            assert_eq!(outcome.needs_snapshot, vec![]);
+        }
+        let tracked = board.get(&topic()).unwrap();
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (2, 1)
+        );
+        assert_eq!(tracked.confirmed_generation, 2);
+        assert_eq!(tracked.score_changed_ms, Some(200));
+
+        // A match the reply neither resumed nor sent is still dropped by a complete reply.
+        let other = MatchTopic::parse("football/la-liga/rma-fcb").unwrap();
+        board.apply(&resumed(vec![other]), &follows(), 3, 300);
+        assert!(board.is_empty());
+    }
+
+    #[test]
+    fn a_gap_in_the_events_after_a_resume_still_asks_for_a_snapshot() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&events[..2])), &follows(), 1, 0);
+        board.apply(&resumed(vec![topic()]), &follows(), 2, 0);
+        // The replay skips seq 3.
+        let outcome = board.apply(&ServerMessage::Event(events[3].clone()), &follows(), 2, 0);
+        assert_eq!(outcome.needs_snapshot, vec![topic()]);
+        assert!(board.get(&topic()).unwrap().repairing);
+    }
+
+    #[test]
+    fn a_resync_replaces_the_state_flashes_and_clears_repairing() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&events[..2])), &follows(), 1, 0);
+        // A gap: the match is repairing when the server resyncs it (events lost upstream).
+        board.apply(&ServerMessage::Event(events[4].clone()), &follows(), 1, 0);
+        assert!(board.get(&topic()).unwrap().repairing);
+        let outcome = board.apply(
+            &resync(ResyncReason::EventsLost, snapshot_after(&events)),
+            &follows(),
+            2,
+            700,
+        );
+        assert_eq!(outcome.updated, vec![topic()]);
+        let tracked = board.get(&topic()).unwrap();
+        assert!(!tracked.repairing);
+        assert_eq!(tracked.confirmed_generation, 2);
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (2, 1)
+        );
+        assert_eq!(
+            tracked.score_changed_ms,
+            Some(700),
+            "the changed score flashes"
+        );
+
+        // A resync at the same state changes no score, so nothing flashes again.
+        board.apply(
+            &resync(ResyncReason::HistoryTrimmed, snapshot_after(&events)),
+            &follows(),
+            2,
+            900,
+        );
+        assert_eq!(board.get(&topic()).unwrap().score_changed_ms, Some(700));
+
+        // A resync of a match followed but not held adds it; one not followed is ignored.
+        let mut fresh = Scoreboard::new();
+        fresh.apply(
+            &resync(ResyncReason::UnknownPosition, snapshot_after(&events)),
+            &follows(),
+            1,
+            0,
+        );
+        assert_eq!(fresh.len(), 1);
+        let tennis_only = FollowList::new([Topic::parse("tennis").unwrap()]);
+        let mut other = Scoreboard::new();
+        other.apply(
+            &resync(ResyncReason::EventsLost, snapshot_after(&events)),
+            &tennis_only,
+            1,
+            0,
+        );
+        assert!(other.is_empty());
+    }
+
+    #[test]
+    fn a_resync_after_an_epoch_change_takes_the_new_history_despite_its_lower_seq() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&events)), &follows(), 1, 0);
+        // The feed reset the match: epoch 1 has only reached seq 3 (1-0).
+        let reset = snapshot_after(&in_epoch(1, &events[..3]));
+        board.apply(
+            &resync(ResyncReason::EpochChanged, reset),
+            &follows(),
+            2,
+            50,
+        );
+        let tracked = board.get(&topic()).unwrap();
+        assert_eq!((tracked.snapshot.epoch, tracked.snapshot.seq), (1, 3));
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (1, 0)
+        );
+        assert_eq!(tracked.confirmed_generation, 2);
+        assert_eq!(tracked.score_changed_ms, Some(50));
+
+        // Events of the new epoch then apply normally.
+        let next = in_epoch(1, &events[3..4]).remove(0);
+        let outcome = board.apply(&ServerMessage::Event(next), &follows(), 2, 60);
+        assert_eq!(outcome.needs_snapshot, vec![]);
+        assert_eq!(board.get(&topic()).unwrap().snapshot.seq, 4);
+
+        // A plain snapshot of a newer epoch with a lower seq is taken the same way.
+        board.apply(
+            &subscribed(snapshot_after(&in_epoch(2, &events[..1]))),
+            &follows(),
+            3,
+            70,
+        );
+        let tracked = board.get(&topic()).unwrap();
+        assert_eq!((tracked.snapshot.epoch, tracked.snapshot.seq), (2, 1));
+    }
+
+    #[test]
+    fn a_resync_never_rolls_back_to_an_older_epoch_or_seq() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(
+            &subscribed(snapshot_after(&in_epoch(1, &events))),
+            &follows(),
+            1,
+            0,
+        );
+        for older in [
+            snapshot_after(&in_epoch(1, &events[..3])),
+            // An older epoch, even with the same seq.
+            snapshot_after(&events),
+        ] {
+            board.apply(
+                &resync(ResyncReason::UnknownPosition, older.clone()),
+                &follows(),
+                2,
+                0,
+            );
+            board.apply(&subscribed(older), &follows(), 2, 0);
+            let tracked = board.get(&topic()).unwrap();
+            assert_eq!((tracked.snapshot.epoch, tracked.snapshot.seq), (1, 5));
+            assert_eq!(
+                (tracked.snapshot.score.home, tracked.snapshot.score.away),
+                (2, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn a_match_resynced_before_a_complete_reply_is_not_dropped_by_it() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&events[..3])), &follows(), 1, 0);
+        board.apply(
+            &resync(ResyncReason::HistoryTrimmed, snapshot_after(&events)),
+            &follows(),
+            2,
+            0,
+        );
+        board.apply(&resumed(Vec::new()), &follows(), 2, 0);
+        assert_eq!(board.get(&topic()).unwrap().snapshot.seq, 5);
+        // On the next connection the resync no longer vouches for it.
+        board.apply(&resumed(Vec::new()), &follows(), 3, 0);
+        assert!(board.is_empty());
     }
 
     #[test]

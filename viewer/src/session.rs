@@ -1,12 +1,13 @@
 //! The session: the viewer's whole model, without a socket or a screen.
 //!
 //! It joins the [`Scoreboard`], the [`FollowList`], the connection state machine ([`Link`]) and
-//! the server's catalogue, and decides what to send: subscriptions after every (re)connect, a
-//! fresh snapshot for a match with a gap, pings, catalogue refreshes. Inputs are plain values
+//! the server's catalogue, and decides what to send: subscriptions after every (re)connect (with
+//! the point each held match can be resumed from), a fresh snapshot for a match with a gap,
+//! pings, catalogue refreshes. Inputs are plain values
 //! (a frame's text, "the socket opened", the time); outputs are [`Action`]s queued for the socket
 //! adapter. That makes reconnects, gaps and stale marking testable with nothing but values.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use scoreline_protocol::{
     ClientMessage, ErrorCode, Limits, MatchSummary, MatchTopic, PROTOCOL_VERSION, ServerMessage,
@@ -28,6 +29,10 @@ pub const MAX_REPAIRS_PER_REQUEST: usize = 16;
 /// How long to hold back after the server refused a request as rate-limited before sending it
 /// again. The server allows bursts of twice its rate, so one second always clears one.
 pub const RATE_LIMIT_RETRY_MILLIS: u64 = 1_000;
+
+/// The frame limit assumed before any server announced its own (`limits.max_frame_bytes` in the
+/// welcome, which comes after the first subscribe is sent): the protocol's documented default.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024;
 
 /// While a score flashes, repaint at about this interval so the fade is smooth.
 pub const FLASH_FRAME_MILLIS: u64 = 33;
@@ -224,24 +229,65 @@ impl Session {
         self.push_link_actions(actions);
     }
 
-    /// The socket opened: subscribe to everything followed (the fresh snapshots repair whatever
-    /// was missed while away), ask for the catalogue, and start pinging.
+    /// The socket opened: subscribe to everything followed, resuming each held match from its
+    /// last applied `(epoch, seq)` (the server replays what was missed, or resyncs the match;
+    /// matches without a resume point get a fresh snapshot), ask for the catalogue, and start
+    /// pinging.
     pub fn opened(&mut self, now_ms: u64) {
         let generation = self.link.opened(now_ms);
         tracing::info!(url = %self.url, generation, "connected");
-        self.server = None;
+        // The welcome comes after the subscribe is sent: the last server's frame limit is the
+        // best guess at this one's (usually the same deployment).
+        let max_frame_bytes = self
+            .server
+            .take()
+            .map_or(DEFAULT_MAX_FRAME_BYTES, |info| info.limits.max_frame_bytes);
         self.pending_repairs.clear();
         self.repairs_in_flight.clear();
         // The full subscription below supersedes anything refused on the old connection.
         self.retry_requests.clear();
         self.retry_requests_at_ms = None;
         if !self.follows.is_empty() {
-            self.actions.push(Action::Send(ClientMessage::subscribe(
-                self.follows.topics(),
-            )));
+            let request = self.resubscribe_request(max_frame_bytes);
+            self.actions.push(Action::Send(request));
         }
         self.request_catalogue(now_ms);
         self.tick(now_ms);
+    }
+
+    /// The subscribe sent on every connection: every followed topic, with a resume point for
+    /// each held match that has one, as many as fit in `max_frame_bytes` (live matches first).
+    /// A frame over the limit would make the server close the connection (1009) on every
+    /// reconnect; a match left out simply gets a snapshot, as before resume existed.
+    fn resubscribe_request(&self, max_frame_bytes: usize) -> ClientMessage {
+        let plain = ClientMessage::subscribe(self.follows.topics());
+        let mut size_bytes = plain.to_json().len() + r#","resume":{}"#.len();
+        let mut resume = BTreeMap::new();
+        let mut left_out = 0_usize;
+        for (topic, point) in self.scoreboard.resume_points() {
+            // Topics are slugs, so the JSON needs no escaping; the comma is counted for every
+            // entry, one more than the frame has, which errs on the safe side.
+            let entry_bytes = format!(
+                r#""{topic}":{{"epoch":{},"seq":{}}},"#,
+                point.epoch, point.seq
+            )
+            .len();
+            if size_bytes + entry_bytes > max_frame_bytes {
+                left_out += 1;
+                continue;
+            }
+            size_bytes += entry_bytes;
+            resume.insert(topic.to_string(), point);
+        }
+        if resume.is_empty() && left_out == 0 {
+            return plain;
+        }
+        tracing::info!(
+            resuming = resume.len(),
+            left_out,
+            "re-subscribing; held matches resume where they stopped"
+        );
+        ClientMessage::resume(self.follows.topics(), resume)
     }
 
     /// The socket failed or closed. Everything shown becomes possibly stale until the next
@@ -327,9 +373,11 @@ impl Session {
                 }
             }
             ServerMessage::Subscribed { topics, .. } => self.finish_repairs(topics),
-            ServerMessage::Unsubscribed { .. }
-            | ServerMessage::Event(_)
-            | ServerMessage::Resync { .. } => {}
+            ServerMessage::Resync { snapshot, .. } => {
+                // The resync is the fresh snapshot a queued repair would have asked for.
+                self.pending_repairs.remove(&snapshot.match_topic);
+            }
+            ServerMessage::Unsubscribed { .. } | ServerMessage::Event(_) => {}
         }
         let outcome =
             self.scoreboard
@@ -388,7 +436,8 @@ impl Session {
 
     /// Asks for a fresh snapshot of every match with a pending repair.
     ///
-    /// Until issue 5's resume exists, the only way to get one is to subscribe to the match. If
+    /// A resume point cannot help here: the match's `seq` already moved past the gap, so the
+    /// way to get a snapshot is to subscribe to the match without one. If
     /// the fan follows that exact match, it is unsubscribed and subscribed again (the server
     /// handles requests in order, so nothing is lost in between); otherwise the match is
     /// subscribed on its own and unsubscribed once its snapshot came, while the broader follow
@@ -783,7 +832,9 @@ mod tests {
         session.opened(retry_ms + 5);
         assert_eq!(
             sends(&session.take_actions())[0],
-            r#"{"type":"subscribe","topics":["football"]}"#
+            format!(
+                r#"{{"type":"subscribe","topics":["football"],"resume":{{"{MATCH}":{{"epoch":0,"seq":3}}}}}}"#
+            )
         );
         let tracked = session.scoreboard().get(&match_topic()).unwrap();
         assert!(
@@ -791,7 +842,8 @@ mod tests {
             "stale until the new snapshot comes"
         );
 
-        // Two goals were scored while the viewer was away.
+        // Two goals were scored while the viewer was away. A server without resume ignores the
+        // resume points and sends the snapshot, which repairs the match as before.
         session.receive_text(&subscribed(&["football"], vec![snapshot(5)]), retry_ms + 9);
         let tracked = session.scoreboard().get(&match_topic()).unwrap();
         assert!(session.is_fresh(tracked));
@@ -800,6 +852,232 @@ mod tests {
             (2, 1)
         );
         assert_eq!(tracked.score_changed_ms, Some(retry_ms + 9));
+    }
+
+    fn resumed_reply(topics: &[&str], resumed: Vec<MatchTopic>) -> ServerMessage {
+        ServerMessage::Subscribed {
+            topics: topics.iter().map(|t| topic(t)).collect(),
+            snapshots: Vec::new(),
+            omitted: 0,
+            resumed,
+        }
+    }
+
+    /// A session that held `held` matches, lost its connection and is connected again (as
+    /// generation 2), with the requests of the new connection returned.
+    fn reconnected(follows: &[&str], held: Vec<MatchSnapshot>) -> (Session, Vec<String>) {
+        let mut session = connected(follows);
+        session.receive_text(&subscribed(follows, held), 20);
+        session.lost(1_000, "connection reset");
+        session.command(Command::ConnectNow, 1_001);
+        session.opened(1_002);
+        let sent = sends(&session.take_actions());
+        (session, sent)
+    }
+
+    #[test]
+    fn a_reconnect_resumes_every_held_match_from_its_epoch_and_seq() {
+        let mut other = MatchSnapshot::new(MatchTopic::parse("football/la-liga/rma-fcb").unwrap());
+        other.epoch = 1_732_000_000_000;
+        other.seq = 12;
+        let (_, sent) = reconnected(&["football", "tennis"], vec![snapshot(4), other]);
+        assert_eq!(
+            sent[0],
+            format!(
+                r#"{{"type":"subscribe","topics":["football","tennis"],"resume":{{"football/la-liga/rma-fcb":{{"epoch":1732000000000,"seq":12}},"{MATCH}":{{"epoch":0,"seq":4}}}}}}"#
+            )
+        );
+
+        // Nothing held: a plain subscribe, as on the first connection.
+        let (_, sent) = reconnected(&["football"], Vec::new());
+        assert_eq!(sent[0], r#"{"type":"subscribe","topics":["football"]}"#);
+    }
+
+    #[test]
+    fn a_match_awaiting_a_repair_at_the_reconnect_gets_a_snapshot_not_a_resume() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        // seq 4 was lost: 5 moves the match's seq past a hole, so seq 5 is no place to resume.
+        session.receive(ServerMessage::Event(history(5)[4].clone()), 30);
+        session.take_actions();
+        session.lost(40, "closed");
+        session.command(Command::ConnectNow, 41);
+        session.opened(42);
+        assert_eq!(
+            sends(&session.take_actions())[0],
+            r#"{"type":"subscribe","topics":["football"]}"#
+        );
+        session.receive_text(&subscribed(&["football"], vec![snapshot(6)]), 50);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(session.is_fresh(tracked));
+        assert_eq!(tracked.snapshot.seq, 6);
+    }
+
+    #[test]
+    fn resumed_matches_are_kept_confirmed_and_caught_up_by_the_missed_events() {
+        let (mut session, _) = reconnected(&["football"], vec![snapshot(3)]);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(!session.is_fresh(tracked), "stale until the server answers");
+
+        session.receive(resumed_reply(&["football"], vec![match_topic()]), 1_010);
+        let tracked = session.scoreboard().get(&match_topic()).expect("kept");
+        assert!(session.is_fresh(tracked));
+        for event in &history(5)[3..] {
+            session.receive(ServerMessage::Event(event.clone()), 1_020);
+        }
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(session.is_fresh(tracked));
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (2, 1)
+        );
+        assert_eq!(
+            tracked.score_changed_ms,
+            Some(1_020),
+            "the missed goals flash"
+        );
+        assert!(
+            sends(&session.take_actions()).is_empty(),
+            "no repair needed"
+        );
+    }
+
+    #[test]
+    fn a_gap_in_a_resumed_replay_is_repaired_by_a_snapshot() {
+        let (mut session, _) = reconnected(&["football"], vec![snapshot(3)]);
+        session.receive(resumed_reply(&["football"], vec![match_topic()]), 1_010);
+        session.receive(ServerMessage::Event(history(5)[4].clone()), 1_020);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#)]
+        );
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(!session.is_fresh(tracked));
+    }
+
+    #[test]
+    fn a_resync_replaces_the_match_confirms_it_and_drops_a_queued_repair() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        // A gap while requests are held back after a rate limit: the repair waits in the queue.
+        let refused = ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            request: Some(r#"{"type":"ping","id":9}"#.into()),
+        };
+        session.receive(refused, 25);
+        session.receive(ServerMessage::Event(history(5)[4].clone()), 30);
+        assert!(sends(&session.take_actions()).is_empty());
+
+        let resync = ServerMessage::Resync {
+            reason: scoreline_protocol::ResyncReason::EventsLost,
+            snapshot: snapshot(6),
+        };
+        session.receive_text(&resync.to_json(), 40);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert!(session.is_fresh(tracked));
+        assert_eq!(
+            (
+                tracked.snapshot.seq,
+                tracked.snapshot.score.home,
+                tracked.snapshot.score.away
+            ),
+            (6, 2, 2)
+        );
+        assert_eq!(tracked.score_changed_ms, Some(40));
+        session.tick(25 + RATE_LIMIT_RETRY_MILLIS);
+        assert!(
+            sends(&session.take_actions()).is_empty(),
+            "the resync was the snapshot the repair would have fetched"
+        );
+    }
+
+    #[test]
+    fn a_resync_after_an_epoch_change_replaces_a_resumed_match() {
+        let (mut session, _) = reconnected(&["football"], vec![snapshot(5)]);
+        // The feed reset the match while the viewer was away; the new history is at seq 3.
+        let mut reset = MatchSnapshot::new(match_topic());
+        for mut event in history(3) {
+            event.epoch = 1;
+            reduce(&mut reset, &event).unwrap();
+        }
+        session.receive(resumed_reply(&["football"], Vec::new()), 1_010);
+        let resync = ServerMessage::Resync {
+            reason: scoreline_protocol::ResyncReason::EpochChanged,
+            snapshot: reset,
+        };
+        session.receive(resync, 1_011);
+        let tracked = session.scoreboard().get(&match_topic()).expect("back");
+        assert!(session.is_fresh(tracked));
+        assert_eq!((tracked.snapshot.epoch, tracked.snapshot.seq), (1, 3));
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (1, 0)
+        );
+        // The next reconnect resumes from the new epoch.
+        session.lost(2_000, "closed");
+        session.command(Command::ConnectNow, 2_001);
+        session.opened(2_002);
+        assert_eq!(
+            sends(&session.take_actions())[0],
+            format!(
+                r#"{{"type":"subscribe","topics":["football"],"resume":{{"{MATCH}":{{"epoch":1,"seq":3}}}}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn resume_points_stay_within_the_servers_frame_limit_live_matches_first() {
+        let mut session = connected(&["football"]);
+        let limits = Limits {
+            max_topics: 64,
+            max_frame_bytes: 1_024,
+            max_requests_per_sec: 20,
+            max_snapshots: 100,
+        };
+        session.receive(
+            ServerMessage::Welcome {
+                protocol: PROTOCOL_VERSION,
+                server: "scoreline/test".into(),
+                heartbeat_secs: 15,
+                idle_timeout_secs: 45,
+                limits,
+            },
+            15,
+        );
+        // Forty finished matches whose topics sort before the live one.
+        let mut held: Vec<MatchSnapshot> = (0..40)
+            .map(|index| {
+                let topic = format!("football/archive-league/match-number-{index:03}");
+                let mut snapshot = MatchSnapshot::new(MatchTopic::parse(&topic).unwrap());
+                snapshot.seq = 90;
+                snapshot.status = scoreline_protocol::MatchStatus::Finished;
+                snapshot
+            })
+            .collect();
+        held.push(snapshot(4));
+        session.receive_text(&subscribed(&["football"], held), 20);
+        session.lost(30, "closed");
+        session.command(Command::ConnectNow, 31);
+        session.opened(32);
+        let request = session
+            .take_actions()
+            .into_iter()
+            .find_map(|action| match action {
+                Action::Send(message @ ClientMessage::Subscribe { .. }) => Some(message),
+                _ => None,
+            })
+            .unwrap();
+        assert!(request.to_json().len() <= limits.max_frame_bytes);
+        let ClientMessage::Subscribe { resume, .. } = request else {
+            unreachable!()
+        };
+        assert!(resume.contains_key(MATCH), "the live match is resumed");
+        assert!(
+            (5..41).contains(&resume.len()),
+            "as many as fit: {}",
+            resume.len()
+        );
     }
 
     #[test]
