@@ -36,6 +36,11 @@ pub struct TrackedMatch {
     /// complete `subscribed` reply on that connection which lacks the match does not drop it:
     /// the server may send a resync instead of a snapshot, before the reply as well as after.
     pub resynced_generation: Option<u64>,
+    /// The connection generation on which the viewer sent a resume point for this match. A
+    /// complete `subscribed` reply on that connection which neither resumed nor sent the match
+    /// keeps it and reports it in [`Outcome::awaiting_resync`]: the server follows such a reply
+    /// with a `resync` for every match it could not resume.
+    pub resume_sent_generation: Option<u64>,
 }
 
 impl TrackedMatch {
@@ -54,6 +59,10 @@ pub struct Outcome {
     /// Matches whose history has a hole (missed `seq`, history reset): re-subscribe them for a
     /// fresh snapshot.
     pub needs_snapshot: Vec<MatchTopic>,
+    /// Matches a complete `subscribed` reply left out although a resume point was sent for
+    /// them on this connection: a `resync` should follow; if none does, ask for a snapshot (the
+    /// server may no longer have the match).
+    pub awaiting_resync: Vec<MatchTopic>,
     /// Matches the message updated, for logs and tests.
     pub updated: Vec<MatchTopic>,
 }
@@ -146,17 +155,25 @@ impl Scoreboard {
                     // A complete reply lists every match the server has under these topics,
                     // as a snapshot or as resumed: one we hold that it lacks is gone (a finished
                     // match it evicted, a reset server). Showing it as stale forever would help
-                    // no one. A match resynced on this connection is the server's own word
-                    // that it has the match, whatever the order of the two messages.
+                    // no one. Except: a match resynced on this connection is the server's own
+                    // word that it has the match, and one we sent a resume point for may be
+                    // answered by a resync that comes after the reply.
+                    let awaiting = &mut outcome.awaiting_resync;
                     self.matches.retain(|topic, tracked| {
-                        let gone = topics.iter().any(|t| t.covers(topic.topic()))
+                        let lacking = topics.iter().any(|t| t.covers(topic.topic()))
                             && !snapshots.iter().any(|s| &s.match_topic == topic)
-                            && !resumed.contains(topic)
-                            && tracked.resynced_generation != Some(generation);
-                        if gone {
-                            tracing::info!(%topic, "the server no longer has this match");
+                            && !resumed.contains(topic);
+                        if !lacking || tracked.resynced_generation == Some(generation) {
+                            return true;
                         }
-                        !gone
+                        if tracked.resume_sent_generation.take() == Some(generation) {
+                            // Spared once: the next complete reply that lacks it (the answer to
+                            // the repair, if no resync comes) drops it.
+                            awaiting.push(topic.clone());
+                            return true;
+                        }
+                        tracing::info!(%topic, "the server no longer has this match");
+                        false
                     });
                 }
             }
@@ -191,6 +208,7 @@ impl Scoreboard {
             // none for it; should a server resume it anyway, the repair still decides.
             Some(tracked) if !tracked.repairing => {
                 tracked.confirmed_generation = generation;
+                tracked.resume_sent_generation = None;
                 outcome.updated.push(topic.clone());
             }
             Some(_) => {}
@@ -208,6 +226,8 @@ impl Scoreboard {
         let topic = snapshot.match_topic.clone();
         match self.matches.get_mut(&topic) {
             Some(tracked) => {
+                // The server answered for this match: a resume point sent is settled.
+                tracked.resume_sent_generation = None;
                 let current = &tracked.snapshot;
                 // Epochs only grow (a reset starts a higher one), so `(epoch, seq)` orders
                 // histories: a newer epoch wins even with a lower seq.
@@ -243,6 +263,7 @@ impl Scoreboard {
                         repairing: false,
                         score_changed_ms: None,
                         resynced_generation: None,
+                        resume_sent_generation: None,
                     },
                 );
             }
@@ -269,6 +290,7 @@ impl Scoreboard {
                 repairing: false,
                 score_changed_ms: None,
                 resynced_generation: None,
+                resume_sent_generation: None,
             });
         let score_before = (tracked.snapshot.score, tracked.snapshot.shootout);
         match apply(&mut tracked.snapshot, event) {
@@ -340,6 +362,13 @@ impl Scoreboard {
             .into_iter()
             .map(|(topic, point, _)| (topic, point))
             .collect()
+    }
+
+    /// Records that a resume point for `topic` was sent on connection `generation`.
+    pub fn mark_resume_sent(&mut self, topic: &MatchTopic, generation: u64) {
+        if let Some(tracked) = self.matches.get_mut(topic) {
+            tracked.resume_sent_generation = Some(generation);
+        }
     }
 
     /// Matches under `topics` that the current connection has not confirmed.
@@ -931,6 +960,51 @@ mod tests {
                 (2, 1)
             );
         }
+    }
+
+    #[test]
+    fn a_match_the_reply_did_not_resume_waits_for_the_resync_that_follows_it() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&events[..3])), &follows(), 1, 0);
+        board.mark_resume_sent(&topic(), 2);
+        // The service's order: the reply (which neither resumes nor sends the match), then the
+        // resync.
+        let outcome = board.apply(&resumed(Vec::new()), &follows(), 2, 10);
+        assert_eq!(outcome.awaiting_resync, vec![topic()]);
+        assert_eq!(
+            board.get(&topic()).unwrap().confirmed_generation,
+            1,
+            "stale meanwhile"
+        );
+        board.apply(
+            &resync(ResyncReason::HistoryTrimmed, snapshot_after(&events)),
+            &follows(),
+            2,
+            20,
+        );
+        let tracked = board.get(&topic()).unwrap();
+        assert_eq!(tracked.confirmed_generation, 2);
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (2, 1)
+        );
+        assert_eq!(tracked.score_changed_ms, Some(20), "the missed goals flash");
+
+        // Without a resync, the match is spared once; the next complete reply lacking it (the
+        // answer to the repair the session then sends) drops it.
+        board.mark_resume_sent(&topic(), 3);
+        let outcome = board.apply(&resumed(Vec::new()), &follows(), 3, 30);
+        assert_eq!(outcome.awaiting_resync, vec![topic()]);
+        let repair_answer = ServerMessage::Subscribed {
+            topics: vec![Topic::parse(MATCH).unwrap()],
+            snapshots: Vec::new(),
+            omitted: 0,
+            resumed: Vec::new(),
+        };
+        let outcome = board.apply(&repair_answer, &follows(), 3, 40);
+        assert_eq!(outcome.awaiting_resync, vec![]);
+        assert!(board.is_empty());
     }
 
     #[test]

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use scoreline_protocol::{
-    ClientMessage, ErrorCode, Limits, MatchSummary, MatchTopic, PROTOCOL_VERSION, ServerMessage,
-    Topic,
+    ClientMessage, ErrorCode, Limits, MatchSummary, MatchTopic, PROTOCOL_VERSION, ResumePoint,
+    ServerMessage, Topic,
 };
 
 use crate::connection::{Link, LinkAction, LinkState};
@@ -184,6 +184,11 @@ pub struct Session {
     open_match: Option<MatchTopic>,
     /// Matches to re-subscribe at the next flush.
     pending_repairs: BTreeSet<MatchTopic>,
+    /// Matches a complete `subscribed` reply left out although this connection sent a resume
+    /// point for them. The server follows its reply with a `resync` for each match it cannot
+    /// resume; any still waiting when the frames at hand are done (the next tick) is repaired,
+    /// since the server may no longer have it.
+    awaiting_resync: BTreeSet<MatchTopic>,
     /// Matches re-subscribed for repair whose `subscribed` has not come yet; the temporary
     /// subscription is dropped when it does, unless the fan follows that exact match.
     repairs_in_flight: BTreeSet<MatchTopic>,
@@ -214,6 +219,7 @@ impl Session {
             open_match: None,
             pending_repairs: BTreeSet::new(),
             repairs_in_flight: BTreeSet::new(),
+            awaiting_resync: BTreeSet::new(),
             next_catalogue_ms: None,
             retry_requests: Vec::new(),
             retry_requests_at_ms: None,
@@ -244,11 +250,12 @@ impl Session {
             .map_or(DEFAULT_MAX_FRAME_BYTES, |info| info.limits.max_frame_bytes);
         self.pending_repairs.clear();
         self.repairs_in_flight.clear();
+        self.awaiting_resync.clear();
         // The full subscription below supersedes anything refused on the old connection.
         self.retry_requests.clear();
         self.retry_requests_at_ms = None;
         if !self.follows.is_empty() {
-            let request = self.resubscribe_request(max_frame_bytes);
+            let request = self.resubscribe_request(max_frame_bytes, generation);
             self.actions.push(Action::Send(request));
         }
         self.request_catalogue(now_ms);
@@ -259,12 +266,18 @@ impl Session {
     /// each held match that has one, as many as fit in `max_frame_bytes` (live matches first).
     /// A frame over the limit would make the server close the connection (1009) on every
     /// reconnect; a match left out simply gets a snapshot, as before resume existed.
-    fn resubscribe_request(&self, max_frame_bytes: usize) -> ClientMessage {
+    fn resubscribe_request(&mut self, max_frame_bytes: usize, generation: u64) -> ClientMessage {
         let plain = ClientMessage::subscribe(self.follows.topics());
         let mut size_bytes = plain.to_json().len() + r#","resume":{}"#.len();
         let mut resume = BTreeMap::new();
         let mut left_out = 0_usize;
-        for (topic, point) in self.scoreboard.resume_points() {
+        let points: Vec<(MatchTopic, ResumePoint)> = self
+            .scoreboard
+            .resume_points()
+            .into_iter()
+            .map(|(topic, point)| (topic.clone(), point))
+            .collect();
+        for (topic, point) in points {
             // Topics are slugs, so the JSON needs no escaping; the comma is counted for every
             // entry, one more than the frame has, which errs on the safe side.
             let entry_bytes = format!(
@@ -277,6 +290,7 @@ impl Session {
                 continue;
             }
             size_bytes += entry_bytes;
+            self.scoreboard.mark_resume_sent(&topic, generation);
             resume.insert(topic.to_string(), point);
         }
         if resume.is_empty() && left_out == 0 {
@@ -376,6 +390,7 @@ impl Session {
             ServerMessage::Resync { snapshot, .. } => {
                 // The resync is the fresh snapshot a queued repair would have asked for.
                 self.pending_repairs.remove(&snapshot.match_topic);
+                self.awaiting_resync.remove(&snapshot.match_topic);
             }
             ServerMessage::Unsubscribed { .. } | ServerMessage::Event(_) => {}
         }
@@ -383,6 +398,7 @@ impl Session {
             self.scoreboard
                 .apply(&message, &self.follows, self.link.generation(), now_ms);
         self.pending_repairs.extend(outcome.needs_snapshot);
+        self.awaiting_resync.extend(outcome.awaiting_resync);
         if let ServerMessage::Subscribed {
             topics, omitted, ..
         } = &message
@@ -493,7 +509,19 @@ impl Session {
     }
 
     /// Moves time forward: reconnects, pings, timeouts, catalogue refreshes, leftover repairs.
+    ///
+    /// The socket adapter ticks after handing over every frame that has arrived, so a match still
+    /// awaiting its resync here did not get one with the reply: a repair asks for its snapshot,
+    /// and a complete answer without it drops the match.
     pub fn tick(&mut self, now_ms: u64) {
+        if !self.awaiting_resync.is_empty() {
+            tracing::info!(
+                count = self.awaiting_resync.len(),
+                "no resync came for matches the server did not resume; asking for snapshots"
+            );
+            let awaiting = std::mem::take(&mut self.awaiting_resync);
+            self.pending_repairs.extend(awaiting);
+        }
         let actions = self.link.tick(now_ms);
         self.push_link_actions(actions);
         if self.next_catalogue_ms.is_some_and(|due| now_ms >= due) {
@@ -1001,18 +1029,28 @@ mod tests {
             event.epoch = 1;
             reduce(&mut reset, &event).unwrap();
         }
+        // The service's order: the reply, which neither resumes nor sends the match, then the
+        // resync. The match is kept, stale, in between.
         session.receive(resumed_reply(&["football"], Vec::new()), 1_010);
+        let tracked = session.scoreboard().get(&match_topic()).expect("kept");
+        assert!(!session.is_fresh(tracked));
         let resync = ServerMessage::Resync {
             reason: scoreline_protocol::ResyncReason::EpochChanged,
             snapshot: reset,
         };
         session.receive(resync, 1_011);
-        let tracked = session.scoreboard().get(&match_topic()).expect("back");
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
         assert!(session.is_fresh(tracked));
         assert_eq!((tracked.snapshot.epoch, tracked.snapshot.seq), (1, 3));
         assert_eq!(
             (tracked.snapshot.score.home, tracked.snapshot.score.away),
             (1, 0)
+        );
+        assert_eq!(tracked.score_changed_ms, Some(1_011), "2-1 became 1-0");
+        session.tick(1_012);
+        assert!(
+            sends(&session.take_actions()).is_empty(),
+            "the resync answered; no repair"
         );
         // The next reconnect resumes from the new epoch.
         session.lost(2_000, "closed");
@@ -1023,6 +1061,28 @@ mod tests {
             format!(
                 r#"{{"type":"subscribe","topics":["football"],"resume":{{"{MATCH}":{{"epoch":1,"seq":3}}}}}}"#
             )
+        );
+    }
+
+    #[test]
+    fn a_resumed_match_the_server_no_longer_has_is_repaired_then_dropped() {
+        let (mut session, _) = reconnected(&["football"], vec![snapshot(5)]);
+        // Neither resumed nor sent, and no resync follows in the same batch of frames.
+        session.receive(resumed_reply(&["football"], Vec::new()), 1_010);
+        assert!(session.scoreboard().get(&match_topic()).is_some());
+        session.tick(1_011);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#)]
+        );
+        session.receive_text(&subscribed(&[MATCH], Vec::new()), 1_020);
+        assert!(
+            session.scoreboard().is_empty(),
+            "the server does not have it"
+        );
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"unsubscribe","topics":["{MATCH}"]}}"#)]
         );
     }
 
