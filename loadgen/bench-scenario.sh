@@ -8,12 +8,17 @@
 #
 # The service runs with 2 workers (the machine's cores) and room for 20,000 connections; its log
 # goes to $TMPDIR/scoreline-bench-<port>.log. Extra flags go to the load generator.
+#
+# Profiling: PERF_DATA=/tmp/s2.perf PERF_DELAY_SECS=6 PERF_SECS=8 loadgen/bench-scenario.sh s2
+# samples the service with `perf record` (flat, 999 Hz) for PERF_SECS seconds, starting
+# PERF_DELAY_SECS seconds after the load generator starts (after connecting, during publishing).
 set -euo pipefail
 
 scenario=${1:?usage: $0 <s1|s2|s3|s4|s5|custom> [loadgen flags...]}
 shift
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/target/release
+# BIN_DIR lets a series of runs use copies of the binaries that a concurrent build cannot replace.
+bin=${BIN_DIR:-$root/target/release}
 # 10,000 clients need 10,000 descriptors on each side: take the hard limit (20,000 in the
 # benchmark container, where it cannot be raised further).
 ulimit -n "$(ulimit -Hn)"
@@ -54,5 +59,14 @@ for _ in $(seq 100); do
 done
 curl -fsS "http://127.0.0.1:$service_port/readyz" >/dev/null
 
+if [[ -n ${PERF_DATA:-} ]]; then
+    (sleep "${PERF_DELAY_SECS:-5}" && exec perf record -q -F 999 -p "$service_pid" -o "$PERF_DATA" \
+        -- sleep "${PERF_SECS:-10}") >/dev/null 2>&1 &
+fi
+status=0
 "$bin/loadgen" --scenario "$scenario" --url "ws://127.0.0.1:$service_port/ws" \
-    --redis-url "redis://127.0.0.1:$redis_port/" --server-pid "$service_pid" "$@"
+    --redis-url "redis://127.0.0.1:$redis_port/" --server-pid "$service_pid" "$@" || status=$?
+# The service's own view of latency (from receiving an event off Redis to handing its frame to
+# the socket, per batch): splits the client-side figure into server and the rest.
+curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_publish_to_send_seconds_(bucket|sum|count)' || true
+exit "$status"

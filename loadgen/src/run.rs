@@ -130,12 +130,6 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     }
     let load_before = server_stats::load_average_1m();
     let own_before = server_stats::sample(None)?;
-    let redis = redis::Client::open(config.redis_url.as_str()).context("parsing the Redis URL")?;
-    let mut publisher = redis
-        .get_multiplexed_async_connection()
-        .await
-        .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
-
     let topics = topic_names(&config.run_id, plan.topics);
     let epoch = Instant::now();
     let shared = Arc::new(Shared {
@@ -204,35 +198,30 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     }
     let server_subscribed = sample_server(config.server_pid)?;
 
-    // Stage 3: publish.
-    let mut sequencer = Sequencer::new(plan.topics);
-    let mut phase_starts = Vec::with_capacity(plan.phases.len());
-    let mut published_unheard = 0;
-    let mut max_lag = Duration::ZERO;
-    for phase in &plan.phases {
-        let start = tokio::time::Instant::now();
-        phase_starts.push(start.into_std());
-        for index in 0..phase.event_count() {
-            let due = start + phase.due_after(index);
-            tokio::time::sleep_until(due).await;
-            let event = sequencer.next_event();
-            let payload = event_json(&topics[event.topic], event.seq)?;
-            let channel = format!("{}{}", config.channel_prefix, topics[event.topic]);
-            let now = Instant::now();
-            max_lag = max_lag.max(now.saturating_duration_since(due.into_std()));
-            shared.publish_times.mark(event.topic, event.seq, now);
-            let receivers: i64 = redis::cmd("PUBLISH")
-                .arg(channel)
-                .arg(payload)
-                .query_async(&mut publisher)
-                .await
-                .context("publishing to Redis")?;
-            if receivers == 0 {
-                published_unheard += 1;
-            }
-        }
-    }
-    let published_per_topic = sequencer.published_per_topic();
+    // Stage 3: publish, from a thread of its own so 10,000 busy client tasks cannot delay a
+    // publish (or its reply) and the schedule stays the one planned.
+    let published = {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let publisher = Publisher {
+            redis_url: config.redis_url.clone(),
+            channel_prefix: config.channel_prefix.clone(),
+            topics: topics.clone(),
+            shared: shared.clone(),
+        };
+        std::thread::Builder::new()
+            .name("publisher".to_owned())
+            .spawn(move || {
+                let _ = done.send(publisher.run_on_own_runtime());
+            })
+            .context("starting the publisher thread")?;
+        finished.await.context("the publisher thread panicked")??
+    };
+    let Published {
+        per_topic: published_per_topic,
+        phase_starts,
+        unheard: published_unheard,
+        max_lag,
+    } = published;
 
     // Stage 4: drain. Only readers that subscribed are owed events.
     let readers_subscribed = shared.subscribed.load(Ordering::Acquire).min(plan.readers);
@@ -337,6 +326,86 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         ));
     }
     Ok(report)
+}
+
+/// Publishes every phase's events on schedule.
+struct Publisher {
+    redis_url: String,
+    channel_prefix: String,
+    topics: Vec<String>,
+    shared: Arc<Shared>,
+}
+
+/// What the publisher did.
+struct Published {
+    /// Events published per topic.
+    per_topic: Vec<u64>,
+    /// When each phase started.
+    phase_starts: Vec<Instant>,
+    /// Publishes Redis reported no subscriber for.
+    unheard: u64,
+    /// Worst lateness against the schedule.
+    max_lag: Duration,
+}
+
+/// Redis answers a `PUBLISH` after it has written the message to every subscriber; on a saturated
+/// machine that can take longer than the client's 500 ms default.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Publisher {
+    fn run_on_own_runtime(self) -> anyhow::Result<Published> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.run())
+    }
+
+    async fn run(self) -> anyhow::Result<Published> {
+        let redis =
+            redis::Client::open(self.redis_url.as_str()).context("parsing the Redis URL")?;
+        let settings =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
+        let mut connection = redis
+            .get_multiplexed_async_connection_with_config(&settings)
+            .await
+            .with_context(|| format!("connecting to Redis at {}", self.redis_url))?;
+        let plan = &self.shared.plan;
+        let mut sequencer = Sequencer::new(plan.topics);
+        let mut published = Published {
+            per_topic: Vec::new(),
+            phase_starts: Vec::with_capacity(plan.phases.len()),
+            unheard: 0,
+            max_lag: Duration::ZERO,
+        };
+        for phase in &plan.phases {
+            let start = tokio::time::Instant::now();
+            published.phase_starts.push(start.into_std());
+            for index in 0..phase.event_count() {
+                let due = start + phase.due_after(index);
+                tokio::time::sleep_until(due).await;
+                let event = sequencer.next_event();
+                let topic = &self.topics[event.topic];
+                let payload = event_json(topic, event.seq)?;
+                let channel = format!("{}{topic}", self.channel_prefix);
+                let now = Instant::now();
+                published.max_lag = published
+                    .max_lag
+                    .max(now.saturating_duration_since(due.into_std()));
+                self.shared.publish_times.mark(event.topic, event.seq, now);
+                let receivers: i64 = redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(payload)
+                    .query_async(&mut connection)
+                    .await
+                    .context("publishing to Redis")?;
+                if receivers == 0 {
+                    published.unheard += 1;
+                }
+            }
+        }
+        published.per_topic = sequencer.published_per_topic();
+        Ok(published)
+    }
 }
 
 fn merged(recorders: &[LatencyRecorder]) -> hdrhistogram::Histogram<u64> {
@@ -478,6 +547,7 @@ impl Client {
             .context("WebSocket handshake")?;
         let subscribe = ClientMessage::Subscribe {
             topics: self.request.clone(),
+            resume: Default::default(),
         };
         socket.send(Message::text(subscribe.to_json())).await?;
         loop {
