@@ -1,5 +1,8 @@
 //! The numbering publish against a real (private) Redis.
 
+// Test helpers fail the test on any error, which is what unwrap does.
+#![allow(clippy::unwrap_used)]
+
 use futures_util::StreamExt;
 use scoreline_feed::{Layout, Publisher, read_history, read_recent_history};
 use scoreline_protocol::{EventDraft, EventKind, MatchTopic, ScoreEvent, Side};

@@ -5,15 +5,18 @@
 //! - [`RedisServer`]: a private `redis-server` on a free port, which a test may stop and restart
 //!   to inject a broker failure, and which dies with the test.
 //! - [`TestApp`]: the real service on port 0, started through `Application::build` like `main`.
+//! - [`DeliveryChecker`]: checks a client got every `seq` once, in order, or a `resync`.
 //! - [`WsClient`]: a typed WebSocket client speaking [`scoreline_protocol::wire`] messages.
 //!
 //! Nothing here is used in production code.
 
+mod delivery;
 mod events;
 mod redis_server;
 mod test_app;
 mod ws_client;
 
+pub use delivery::DeliveryChecker;
 pub use events::{event, goal, goal_by, now_ms, scheduled};
 pub use redis_server::RedisServer;
 pub use test_app::{HttpReply, TEST_TOKEN, TestApp, http};

@@ -16,11 +16,25 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     dir: PathBuf,
+    /// Whether writes survive a restart (append-only file, synced on every write).
+    persistent: bool,
 }
 
 impl RedisServer {
-    /// Starts a server on a free port and waits until it answers `PING`.
+    /// Starts a server on a free port and waits until it answers `PING`. It keeps nothing on
+    /// disk: a restart empties it.
     pub fn start() -> anyhow::Result<RedisServer> {
+        RedisServer::start_with(false)
+    }
+
+    /// Starts a server whose data survives [`stop`](RedisServer::stop) and
+    /// [`start_again`](RedisServer::start_again), as a production Redis with an append-only file
+    /// does.
+    pub fn start_persistent() -> anyhow::Result<RedisServer> {
+        RedisServer::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> anyhow::Result<RedisServer> {
         let dir = std::env::temp_dir().join(format!(
             "scoreline-redis-{}-{}",
             std::process::id(),
@@ -35,6 +49,7 @@ impl RedisServer {
                 port,
                 child: None,
                 dir: dir.clone(),
+                persistent,
             };
             match server.start_again() {
                 Ok(()) => return Ok(server),
@@ -78,7 +93,12 @@ impl RedisServer {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(if self.persistent {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "no"]
+            })
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())

@@ -8,6 +8,7 @@ mod bad_input;
 mod delivery;
 mod http_api;
 mod lifecycle;
+mod no_loss;
 mod redis_faults;
 mod slow_clients;
 

@@ -1,0 +1,380 @@
+//! No lost scores: numbered publishing, gap filling from the Redis history, client resume, and
+//! explicit resyncs — checked from the clients' side with `DeliveryChecker`.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use scoreline_feed::{Layout, Publisher, read_history};
+use scoreline_protocol::{
+    ClientMessage, EventDraft, EventKind, MatchTopic, ResyncReason, ScoreEvent, ServerMessage,
+    Side, Topic,
+};
+use scoreline_testkit::{DeliveryChecker, RedisServer, TestApp, WsClient, goal, now_ms};
+
+use crate::delivery::wait_for_stored;
+use crate::metric;
+
+const GAME: &str = "football/premier-league/ars-che";
+const OTHER: &str = "football/la-liga/rma-fcb";
+
+fn draft(topic: &str, kind: EventKind) -> EventDraft {
+    EventDraft {
+        match_topic: MatchTopic::parse(topic).unwrap(),
+        ts_ms: now_ms(),
+        clock_secs: None,
+        kind,
+    }
+}
+
+async fn publisher(redis: &RedisServer) -> Publisher<ConnectionManager> {
+    let manager = ConnectionManager::new(redis.client()).await.unwrap();
+    Publisher::new(manager, Layout::default())
+}
+
+/// Publishes, retrying while Redis is away (at-least-once, as a real feed would).
+async fn publish_retrying(
+    publisher: &mut Publisher<ConnectionManager>,
+    draft: &EventDraft,
+) -> ScoreEvent {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match publisher.publish(draft).await {
+            Ok(event) => return event,
+            Err(error) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "Redis never came back: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Subscribes (with resume points, if any) and feeds every message to `checker` until each
+/// `(topic, seq)` in `until` is reached.
+async fn follow_until(client: &mut WsClient, checker: &mut DeliveryChecker, until: &[(&str, u64)]) {
+    let reached = |checker: &DeliveryChecker| {
+        until
+            .iter()
+            .all(|(topic, seq)| checker.position(topic).is_some_and(|p| p.seq >= *seq))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while !reached(checker) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let message = client.recv_within(left).await.unwrap_or_else(|error| {
+            panic!(
+                "stuck at {:?} waiting for {until:?}: {error}",
+                checker.resume_points()
+            )
+        });
+        if std::env::var("DEBUG_DELIVERY").is_ok() {
+            let text = format!("{message:?}");
+            eprintln!("{}", &text[..text.len().min(160)]);
+        }
+        checker.observe(&message).unwrap();
+    }
+}
+
+/// Subscribes to football, resuming from where `checker` stands, and waits for the reply (so
+/// what the test publishes next is live for this client).
+async fn subscribe(client: &mut WsClient, checker: &mut DeliveryChecker) {
+    let football = Topic::parse("football").unwrap();
+    let request = ClientMessage::resume([&football], checker.resume_points());
+    client.send(&request).await.unwrap();
+    loop {
+        let message = client.recv().await.unwrap();
+        checker.observe(&message).unwrap();
+        if matches!(message, ServerMessage::Subscribed { .. }) {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_published_without_seq_are_numbered_and_recorded() {
+    let redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+
+    let post = |query: &'static str, kind: EventKind| {
+        let url = app.http_url(&format!("/api/publish{query}"));
+        let auth = vec![(
+            "Authorization".to_owned(),
+            format!("Bearer {}", scoreline_testkit::TEST_TOKEN),
+        )];
+        let body = draft(GAME, kind).to_json();
+        async move {
+            scoreline_testkit::http("POST", &url, auth, Some(body))
+                .await
+                .unwrap()
+        }
+    };
+    let first = post("", EventKind::MatchStarted).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let first = first.json().unwrap();
+    assert_eq!(first["seq"], 1);
+    assert_eq!(post("", goal(Side::Home)).await.json().unwrap()["seq"], 2);
+    follow_until(&mut client, &mut checker, &[(GAME, 2)]).await;
+
+    let fresh = post("?new_history=true", EventKind::MatchStarted)
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(fresh["seq"], 1);
+    assert!(fresh["epoch"].as_u64() > first["epoch"].as_u64());
+    let message = client.recv().await.unwrap();
+    checker.observe(&message).unwrap();
+    assert!(matches!(
+        message,
+        ServerMessage::Resync {
+            reason: ResyncReason::EpochChanged,
+            ..
+        }
+    ));
+
+    let mut connection = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let topic = MatchTopic::parse(GAME).unwrap();
+    let history = read_history(&mut connection, &Layout::default(), &topic, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1, "a new history starts empty: {history:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_replay_every_client_still_gets_every_event() {
+    let mut redis = RedisServer::start_persistent().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut client = app.client().await.unwrap();
+        let mut checker = DeliveryChecker::default();
+        subscribe(&mut client, &mut checker).await;
+        clients.push((client, checker));
+    }
+
+    const EVENTS: u64 = 300;
+    let (progress, mut published) = tokio::sync::watch::channel(0_u64);
+    let mut feed = publisher(&redis).await;
+    let replay = tokio::spawn(async move {
+        let mut last = Vec::new();
+        for index in 0..EVENTS {
+            let topic = if index % 2 == 0 { GAME } else { OTHER };
+            let event = publish_retrying(&mut feed, &draft(topic, goal(Side::Home))).await;
+            last.push(event);
+            let _ = progress.send(index + 1);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        last
+    });
+    published
+        .wait_for(|count| *count >= EVENTS / 3)
+        .await
+        .unwrap();
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    redis.start_again().unwrap();
+    // Then cut only the service's subscription while events keep flowing: whatever is published
+    // before it re-subscribes must come from the history.
+    published
+        .wait_for(|count| *count >= 2 * EVENTS / 3)
+        .await
+        .unwrap();
+    let mut admin = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(killed >= 1, "the service's subscription was not found");
+
+    let events = replay.await.unwrap();
+    let final_seq = |topic: &str| {
+        events
+            .iter()
+            .filter(|e| e.match_topic.as_str() == topic)
+            .map(|e| e.seq)
+            .max()
+            .unwrap()
+    };
+    let until = [(GAME, final_seq(GAME)), (OTHER, final_seq(OTHER))];
+    for (client, checker) in &mut clients {
+        follow_until(client, checker, &until).await;
+        assert_eq!(
+            checker.resyncs(GAME) + checker.resyncs(OTHER),
+            0,
+            "nothing was lost for good"
+        );
+        assert_eq!(checker.events(GAME), final_seq(GAME));
+    }
+}
+
+#[tokio::test]
+async fn clients_resume_across_a_service_restart_and_miss_nothing() {
+    let redis = RedisServer::start().unwrap();
+    let mut feed = publisher(&redis).await;
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+    for _ in 0..20 {
+        feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap();
+    }
+    follow_until(&mut client, &mut checker, &[(GAME, 20)]).await;
+    assert!(wait_for_stored(&redis, GAME, 20).await);
+    app.shutdown().await.unwrap();
+
+    // Goals scored while no instance is running.
+    for _ in 0..20 {
+        feed.publish(&draft(GAME, goal(Side::Away))).await.unwrap();
+    }
+    let restarted = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = restarted.client().await.unwrap();
+    subscribe(&mut client, &mut checker).await;
+    for _ in 0..10 {
+        feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap();
+    }
+    follow_until(&mut client, &mut checker, &[(GAME, 50)]).await;
+    assert_eq!((checker.events(GAME), checker.resyncs(GAME)), (50, 0));
+}
+
+#[tokio::test]
+async fn a_client_whose_connection_is_cut_resumes_where_it_stopped() {
+    let redis = RedisServer::start().unwrap();
+    let mut feed = publisher(&redis).await;
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+    for _ in 0..10 {
+        feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap();
+    }
+    follow_until(&mut client, &mut checker, &[(GAME, 4)]).await;
+    drop(client); // no close handshake: the TCP connection just goes away
+    for _ in 0..10 {
+        feed.publish(&draft(GAME, goal(Side::Away))).await.unwrap();
+    }
+    let resumes_before = metric(&app, "scoreline_resumes_total").await;
+    let mut client = app.client().await.unwrap();
+    subscribe(&mut client, &mut checker).await;
+    follow_until(&mut client, &mut checker, &[(GAME, 20)]).await;
+    assert_eq!((checker.events(GAME), checker.resyncs(GAME)), (20, 0));
+    assert!(metric(&app, "scoreline_resumes_total").await > resumes_before);
+}
+
+#[tokio::test]
+async fn history_too_old_or_reset_is_an_explicit_resync() {
+    let redis = RedisServer::start().unwrap();
+    let mut config = TestApp::config(Some(&redis));
+    config.resume_events = 4;
+    let app = TestApp::spawn(config).await.unwrap();
+    app.wait_until_ready(true).await.unwrap();
+    let mut feed = publisher(&redis).await;
+    for _ in 0..10 {
+        feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap();
+    }
+    crate::wait_for_seq(&app, GAME, 10).await;
+    let epoch = crate::wait_for_seq(&app, GAME, 10).await.epoch;
+
+    let mut client = app.client().await.unwrap();
+    let football = Topic::parse("football").unwrap();
+    let mut far_behind = std::collections::BTreeMap::new();
+    far_behind.insert(
+        GAME.to_owned(),
+        scoreline_protocol::ResumePoint { epoch, seq: 2 },
+    );
+    client
+        .send(&ClientMessage::resume([&football], far_behind))
+        .await
+        .unwrap();
+    let resync = client
+        .recv_until(|message| match message {
+            ServerMessage::Resync { reason, snapshot } => Some((reason, snapshot.seq)),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(resync, (ResyncReason::HistoryTrimmed, 10));
+
+    feed.publish_new_history(&draft(GAME, EventKind::MatchStarted))
+        .await
+        .unwrap();
+    let reset = client
+        .recv_until(|message| match message {
+            ServerMessage::Resync { reason, snapshot } => Some((reason, snapshot.seq)),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(reset, (ResyncReason::EpochChanged, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_under_a_burst_keeps_every_score_event_in_order() {
+    let redis = RedisServer::start().unwrap();
+    let mut config = TestApp::config(Some(&redis));
+    config.max_queued_frames = 2_000;
+    config.idle_timeout_secs = 120;
+    let app = TestApp::spawn(config).await.unwrap();
+    app.wait_until_ready(true).await.unwrap();
+    let coalesced_before = metric(&app, "scoreline_frames_coalesced_total").await;
+    let mut slow = app.client().await.unwrap();
+    subscribe(&mut slow, &mut DeliveryChecker::default()).await;
+    let mut feed = publisher(&redis).await;
+
+    // Big goal frames fill the socket buffers, so the clock readings between them pile up in the
+    // client's queue, where newer ones replace older ones.
+    let name = "x".repeat(16 * 1024);
+    let mut goals = Vec::new();
+    for minute in 0..600_u32 {
+        let mut clock = draft(GAME, EventKind::Clock { running: true });
+        clock.clock_secs = Some(minute * 60);
+        feed.publish(&clock).await.unwrap();
+        let scorer = EventKind::Goal {
+            side: Side::Home,
+            player: Some(name.clone()),
+            own_goal: false,
+            penalty: false,
+        };
+        goals.push(feed.publish(&draft(GAME, scorer)).await.unwrap().seq);
+    }
+    crate::wait_for_seq(&app, GAME, 1200).await;
+
+    // Now read everything: every goal, in order; clocks only as needed.
+    let mut received_goals = Vec::new();
+    let mut clocks = 0;
+    let mut last_seq = 0;
+    while received_goals.len() < goals.len() {
+        if let ServerMessage::Event(event) = slow.recv().await.unwrap() {
+            assert!(
+                event.seq > last_seq,
+                "out of order: {} after {last_seq}",
+                event.seq
+            );
+            last_seq = event.seq;
+            match event.kind {
+                EventKind::Goal { .. } => received_goals.push(event.seq),
+                EventKind::Clock { .. } => clocks += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(received_goals, goals, "every score event, in order");
+    assert!(
+        clocks < 600,
+        "stale clock readings were coalesced ({clocks} of 600 delivered)"
+    );
+    assert!(metric(&app, "scoreline_frames_coalesced_total").await > coalesced_before);
+}

@@ -1,0 +1,96 @@
+//! Checks the delivery guarantee from a client's side: per match, every `seq` once and in order,
+//! or an explicit `resync`.
+
+use std::collections::BTreeMap;
+
+use scoreline_protocol::{MatchTopic, ResumePoint, ServerMessage};
+
+/// What one client has seen, per match. Feed it every message; it fails loudly on a duplicate, a
+/// reordering or a silent gap.
+#[derive(Debug, Default, Clone)]
+pub struct DeliveryChecker {
+    /// The position of each match: the last epoch and seq applied.
+    positions: BTreeMap<MatchTopic, ResumePoint>,
+    /// Events received per match.
+    events: BTreeMap<MatchTopic, u64>,
+    /// Resyncs received per match.
+    resyncs: BTreeMap<MatchTopic, u64>,
+}
+
+impl DeliveryChecker {
+    /// Takes one server message; an error describes a broken guarantee.
+    pub fn observe(&mut self, message: &ServerMessage) -> anyhow::Result<()> {
+        match message {
+            ServerMessage::Subscribed { snapshots, .. } => {
+                for snapshot in snapshots {
+                    let point = ResumePoint {
+                        epoch: snapshot.epoch,
+                        seq: snapshot.seq,
+                    };
+                    self.positions.insert(snapshot.match_topic.clone(), point);
+                }
+            }
+            ServerMessage::Resync { snapshot, .. } => {
+                let point = ResumePoint {
+                    epoch: snapshot.epoch,
+                    seq: snapshot.seq,
+                };
+                self.positions.insert(snapshot.match_topic.clone(), point);
+                *self
+                    .resyncs
+                    .entry(snapshot.match_topic.clone())
+                    .or_default() += 1;
+            }
+            ServerMessage::Event(event) => {
+                let expected = match self.positions.get(&event.match_topic) {
+                    Some(point) if point.epoch == event.epoch => point.seq + 1,
+                    Some(point) => anyhow::bail!(
+                        "{}: event of epoch {} seq {} while at epoch {} without a resync",
+                        event.match_topic,
+                        event.epoch,
+                        event.seq,
+                        point.epoch
+                    ),
+                    None => 1,
+                };
+                anyhow::ensure!(
+                    event.seq == expected,
+                    "{}: got seq {} but expected {expected} (duplicate, reordering or gap)",
+                    event.match_topic,
+                    event.seq
+                );
+                let point = ResumePoint {
+                    epoch: event.epoch,
+                    seq: event.seq,
+                };
+                self.positions.insert(event.match_topic.clone(), point);
+                *self.events.entry(event.match_topic.clone()).or_default() += 1;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Where the client stands, to resume from after a reconnect.
+    pub fn resume_points(&self) -> BTreeMap<String, ResumePoint> {
+        self.positions
+            .iter()
+            .map(|(topic, point)| (topic.to_string(), *point))
+            .collect()
+    }
+
+    /// The last seq seen of a match.
+    pub fn position(&self, topic: &str) -> Option<ResumePoint> {
+        self.positions.get(topic).copied()
+    }
+
+    /// Events received for a match.
+    pub fn events(&self, topic: &str) -> u64 {
+        self.events.get(topic).copied().unwrap_or(0)
+    }
+
+    /// Resyncs received for a match.
+    pub fn resyncs(&self, topic: &str) -> u64 {
+        self.resyncs.get(topic).copied().unwrap_or(0)
+    }
+}
