@@ -6,6 +6,8 @@ use scoreline_protocol::{
     CardColour, EventKind, MatchSnapshot, MatchStatus, Side, Sport, TimelineEntry,
 };
 
+use crate::session::CatchUp;
+
 const MILLIS_PER_DAY: u64 = 86_400_000;
 
 /// The short status shown in a scoreboard row: the clock while live (`67'`, `04:12`), `HT` at
@@ -393,6 +395,24 @@ fn game_secs(snapshot: &MatchSnapshot, period: u8, clock_secs: u32) -> u32 {
     }
 }
 
+/// How the current connection caught up what the viewer held, for the status bar's tooltip;
+/// `None` when it held nothing to catch up.
+pub fn catch_up_label(catch_up: &CatchUp) -> Option<String> {
+    let CatchUp {
+        resume_points_sent,
+        resumed,
+        resynced,
+        snapshots,
+    } = *catch_up;
+    if resume_points_sent + resumed + resynced + snapshots == 0 {
+        return None;
+    }
+    Some(format!(
+        "Caught up on connecting: {resumed} resumed (missed events replayed), {resynced} \
+         resynced, {snapshots} from fresh snapshots"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use scoreline_protocol::{Clock, MatchTopic, PeriodScore, Score, Team};
@@ -582,5 +602,23 @@ mod tests {
         assert_eq!(plot.home.last(), Some(&[4.0, 1.0]));
         assert_eq!(plot.away[1], [4.0, 0.0]);
         assert_eq!(plot.away.last(), Some(&[4.0, 1.0]));
+    }
+
+    #[test]
+    fn catch_up_label_says_how_held_matches_were_brought_up_to_date() {
+        assert_eq!(catch_up_label(&CatchUp::default()), None);
+        let catch_up = CatchUp {
+            resume_points_sent: 3,
+            resumed: 2,
+            resynced: 1,
+            snapshots: 0,
+        };
+        assert_eq!(
+            catch_up_label(&catch_up).as_deref(),
+            Some(
+                "Caught up on connecting: 2 resumed (missed events replayed), 1 resynced, \
+                 0 from fresh snapshots"
+            )
+        );
     }
 }

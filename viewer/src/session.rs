@@ -154,6 +154,21 @@ pub fn catalogue_tree(catalogue: &Catalogue) -> Vec<CatalogueSport> {
     sports
 }
 
+/// How the current connection brought the matches held from before it up to date: shown in the
+/// status bar's tooltip, and what tests check to tell a resume from a fresh snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUp {
+    /// Resume points sent with the subscribe.
+    pub resume_points_sent: usize,
+    /// Matches the server resumed: what they missed came as events.
+    pub resumed: usize,
+    /// Matches the server resynced: replaced by a snapshot, continuity not proven.
+    pub resynced: usize,
+    /// Held matches replaced by a snapshot in a `subscribed` reply (no resume point, a server
+    /// without resume, or a repair).
+    pub snapshots: usize,
+}
+
 /// What the server said about itself in its welcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
@@ -189,6 +204,8 @@ pub struct Session {
     /// resume; any still waiting when the frames at hand are done (the next tick) is repaired,
     /// since the server may no longer have it.
     awaiting_resync: BTreeSet<MatchTopic>,
+    /// How this connection caught up the matches held from before it.
+    catch_up: CatchUp,
     /// Matches re-subscribed for repair whose `subscribed` has not come yet; the temporary
     /// subscription is dropped when it does, unless the fan follows that exact match.
     repairs_in_flight: BTreeSet<MatchTopic>,
@@ -220,6 +237,7 @@ impl Session {
             pending_repairs: BTreeSet::new(),
             repairs_in_flight: BTreeSet::new(),
             awaiting_resync: BTreeSet::new(),
+            catch_up: CatchUp::default(),
             next_catalogue_ms: None,
             retry_requests: Vec::new(),
             retry_requests_at_ms: None,
@@ -251,6 +269,7 @@ impl Session {
         self.pending_repairs.clear();
         self.repairs_in_flight.clear();
         self.awaiting_resync.clear();
+        self.catch_up = CatchUp::default();
         // The full subscription below supersedes anything refused on the old connection.
         self.retry_requests.clear();
         self.retry_requests_at_ms = None;
@@ -293,6 +312,7 @@ impl Session {
             self.scoreboard.mark_resume_sent(&topic, generation);
             resume.insert(topic.to_string(), point);
         }
+        self.catch_up.resume_points_sent = resume.len();
         if resume.is_empty() && left_out == 0 {
             return plain;
         }
@@ -386,8 +406,25 @@ impl Session {
                     self.retry_later(request.as_deref(), now_ms);
                 }
             }
-            ServerMessage::Subscribed { topics, .. } => self.finish_repairs(topics),
+            ServerMessage::Subscribed {
+                topics,
+                snapshots,
+                resumed,
+                ..
+            } => {
+                let board = &self.scoreboard;
+                self.catch_up.snapshots += snapshots
+                    .iter()
+                    .filter(|snapshot| board.get(&snapshot.match_topic).is_some())
+                    .count();
+                self.catch_up.resumed += resumed
+                    .iter()
+                    .filter(|topic| board.get(topic).is_some())
+                    .count();
+                self.finish_repairs(topics);
+            }
             ServerMessage::Resync { snapshot, .. } => {
+                self.catch_up.resynced += 1;
                 // The resync is the fresh snapshot a queued repair would have asked for.
                 self.pending_repairs.remove(&snapshot.match_topic);
                 self.awaiting_resync.remove(&snapshot.match_topic);
@@ -645,6 +682,11 @@ impl Session {
         self.link.is_connected()
             && tracked.confirmed_generation == self.link.generation()
             && !tracked.repairing
+    }
+
+    /// How the current connection caught up the matches held from before it.
+    pub fn catch_up(&self) -> CatchUp {
+        self.catch_up
     }
 
     /// Whether the socket is open.
@@ -968,6 +1010,15 @@ mod tests {
             sends(&session.take_actions()).is_empty(),
             "no repair needed"
         );
+        assert_eq!(
+            session.catch_up(),
+            CatchUp {
+                resume_points_sent: 1,
+                resumed: 1,
+                resynced: 0,
+                snapshots: 0
+            }
+        );
     }
 
     #[test]
@@ -1047,6 +1098,15 @@ mod tests {
             (1, 0)
         );
         assert_eq!(tracked.score_changed_ms, Some(1_011), "2-1 became 1-0");
+        assert_eq!(
+            session.catch_up(),
+            CatchUp {
+                resume_points_sent: 1,
+                resumed: 0,
+                resynced: 1,
+                snapshots: 0
+            }
+        );
         session.tick(1_012);
         assert!(
             sends(&session.take_actions()).is_empty(),

@@ -114,7 +114,10 @@ pub fn status_bar_ui(ui: &mut Ui, session: &Session, now_ms: u64) -> Vec<Command
         match session.link_state() {
             LinkState::Connected { .. } => {
                 status_dot_ui(ui, LIVE_COLOUR, true);
-                ui.colored_label(LIVE_COLOUR, "Connected");
+                let connected = ui.colored_label(LIVE_COLOUR, "Connected");
+                if let Some(text) = present::catch_up_label(&session.catch_up()) {
+                    connected.on_hover_text(text);
+                }
                 ui.label(session.url());
                 match session.rtt_millis() {
                     Some(rtt_millis) => ui.label(format!("RTT {rtt_millis} ms")),

@@ -2,15 +2,20 @@
 //! the app runs, without a window. Covers the first subscribe (snapshot, then live events), a
 //! seq gap repaired by a fresh snapshot, and a service restart during which a goal is scored:
 //! the viewer marks the match stale, reconnects with backoff, re-subscribes and shows the goal.
+//! With events numbered by the service (as the feed script does), the reconnect resumes the
+//! match and the missed goals arrive as events rather than as a fresh snapshot.
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use scoreline_protocol::{EventKind, MatchTopic, Side, Topic};
-use scoreline_testkit::{RedisServer, TestApp, event, goal_by, now_ms, scheduled};
+use scoreline_testkit::{
+    RedisServer, TEST_TOKEN, TestApp, event, goal_by, http, now_ms, scheduled,
+};
 use scoreline_viewer::connection::{Backoff, Jitter, Link, LinkState};
 use scoreline_viewer::follow::FollowList;
 use scoreline_viewer::scoreboard::TrackedMatch;
-use scoreline_viewer::session::Session;
+use scoreline_viewer::session::{CatchUp, Session};
 use scoreline_viewer::socket::Driver;
 
 const MATCH: &str = "football/premier-league/ars-che";
@@ -30,9 +35,10 @@ async fn pump_until(
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "timed out waiting for {what}; link {:?}, match {:?}",
+            "timed out waiting for {what}; link {:?}, match {:?}, {:?}",
             session.link_state(),
-            tracked(session).map(|t| (t.snapshot.seq, t.snapshot.score, t.repairing))
+            tracked(session).map(|t| (t.snapshot.seq, t.snapshot.score, t.repairing)),
+            session.catch_up()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -199,4 +205,114 @@ async fn catches_up_after_a_service_restart() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catches_up_after_a_service_restart_mid_period() -> anyhow::Result<()> {
     restart_scenario(true).await
+}
+
+/// Publishes `kind` for the match through `POST /api/publish` without `epoch` or `seq`, so the
+/// service numbers it with the feed's script and records it in the match's Redis history, as a
+/// real feed's publish does. Returns the `(epoch, seq)` it was given.
+async fn publish_numbered(app: &TestApp, kind: EventKind) -> anyhow::Result<(u64, u64)> {
+    let mut body = serde_json::to_value(event(MATCH, 0, kind))?;
+    let fields = body.as_object_mut().context("an event is a JSON object")?;
+    fields.remove("epoch");
+    fields.remove("seq");
+    let headers = vec![("Authorization".to_owned(), format!("Bearer {TEST_TOKEN}"))];
+    let reply = http(
+        "POST",
+        &app.http_url("/api/publish"),
+        headers,
+        Some(body.to_string()),
+    )
+    .await?;
+    anyhow::ensure!(
+        reply.status == 202,
+        "publish refused: {} {}",
+        reply.status,
+        reply.body
+    );
+    let reply = reply.json()?;
+    let number = |field: &str| {
+        reply[field]
+            .as_u64()
+            .with_context(|| format!("no {field} in {reply}"))
+    };
+    Ok((number("epoch")?, number("seq")?))
+}
+
+/// The service restarts while the viewer is away and two goals are scored before it is back. The
+/// viewer resumes the match from the last event it applied, and the goals arrive as events
+/// (the new instance's record of the match, read back from Redis and kept live), not as a
+/// fresh snapshot; live events then follow on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_after_a_service_restart_and_gets_the_missed_goals_as_events() -> anyhow::Result<()>
+{
+    let redis = RedisServer::start()?;
+    let app = TestApp::with_redis(&redis).await?;
+    let port = app.port();
+    let (mut session, mut driver) = viewer(app.ws_url())?;
+    pump_until(&mut session, &mut driver, "the connection", |s| {
+        s.is_connected()
+    })
+    .await?;
+
+    let (epoch, _) = publish_numbered(&app, scheduled("ARS", "CHE")).await?;
+    publish_numbered(&app, EventKind::MatchStarted).await?;
+    let (_, seq) = publish_numbered(&app, goal_by(Side::Home, "Saka")).await?;
+    assert_eq!(seq, 3);
+    pump_until(&mut session, &mut driver, "1-0 live", |s| score_is(s, 1, 0)).await?;
+    let held = tracked(&session).expect("shown");
+    assert_eq!((held.snapshot.epoch, held.snapshot.seq), (epoch, 3));
+
+    app.shutdown().await?;
+    pump_until(&mut session, &mut driver, "the connection to drop", |s| {
+        matches!(s.link_state(), LinkState::Waiting { .. })
+    })
+    .await?;
+
+    // A new instance on the same port and Redis; two goals before the viewer is back.
+    let mut config = TestApp::config(Some(&redis));
+    config.listen = ([127, 0, 0, 1], port).into();
+    let app = TestApp::spawn(config).await?;
+    assert_eq!(
+        publish_numbered(&app, goal_by(Side::Away, "Palmer")).await?,
+        (epoch, 4)
+    );
+    assert_eq!(
+        publish_numbered(&app, goal_by(Side::Home, "Rice")).await?,
+        (epoch, 5)
+    );
+    pump_until(&mut session, &mut driver, "2-1 after resuming", |s| {
+        score_is(s, 2, 1) && tracked(s).is_some_and(|t| t.snapshot.seq == 5)
+    })
+    .await?;
+    assert_eq!(
+        session.catch_up(),
+        CatchUp {
+            resume_points_sent: 1,
+            resumed: 1,
+            resynced: 0,
+            snapshots: 0,
+        },
+        "the missed goals came as events, not as a snapshot or a resync"
+    );
+    let caught_up = tracked(&session).expect("shown");
+    assert_eq!(caught_up.confirmed_generation, 2);
+    let goals: Vec<u64> = caught_up
+        .snapshot
+        .timeline
+        .iter()
+        .filter(|entry| matches!(entry.kind, EventKind::Goal { .. }))
+        .map(|entry| entry.seq)
+        .collect();
+    assert_eq!(goals, vec![3, 4, 5]);
+
+    // Live events carry on from there.
+    publish_numbered(&app, goal_by(Side::Away, "Jackson")).await?;
+    pump_until(&mut session, &mut driver, "a live goal, 2-2", |s| {
+        score_is(s, 2, 2)
+    })
+    .await?;
+    assert_eq!(session.last_problem(), None);
+    assert_eq!(session.ignored_frames(), 0);
+    app.shutdown().await?;
+    Ok(())
 }
