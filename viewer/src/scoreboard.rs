@@ -187,7 +187,7 @@ impl Scoreboard {
                     ?reason,
                     epoch = snapshot.epoch,
                     seq = snapshot.seq,
-                    "the server resynced the match; replacing it"
+                    "the server resynced the match; taking its snapshot unless ours is newer"
                 );
                 self.take_snapshot(snapshot, generation, now_ms, &mut outcome);
                 if let Some(tracked) = self.matches.get_mut(topic) {
