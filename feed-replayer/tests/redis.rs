@@ -458,3 +458,41 @@ async fn record_resubscribes_after_a_redis_restart() {
     assert_eq!(recorded.events.len(), fixture.events.len());
     validate::check(&recorded).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_mode_through_the_real_service_numbers_every_draft_and_each_run_starts_afresh() {
+    let server = RedisServer::start().unwrap();
+    let app = scoreline_testkit::TestApp::with_redis(&server)
+        .await
+        .unwrap();
+    let fixture = load("football/champions-league-1999-final-mun-bay.jsonl");
+    let plan = Plan::of(&fixture).unwrap();
+    let mut epochs = Vec::new();
+    for _run in 0..2 {
+        let publisher = feed_replayer::publish::HttpPublisher::new(
+            &app.http_url(""),
+            scoreline_testkit::TEST_TOKEN,
+        );
+        let outcomes = replay_all(
+            vec![plan.clone()],
+            Arc::new(Publisher::Http(publisher)),
+            fast(1_000_000.0),
+            CancellationToken::new(),
+            &hidden(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcomes[0].snapshot.score, fixture.header.result.score,
+            "the display follows the events as the service numbered them"
+        );
+        let kept = history(&server, &plan.match_topic).await;
+        assert_eq!(seqs(&kept), one_to(plan.events.len()));
+        assert!(kept.iter().all(|event| event.epoch == kept[0].epoch));
+        epochs.push(kept[0].epoch);
+    }
+    assert!(
+        epochs[0] < epochs[1],
+        "?new_history=true gave the second run a larger epoch: {epochs:?}"
+    );
+}
