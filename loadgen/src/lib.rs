@@ -22,4 +22,4 @@ pub mod tally;
 
 pub use plan::{Phase, Plan, Scenario};
 pub use report::Report;
-pub use run::{RunConfig, run};
+pub use run::{PublishMode, RunConfig, run};

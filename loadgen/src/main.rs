@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use scoreline_loadgen::{Phase, RunConfig, Scenario, run};
+use scoreline_loadgen::{Phase, PublishMode, RunConfig, Scenario, run};
 
 /// Load generator for the Scoreline service (loopback only, bounded in clients and time).
 #[derive(Debug, Parser)]
@@ -23,6 +23,15 @@ struct Args {
     /// The service's channel prefix (`--channel-prefix` of the service).
     #[arg(long, default_value = "scores:")]
     channel_prefix: String,
+
+    /// The service's key prefix (`--key-prefix` of the service), for numbered publishing.
+    #[arg(long, default_value = "scoreline:")]
+    key_prefix: String,
+
+    /// How events are published: through the numbering script with history (as the feed
+    /// replayer does), or as bare PUBLISH (best effort).
+    #[arg(long, value_enum, default_value = "numbered")]
+    publish: PublishMode,
 
     /// A preset from issue 6; the flags below override its numbers.
     #[arg(long, value_enum, default_value = "custom")]
@@ -123,6 +132,8 @@ fn run_main(args: Args) -> anyhow::Result<ExitCode> {
         ws_url: args.url,
         redis_url: args.redis_url,
         channel_prefix: args.channel_prefix,
+        key_prefix: args.key_prefix,
+        publish: args.publish,
         server_pid: args.server_pid,
         connect_timeout: Duration::from_secs(args.connect_timeout_secs),
         drain_timeout: Duration::from_secs(args.drain_secs),

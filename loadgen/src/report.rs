@@ -33,10 +33,16 @@ pub struct Report {
     pub expected: u64,
     /// Deliveries received in order by readers.
     pub delivered: u64,
-    /// `expected - delivered`: events readers never received.
+    /// `expected - delivered`: events readers had not received when the drain window closed,
+    /// whether dropped or only late (`--drain-secs` tells them apart; `readers_closed` says
+    /// whether the server dropped anyone).
     pub lost: u64,
     /// Events received twice or out of order.
     pub repeated: u64,
+    /// `resync` frames readers got: the server announcing lost continuity with a snapshot.
+    pub resyncs: u64,
+    /// Events those resyncs jumped over (part of `lost`, but announced).
+    pub resynced_over: u64,
     /// Readers the server closed or dropped during the run.
     pub readers_closed: usize,
     /// Slow clients the server disconnected (close code 1013) for falling behind.
@@ -47,6 +53,8 @@ pub struct Report {
     pub latency: LatencySummary,
     /// The service's CPU and memory, when its PID was given.
     pub server: Option<ServerReport>,
+    /// Kernel TCP buffer memory, machine-wide, before connecting, once subscribed, and at the end.
+    pub kernel_tcp_buffer_bytes: [Option<u64>; 3],
     /// CPU seconds the load generator itself used (it shares the machine).
     pub loadgen_cpu_secs: f64,
     /// The machine's 1-minute load average at the start and end.
@@ -119,7 +127,7 @@ impl Report {
     /// The one-line summary for people.
     pub fn human_line(&self) -> String {
         let mut line = format!(
-            "{:?}: {}/{} clients subscribed in {:.2} s; {} events -> {}/{} delivered ({} lost, {} repeated, {} readers closed)",
+            "{:?}: {}/{} clients subscribed in {:.2} s; {} events -> {}/{} delivered ({} lost, {} repeated, {} resyncs over {} events, {} readers closed)",
             self.scenario,
             self.subscribed,
             self.plan.readers + self.plan.slow,
@@ -129,6 +137,8 @@ impl Report {
             self.expected,
             self.lost,
             self.repeated,
+            self.resyncs,
+            self.resynced_over,
             self.readers_closed,
         );
         for (index, phase) in self.phases.iter().enumerate() {
@@ -162,6 +172,9 @@ impl Report {
                 mb(server.end.rss_bytes),
                 mb(server.end.peak_rss_bytes),
             );
+        }
+        if let [_, _, Some(end)] = self.kernel_tcp_buffer_bytes {
+            line += &format!("; kernel TCP buffers {:.1} MB at end", mb(end));
         }
         line += &format!(
             "; loadgen cpu {:.2} s; load {:?} -> {:?}",

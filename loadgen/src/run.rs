@@ -17,13 +17,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use scoreline_protocol::{ClientMessage, EventKind, MatchTopic, ScoreEvent, Side};
+use scoreline_protocol::{ClientMessage, EventDraft, EventKind, MatchTopic, Side};
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
+
+use scoreline_feed::{self as feed, Layout};
 
 use crate::plan::{Plan, Scenario, Sequencer, run_prefix, topic_names};
 use crate::report::{PhaseReport, Report, ServerReport};
@@ -52,6 +55,10 @@ pub struct RunConfig {
     pub redis_url: String,
     /// Prepended to the topic to make the Redis channel (the service's `--channel-prefix`).
     pub channel_prefix: String,
+    /// How events are published.
+    pub publish: PublishMode,
+    /// The service's `--key-prefix`, where numbered publishing keeps each match's history.
+    pub key_prefix: String,
     /// The service's process, for CPU and RSS; `None` skips server figures.
     pub server_pid: Option<u32>,
     /// Longest time for every client to connect and subscribe.
@@ -63,6 +70,18 @@ pub struct RunConfig {
     pub slow_recv_buffer_bytes: u32,
     /// Names the run's topics; unique per run so repeated runs on one service never collide.
     pub run_id: String,
+}
+
+/// How the load generator publishes, as the two kinds of feed in `docs/protocol.md` do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    /// Through `scoreline-feed`'s numbering script: the event is also appended to its match's
+    /// history in Redis, so the service can refill any gap (the guaranteed path).
+    Numbered,
+    /// A bare `PUBLISH` of an event the load generator numbered (best effort: an event the
+    /// service drops cannot be recovered, and subscribers get a `resync`).
+    Plain,
 }
 
 /// A client's part in the run.
@@ -118,6 +137,17 @@ struct FrameHead<'a> {
     match_topic: Option<Cow<'a, str>>,
     #[serde(default)]
     seq: Option<u64>,
+    /// In a `resync`: the match's state, whose `seq` the stream continues from.
+    #[serde(borrow, default)]
+    snapshot: Option<SnapshotHead<'a>>,
+}
+
+/// The fields of a snapshot a `resync` is accounted by.
+#[derive(Deserialize)]
+struct SnapshotHead<'a> {
+    #[serde(rename = "match", borrow)]
+    match_topic: Cow<'a, str>,
+    seq: u64,
 }
 
 /// Runs a whole scenario and reports what it measured.
@@ -149,6 +179,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
 
     // Stage 1: connect and subscribe everyone.
     let server_before = sample_server(config.server_pid)?;
+    let tcp_before = server_stats::tcp_buffer_bytes();
     let permits = Arc::new(Semaphore::new(plan.connect_concurrency.max(1)));
     let clients = plan.readers + plan.slow;
     let mut tasks = Vec::with_capacity(clients);
@@ -197,6 +228,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_secs(u64::from(plan.hold_secs))).await;
     }
     let server_subscribed = sample_server(config.server_pid)?;
+    let tcp_subscribed = server_stats::tcp_buffer_bytes();
 
     // Stage 3: publish, from a thread of its own so 10,000 busy client tasks cannot delay a
     // publish (or its reply) and the schedule stays the one planned.
@@ -204,7 +236,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         let (done, finished) = tokio::sync::oneshot::channel();
         let publisher = Publisher {
             redis_url: config.redis_url.clone(),
-            channel_prefix: config.channel_prefix.clone(),
+            mode: config.publish,
+            layout: Layout {
+                channel_prefix: config.channel_prefix.clone(),
+                key_prefix: config.key_prefix.clone(),
+                ..Layout::default()
+            },
             topics: topics.clone(),
             shared: shared.clone(),
         };
@@ -240,6 +277,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let server_end = sample_server(config.server_pid)?;
+    let tcp_end = server_stats::tcp_buffer_bytes();
     shared.stop.cancel();
 
     // Stage 5: add up.
@@ -262,11 +300,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         delivered: 0,
         lost: 0,
         repeated: 0,
+        resyncs: 0,
+        resynced_over: 0,
         readers_closed: 0,
         slow_disconnected: 0,
         phases: Vec::new(),
         latency: LatencySummary::of(&merged(&shared.latency)),
         server: None,
+        kernel_tcp_buffer_bytes: [tcp_before, tcp_subscribed, tcp_end],
         loadgen_cpu_secs: server_stats::sample(None)?.cpu_secs - own_before.cpu_secs,
         load_average_1m: (load_before, server_stats::load_average_1m()),
         wall_secs: epoch.elapsed().as_secs_f64(),
@@ -292,6 +333,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
                 report.delivered += outcome.tally.received;
                 report.lost += expected.saturating_sub(outcome.tally.received);
                 report.repeated += outcome.tally.repeated;
+                report.resyncs += outcome.tally.resyncs;
+                report.resynced_over += outcome.tally.resynced_over;
                 report.readers_closed += usize::from(outcome.closed.is_some());
             }
             Role::Reader => {}
@@ -331,7 +374,8 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
 /// Publishes every phase's events on schedule.
 struct Publisher {
     redis_url: String,
-    channel_prefix: String,
+    mode: PublishMode,
+    layout: Layout,
     topics: Vec<String>,
     shared: Arc<Shared>,
 }
@@ -365,10 +409,12 @@ impl Publisher {
             redis::Client::open(self.redis_url.as_str()).context("parsing the Redis URL")?;
         let settings =
             redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
-        let mut connection = redis
+        let connection = redis
             .get_multiplexed_async_connection_with_config(&settings)
             .await
             .with_context(|| format!("connecting to Redis at {}", self.redis_url))?;
+        let mut numbered = feed::Publisher::new(connection.clone(), self.layout.clone());
+        let mut plain = connection;
         let plan = &self.shared.plan;
         let mut sequencer = Sequencer::new(plan.topics);
         let mut published = Published {
@@ -385,21 +431,40 @@ impl Publisher {
                 tokio::time::sleep_until(due).await;
                 let event = sequencer.next_event();
                 let topic = &self.topics[event.topic];
+                let draft = goal_draft(topic)?;
                 let payload = event_json(topic, event.seq)?;
-                let channel = format!("{}{topic}", self.channel_prefix);
                 let now = Instant::now();
                 published.max_lag = published
                     .max_lag
                     .max(now.saturating_duration_since(due.into_std()));
                 self.shared.publish_times.mark(event.topic, event.seq, now);
-                let receivers: i64 = redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(payload)
-                    .query_async(&mut connection)
-                    .await
-                    .context("publishing to Redis")?;
-                if receivers == 0 {
-                    published.unheard += 1;
+                match self.mode {
+                    PublishMode::Plain => {
+                        let receivers: i64 = redis::cmd("PUBLISH")
+                            .arg(self.layout.channel(&draft.match_topic))
+                            .arg(payload)
+                            .query_async(&mut plain)
+                            .await
+                            .context("publishing to Redis")?;
+                        if receivers == 0 {
+                            published.unheard += 1;
+                        }
+                    }
+                    PublishMode::Numbered => {
+                        let sent = numbered
+                            .publish(&draft)
+                            .await
+                            .context("publishing through the numbering script")?;
+                        // The run's topics are fresh, so Redis numbers them exactly as the
+                        // sequencer does; anything else means another publisher on the topic.
+                        if sent.seq != event.seq {
+                            bail!(
+                                "Redis numbered an event of {topic} {} where {} was expected",
+                                sent.seq,
+                                event.seq
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -423,11 +488,9 @@ fn sample_server(pid: Option<u32>) -> anyhow::Result<Option<server_stats::ProcSa
 
 /// A goal for the home side: always valid for a football match that is not over, and a
 /// must-deliver event (never coalesced), so every one of them counts.
-fn event_json(topic: &str, seq: u64) -> anyhow::Result<String> {
-    let event = ScoreEvent {
+fn goal_draft(topic: &str) -> anyhow::Result<EventDraft> {
+    Ok(EventDraft {
         match_topic: MatchTopic::parse(topic).with_context(|| format!("topic {topic}"))?,
-        epoch: 0,
-        seq,
         ts_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|since| since.as_millis() as u64)
@@ -439,8 +502,12 @@ fn event_json(topic: &str, seq: u64) -> anyhow::Result<String> {
             own_goal: false,
             penalty: false,
         },
-    };
-    Ok(serde_json::to_string(&event)?)
+    })
+}
+
+/// The plain `PUBLISH` payload of goal `seq` (epoch 0, as plain publishers leave it).
+fn event_json(topic: &str, seq: u64) -> anyhow::Result<String> {
+    Ok(serde_json::to_string(&goal_draft(topic)?.numbered(0, seq))?)
 }
 
 /// The socket address of a `ws://` URL, refused unless it is on loopback.
@@ -542,9 +609,13 @@ impl Client {
             .await
             .context("connecting")?;
         stream.set_nodelay(true)?;
-        let (mut socket, _) = tokio_tungstenite::client_async(self.url.as_str(), stream)
-            .await
-            .context("WebSocket handshake")?;
+        let (mut socket, _) = tokio_tungstenite::client_async_with_config(
+            self.url.as_str(),
+            stream,
+            Some(ws_config()),
+        )
+        .await
+        .context("WebSocket handshake")?;
         let subscribe = ClientMessage::Subscribe {
             topics: self.request.clone(),
             resume: Default::default(),
@@ -598,6 +669,14 @@ impl Client {
         let Ok(head) = serde_json::from_str::<FrameHead>(text) else {
             return;
         };
+        if head.kind == "resync" {
+            if let Some(snapshot) = head.snapshot
+                && let Some(&topic) = self.shared.topic_index.get(snapshot.match_topic.as_ref())
+            {
+                outcome.tally.resync(topic, snapshot.seq);
+            }
+            return;
+        }
         let (Some(topic), Some(seq)) = (head.match_topic, head.seq) else {
             return;
         };
@@ -624,6 +703,15 @@ impl Client {
             .as_nanos() as u64;
         shared.last_delivery_nanos[phase].fetch_max(nanos, Ordering::Relaxed);
     }
+}
+
+/// Small buffers: tungstenite's default 128 KiB read buffer per connection made 10,000 clients
+/// cost the load generator 1.3 GB of RSS (S2), and cache misses with it. Server frames here are a
+/// few hundred bytes.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
 }
 
 /// Reads what piled up for a slow client, briefly, to learn whether the server closed it.
@@ -665,9 +753,29 @@ mod tests {
     }
 
     #[test]
+    fn a_resync_frame_names_its_match_and_seq() {
+        let draft = goal_draft("football/loadgen-x/m1").expect("valid topic");
+        let mut snapshot = scoreline_protocol::MatchSnapshot::new(draft.match_topic.clone());
+        snapshot.seq = 42;
+        let frame = scoreline_protocol::ServerMessage::Resync {
+            reason: scoreline_protocol::ResyncReason::EventsLost,
+            snapshot,
+        }
+        .to_json();
+        let head: FrameHead = serde_json::from_str(&frame).expect("head");
+        assert_eq!(head.kind, "resync");
+        let snapshot = head.snapshot.expect("a snapshot");
+        assert_eq!(
+            (snapshot.match_topic.as_ref(), snapshot.seq),
+            ("football/loadgen-x/m1", 42)
+        );
+    }
+
+    #[test]
     fn published_events_are_goals_the_service_accepts() {
         let json = event_json("football/loadgen-x/m3", 7).expect("valid topic");
-        let event: ScoreEvent = serde_json::from_str(&json).expect("round trip");
+        let event: scoreline_protocol::ScoreEvent =
+            serde_json::from_str(&json).expect("round trip");
         assert_eq!(
             (event.seq, event.match_topic.as_str()),
             (7, "football/loadgen-x/m3")

@@ -38,9 +38,38 @@ pub fn load_average_1m() -> Option<f32> {
     procfs::LoadAverage::current().ok().map(|load| load.one)
 }
 
+/// Kernel memory held by TCP socket buffers, machine-wide (both ends of every loopback connection,
+/// so the load generator's too): what a server's RSS does not show when a client stops reading.
+/// From the `mem` field (in pages) of the `TCP:` line of `/proc/net/sockstat`, which the procfs
+/// crate does not parse.
+pub fn tcp_buffer_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+    Some(sockstat_tcp_pages(&text)? * procfs::page_size())
+}
+
+fn sockstat_tcp_pages(sockstat: &str) -> Option<u64> {
+    let line = sockstat.lines().find(|line| line.starts_with("TCP:"))?;
+    let mut words = line.split_whitespace();
+    words.find(|word| *word == "mem")?;
+    words.next()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sockstat_tcp_memory_is_read_from_the_tcp_line() {
+        let sockstat = "sockets: used 20417\n\
+                        TCP: inuse 20011 orphan 0 tw 3 alloc 20013 mem 8731\n\
+                        UDP: inuse 0 mem 2\n";
+        assert_eq!(sockstat_tcp_pages(sockstat), Some(8731));
+        assert_eq!(sockstat_tcp_pages("UDP: inuse 0 mem 2\n"), None);
+        assert!(
+            tcp_buffer_bytes().is_some(),
+            "this machine has /proc/net/sockstat"
+        );
+    }
 
     #[test]
     fn reads_this_process() {

@@ -40,19 +40,37 @@ pub struct ClientTally {
     pub gaps: u64,
     /// Events repeated or out of order.
     pub repeated: u64,
+    /// `resync` frames: the server said continuity was lost and sent the match's state instead.
+    pub resyncs: u64,
+    /// Events a resync jumped over: announced as lost rather than silently missing.
+    pub resynced_over: u64,
 }
 
 impl ClientTally {
-    /// Records event `seq` of `topic`.
-    pub fn observe(&mut self, topic: usize, seq: u64) -> Observed {
-        let last = match self.last_seq.iter_mut().find(|(t, _)| *t == topic) {
-            Some((_, last)) => last,
+    fn last_seq(&mut self, topic: usize) -> &mut u64 {
+        match self.last_seq.iter().position(|(t, _)| *t == topic) {
+            Some(index) => &mut self.last_seq[index].1,
             None => {
                 self.last_seq.push((topic, 0));
                 let index = self.last_seq.len() - 1;
                 &mut self.last_seq[index].1
             }
-        };
+        }
+    }
+
+    /// Records a `resync` of `topic` to a snapshot at `seq`: the events up to it that were not
+    /// received will not come, and the next one expected is `seq + 1`.
+    pub fn resync(&mut self, topic: usize, seq: u64) {
+        let last = self.last_seq(topic);
+        let skipped = seq.saturating_sub(*last);
+        *last = (*last).max(seq);
+        self.resyncs += 1;
+        self.resynced_over += skipped;
+    }
+
+    /// Records event `seq` of `topic`.
+    pub fn observe(&mut self, topic: usize, seq: u64) -> Observed {
+        let last = self.last_seq(topic);
         if seq <= *last {
             self.repeated += 1;
             return Observed::Repeated;
@@ -216,6 +234,19 @@ mod tests {
         assert_eq!(tally.observe(0, 4), Observed::Repeated);
         assert_eq!(tally.observe(0, 2), Observed::Repeated);
         assert_eq!((tally.received, tally.gaps, tally.repeated), (2, 1, 2));
+    }
+
+    #[test]
+    fn a_resync_moves_the_expected_seq_past_what_it_announced_lost() {
+        let mut tally = ClientTally::default();
+        tally.observe(0, 1);
+        tally.resync(0, 5);
+        assert_eq!(tally.observe(0, 6), Observed::InOrder { missed: 0 });
+        assert_eq!(tally.observe(0, 4), Observed::Repeated);
+        assert_eq!(
+            (tally.received, tally.resyncs, tally.resynced_over),
+            (2, 1, 4)
+        );
     }
 
     #[test]

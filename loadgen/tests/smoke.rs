@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use scoreline_loadgen::{Phase, Plan, RunConfig, Scenario, run};
+use scoreline_loadgen::{Phase, Plan, PublishMode, RunConfig, Scenario, run};
 use scoreline_testkit::{RedisServer, TestApp};
 
 fn config(app: &TestApp, redis: &RedisServer, plan: Plan, run_id: &str) -> RunConfig {
@@ -14,6 +14,8 @@ fn config(app: &TestApp, redis: &RedisServer, plan: Plan, run_id: &str) -> RunCo
         ws_url: app.ws_url(),
         redis_url: redis.url(),
         channel_prefix: "scores:".to_owned(),
+        key_prefix: "scoreline:".to_owned(),
+        publish: PublishMode::Numbered,
         server_pid: Some(std::process::id()),
         connect_timeout: Duration::from_secs(20),
         drain_timeout: Duration::from_secs(5),
@@ -79,6 +81,8 @@ async fn events_published_while_the_service_is_away_are_reported_lost() {
     };
     let mut config = config(&app, &redis, plan, "lost");
     config.redis_url = other_redis.url();
+    // Bare PUBLISH, whose reply counts the listeners: none here.
+    config.publish = PublishMode::Plain;
     config.drain_timeout = Duration::from_millis(500);
     let report = run(config).await.expect("the run completes");
     assert_eq!(report.subscribed, 4);
