@@ -66,7 +66,8 @@ fi
 status=0
 "$bin/loadgen" --scenario "$scenario" --url "ws://127.0.0.1:$service_port/ws" \
     --redis-url "redis://127.0.0.1:$redis_port/" --server-pid "$service_pid" "$@" || status=$?
-# The service's own view of latency (from receiving an event off Redis to handing its frame to
-# the socket, per batch): splits the client-side figure into server and the rest.
-curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_publish_to_send_seconds_(bucket|sum|count)' || true
+# The service's own view: its latency histogram (from receiving an event off Redis to handing
+# its frame to the socket, per batch) splits the client-side figure into server and the rest;
+# the counters say whether it dropped events under overload, refilled gaps or cut slow clients.
+curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_(publish_to_send_seconds_(bucket|sum|count)|events_(in|dropped_overload|backfilled)_total|event_gaps_total|resyncs_total|slow_client_disconnects_total|frames_out_total)' || true
 exit "$status"
