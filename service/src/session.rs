@@ -113,7 +113,7 @@ pub async fn run(
                         Ok(()) => {}
                         Err(close) => break close,
                     },
-                    Some(Err(error)) => break Some(protocol_error_close(&error)),
+                    Some(Err(error)) => break protocol_error_close(&error),
                 }
             }
             () = tokio::time::sleep_until(idle_deadline) => {
@@ -141,23 +141,26 @@ fn reason(code: CloseCode, description: &str) -> CloseReason {
     }
 }
 
-fn protocol_error_close(error: &ProtocolError) -> CloseReason {
+/// The close for a broken client stream; `None` when the connection itself is gone (reset, or
+/// closed without a close frame), which is a client leaving, not bad input.
+fn protocol_error_close(error: &ProtocolError) -> Option<CloseReason> {
     match error {
         ProtocolError::Overflow => {
             telemetry::bad_input("frame_too_large");
-            reason(CloseCode::Size, "frame too large")
+            Some(reason(CloseCode::Size, "frame too large"))
         }
         // Continuations beyond the size limit surface as an I/O error from the aggregator.
         ProtocolError::Io(io) if io.to_string().contains("maximum continuation size") => {
             telemetry::bad_input("frame_too_large");
-            reason(CloseCode::Size, "message too large")
+            Some(reason(CloseCode::Size, "message too large"))
         }
+        ProtocolError::Io(_) => None,
         other => {
             telemetry::bad_input("websocket_protocol");
-            reason(
+            Some(reason(
                 CloseCode::Protocol,
                 &format!("WebSocket protocol error: {other}"),
-            )
+            ))
         }
     }
 }

@@ -170,7 +170,15 @@ impl RedisServer {
 
     /// Publishes any payload on any channel, well-formed or not.
     pub async fn publish_raw(&self, channel: &str, payload: &str) -> anyhow::Result<()> {
-        let mut connection = self.client().get_multiplexed_async_connection().await?;
+        // Generous timeouts: a loaded CI machine can be slow to answer, and that is not what the
+        // tests are about.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(10)))
+            .set_connection_timeout(Some(std::time::Duration::from_secs(10)));
+        let mut connection = self
+            .client()
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         redis::cmd("PUBLISH")
             .arg(channel)
             .arg(payload)

@@ -27,7 +27,12 @@ fn draft(topic: &str, kind: EventKind) -> EventDraft {
 }
 
 async fn publisher(redis: &RedisServer) -> Publisher<ConnectionManager> {
-    let manager = ConnectionManager::new(redis.client()).await.unwrap();
+    // A loaded machine may answer slowly; that is not what these tests are about.
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(10)));
+    let manager = ConnectionManager::new_with_config(redis.client(), config)
+        .await
+        .unwrap();
     Publisher::new(manager, Layout::default())
 }
 
@@ -262,6 +267,8 @@ async fn a_client_whose_connection_is_cut_resumes_where_it_stopped() {
         feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap();
     }
     follow_until(&mut client, &mut checker, &[(GAME, 4)]).await;
+    let protocol_errors = "scoreline_bad_inputs_total{kind=\"websocket_protocol\"}";
+    let protocol_errors_before = metric(&app, protocol_errors).await;
     drop(client); // no close handshake: the TCP connection just goes away
     for _ in 0..10 {
         feed.publish(&draft(GAME, goal(Side::Away))).await.unwrap();
@@ -272,6 +279,8 @@ async fn a_client_whose_connection_is_cut_resumes_where_it_stopped() {
     follow_until(&mut client, &mut checker, &[(GAME, 20)]).await;
     assert_eq!((checker.events(GAME), checker.resyncs(GAME)), (20, 0));
     assert!(metric(&app, "scoreline_resumes_total").await > resumes_before);
+    // A client vanishing is not bad input.
+    assert_eq!(metric(&app, protocol_errors).await, protocol_errors_before);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ const GAME: &str = "football/premier-league/ars-che";
 async fn a_client_that_never_reads_is_cut_off_while_a_fast_client_keeps_up() {
     let redis = RedisServer::start().unwrap();
     let mut config = TestApp::config(Some(&redis));
-    config.max_queued_frames = 64;
+    config.max_queued_frames = 256;
     config.idle_timeout_secs = 120;
     let app = TestApp::spawn(config).await.unwrap();
     app.wait_until_ready(true).await.unwrap();
@@ -27,7 +27,7 @@ async fn a_client_that_never_reads_is_cut_off_while_a_fast_client_keeps_up() {
 
     // Large frames fill the kernel's socket buffers quickly, so the stalled client's queue
     // overflows within a few hundred events.
-    const EVENTS: u64 = 1500;
+    const EVENTS: u64 = 2000;
     let name = "x".repeat(16 * 1024);
     let reader = tokio::spawn(async move {
         let mut latencies_ms = Vec::new();
@@ -48,6 +48,11 @@ async fn a_client_that_never_reads_is_cut_off_while_a_fast_client_keeps_up() {
             player_off: None,
         };
         redis.publish(&event(GAME, seq, kind)).await.unwrap();
+        if seq % 25 == 0 {
+            // A steady feed rather than one burst: the fast client must be able to keep up even
+            // on a loaded machine, while the stalled one still never reads.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     let mut latencies_ms = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
