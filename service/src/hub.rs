@@ -90,6 +90,9 @@ pub struct BackfillRequest {
     pub epoch: u64,
     /// Every event after this seq.
     pub after_seq: u64,
+    /// Set when the events are for one resuming client rather than for the match itself: the
+    /// connection, and the last seq it must be sent from the history (later ones are live).
+    pub for_client: Option<(ConnId, u64)>,
 }
 
 /// What the hub can be asked to do.
@@ -186,6 +189,17 @@ pub struct Hub {
     backfill: Option<mpsc::Sender<BackfillRequest>>,
     /// Matches with a gap being filled: the events that arrived after it, held in seq order.
     held: HashMap<MatchTopic, Held>,
+    /// Clients resuming from further back than memory holds, per match: their live frames wait
+    /// here until the history read for them arrives, so they get every event once, in order.
+    resuming: HashMap<ConnId, HashMap<MatchTopic, Resuming>>,
+}
+
+/// A client catching up on one match from the Redis history.
+#[derive(Debug)]
+struct Resuming {
+    /// Live frames of the match that arrived meanwhile.
+    waiting: Vec<Outbound>,
+    since: Instant,
 }
 
 /// Events held for one match until its gap is filled.
@@ -204,6 +218,7 @@ impl Hub {
             limits,
             backfill,
             held: HashMap::new(),
+            resuming: HashMap::new(),
         }
     }
 
@@ -213,6 +228,7 @@ impl Hub {
             Command::Connect { conn, mailbox } => self.routes.connect(conn, mailbox),
             Command::Disconnect { conn } => {
                 self.routes.disconnect(conn);
+                self.resuming.remove(&conn);
             }
             Command::Subscribe {
                 conn,
@@ -315,6 +331,32 @@ impl Hub {
                     resumed.push(topic.clone());
                     replay.extend(frames);
                 }
+                Resume::Resync(ResyncReason::HistoryTrimmed) if self.backfill.is_some() => {
+                    // Further back than memory: read it from the match's Redis history.
+                    let request = BackfillRequest {
+                        topic: topic.clone(),
+                        epoch: point.epoch,
+                        after_seq: point.seq,
+                        for_client: Some((conn, entry.snapshot.seq)),
+                    };
+                    let sent = self
+                        .backfill
+                        .as_ref()
+                        .is_some_and(|b| b.try_send(request).is_ok());
+                    if sent {
+                        resumed.push(topic.clone());
+                        let catching_up = Resuming {
+                            waiting: Vec::new(),
+                            since: Instant::now(),
+                        };
+                        self.resuming
+                            .entry(conn)
+                            .or_default()
+                            .insert(topic.clone(), catching_up);
+                    } else {
+                        resyncs.push((ResyncReason::HistoryTrimmed, entry.snapshot.clone()));
+                    }
+                }
                 Resume::Resync(reason) => resyncs.push((reason, entry.snapshot.clone())),
             }
         }
@@ -397,6 +439,7 @@ impl Hub {
                 topic: topic.clone(),
                 epoch: inbound.event.epoch,
                 after_seq,
+                for_client: None,
             };
             if backfill.try_send(request).is_ok() {
                 let mut events = BTreeMap::new();
@@ -427,6 +470,10 @@ impl Hub {
     /// Answers a backfill: delivers the missing events, then those held, in seq order. Events at
     /// or before the match's current seq only refill its resume record (after a restart).
     fn backfilled(&mut self, request: BackfillRequest, events: Result<Vec<ScoreEvent>, String>) {
+        if let Some((conn, until_seq)) = request.for_client {
+            self.resumed_from_history(conn, &request, until_seq, events);
+            return;
+        }
         let events = events.unwrap_or_else(|error| {
             tracing::warn!(topic = %request.topic, %error, "could not read the match history");
             Vec::new()
@@ -463,6 +510,52 @@ impl Hub {
         self.release(&request.topic);
     }
 
+    /// Sends a resuming client the events read for it, then the live ones that waited; or, when
+    /// the history no longer has them all, a resync.
+    fn resumed_from_history(
+        &mut self,
+        conn: ConnId,
+        request: &BackfillRequest,
+        until_seq: u64,
+        events: Result<Vec<ScoreEvent>, String>,
+    ) {
+        let Some(catching_up) = self
+            .resuming
+            .get_mut(&conn)
+            .and_then(|matches| matches.remove(&request.topic))
+        else {
+            return;
+        };
+        let wanted: Vec<ScoreEvent> = events
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|event| event.epoch == request.epoch && event.seq <= until_seq)
+            .collect();
+        let complete = wanted.len() as u64 == until_seq - request.after_seq
+            && wanted
+                .first()
+                .is_some_and(|event| event.seq == request.after_seq + 1);
+        if complete {
+            for event in &wanted {
+                self.push_to(conn, Outbound::critical(event_frame(event)));
+            }
+            for frame in catching_up.waiting {
+                self.push_to(conn, frame);
+            }
+        } else {
+            self.resync_one(conn, &request.topic, ResyncReason::HistoryTrimmed);
+        }
+    }
+
+    /// Sends one client a resync of one match (its current state).
+    fn resync_one(&mut self, conn: ConnId, topic: &MatchTopic, reason: ResyncReason) {
+        let Some(snapshot) = self.matches.get(topic.as_str()).cloned() else {
+            return;
+        };
+        metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason)).increment(1);
+        self.reply(conn, &ServerMessage::Resync { reason, snapshot });
+    }
+
     /// Delivers a match's held events in order, whatever is still missing.
     fn release(&mut self, topic: &MatchTopic) {
         if let Some(held) = self.held.remove(topic) {
@@ -493,6 +586,7 @@ impl Hub {
                     topic,
                     epoch,
                     after_seq,
+                    for_client: None,
                 })
                 .is_err()
             {
@@ -558,6 +652,16 @@ impl Hub {
         let mut slow = Vec::new();
         for (conn, mailbox) in self.routes.recipients(match_topic.topic()) {
             recipients += 1;
+            // Only clients resuming from the Redis history are looked up, and only while any is.
+            if !self.resuming.is_empty()
+                && let Some(catching_up) = self
+                    .resuming
+                    .get_mut(&conn)
+                    .and_then(|matches| matches.get_mut(&match_topic))
+            {
+                catching_up.waiting.push(frame.clone());
+                continue;
+            }
             match mailbox.push(frame.clone()) {
                 Pushed::Queued | Pushed::Closed => {}
                 Pushed::Coalesced => coalesced += 1,
@@ -596,6 +700,23 @@ impl Hub {
             tracing::warn!(%topic, "missing events did not arrive in time; going on without them");
             self.release(&topic);
         }
+        let stuck: Vec<(ConnId, MatchTopic)> = self
+            .resuming
+            .iter()
+            .flat_map(|(conn, matches)| {
+                matches
+                    .iter()
+                    .filter(|(_, catching_up)| catching_up.since.elapsed() >= BACKFILL_PATIENCE)
+                    .map(|(topic, _)| (*conn, topic.clone()))
+            })
+            .collect();
+        for (conn, topic) in stuck {
+            if let Some(matches) = self.resuming.get_mut(&conn) {
+                matches.remove(&topic);
+            }
+            self.resync_one(conn, &topic, ResyncReason::HistoryTrimmed);
+        }
+        self.resuming.retain(|_, matches| !matches.is_empty());
         self.matches.evict_finished(now_ms);
         metrics::gauge!(telemetry::MATCHES).set(self.matches.len() as f64);
         metrics::gauge!(telemetry::SUBSCRIPTIONS).set(self.routes.subscription_count() as f64);
@@ -1149,5 +1270,58 @@ mod tests {
         let fresh = publish(true);
         assert!(fresh.epoch > first.epoch);
         assert_eq!(fresh.seq, 1);
+    }
+
+    #[test]
+    fn a_client_further_back_than_memory_is_caught_up_from_the_history_before_live_events() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        for seq in 1..=6 {
+            hub.publish(numbered(seq)).unwrap();
+        }
+        let mailbox = connect(&mut hub, 1, 32);
+        resume(&mut hub, 1, 7, 1);
+        let request = requests.try_recv().unwrap();
+        assert_eq!(
+            (request.after_seq, request.for_client),
+            (1, Some((ConnId(1), 6)))
+        );
+        hub.publish(numbered(7)).unwrap();
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            ["subscribed resumed=1 snapshots=0"]
+        );
+        let history = (2..=6).map(|seq| numbered(seq).event).collect();
+        hub.handle(Command::Backfill {
+            request,
+            events: Ok(history),
+        });
+        assert_eq!(seqs(&received(&mailbox)), ["2", "3", "4", "5", "6", "7"]);
+        hub.publish(numbered(8)).unwrap();
+        assert_eq!(seqs(&received(&mailbox)), ["8"]);
+    }
+
+    #[test]
+    fn a_history_that_cannot_cover_the_resume_gives_a_resync() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        for seq in 1..=6 {
+            hub.publish(numbered(seq)).unwrap();
+        }
+        let mailbox = connect(&mut hub, 1, 32);
+        resume(&mut hub, 1, 7, 1);
+        let request = requests.try_recv().unwrap();
+        let trimmed = (4..=6).map(|seq| numbered(seq).event).collect();
+        hub.handle(Command::Backfill {
+            request,
+            events: Ok(trimmed),
+        });
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            [
+                "subscribed resumed=1 snapshots=0",
+                "resync HistoryTrimmed at 6"
+            ]
+        );
     }
 }

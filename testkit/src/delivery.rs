@@ -71,6 +71,11 @@ impl DeliveryChecker {
         Ok(())
     }
 
+    /// Starts from a known position of a match, as a client that already holds it does.
+    pub fn start_at(&mut self, topic: &MatchTopic, point: ResumePoint) {
+        self.positions.insert(topic.clone(), point);
+    }
+
     /// Where the client stands, to resume from after a reconnect.
     pub fn resume_points(&self) -> BTreeMap<String, ResumePoint> {
         self.positions

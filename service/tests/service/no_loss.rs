@@ -283,50 +283,86 @@ async fn a_client_whose_connection_is_cut_resumes_where_it_stopped() {
     assert_eq!(metric(&app, protocol_errors).await, protocol_errors_before);
 }
 
+/// Publishes `count` goals, and waits until the service has them.
+async fn goals(app: &TestApp, feed: &mut Publisher<ConnectionManager>, count: u64) -> u64 {
+    let mut last = None;
+    for _ in 0..count {
+        last = Some(feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap());
+    }
+    let last = last.unwrap();
+    crate::wait_for_seq(app, GAME, last.seq).await;
+    last.epoch
+}
+
+/// Subscribes to football resuming `GAME` at `seq` of `epoch`.
+async fn resume_at(client: &mut WsClient, epoch: u64, seq: u64) {
+    let football = Topic::parse("football").unwrap();
+    let mut points = std::collections::BTreeMap::new();
+    points.insert(
+        GAME.to_owned(),
+        scoreline_protocol::ResumePoint { epoch, seq },
+    );
+    client
+        .send(&ClientMessage::resume([&football], points))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn history_too_old_or_reset_is_an_explicit_resync() {
+async fn a_client_further_back_than_memory_resumes_from_the_redis_history() {
     let redis = RedisServer::start().unwrap();
     let mut config = TestApp::config(Some(&redis));
     config.resume_events = 4;
     let app = TestApp::spawn(config).await.unwrap();
     app.wait_until_ready(true).await.unwrap();
     let mut feed = publisher(&redis).await;
-    for _ in 0..10 {
-        feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap();
-    }
-    crate::wait_for_seq(&app, GAME, 10).await;
-    let epoch = crate::wait_for_seq(&app, GAME, 10).await.epoch;
+    let epoch = goals(&app, &mut feed, 10).await;
 
     let mut client = app.client().await.unwrap();
-    let football = Topic::parse("football").unwrap();
-    let mut far_behind = std::collections::BTreeMap::new();
-    far_behind.insert(
-        GAME.to_owned(),
-        scoreline_protocol::ResumePoint { epoch, seq: 2 },
+    resume_at(&mut client, epoch, 2).await;
+    let mut checker = DeliveryChecker::default();
+    let game = MatchTopic::parse(GAME).unwrap();
+    checker.start_at(&game, scoreline_protocol::ResumePoint { epoch, seq: 2 });
+    goals(&app, &mut feed, 2).await;
+    follow_until(&mut client, &mut checker, &[(GAME, 12)]).await;
+    assert_eq!(
+        checker.events(GAME),
+        10,
+        "3..=10 from the history, then 11 and 12 live"
     );
-    client
-        .send(&ClientMessage::resume([&football], far_behind))
-        .await
-        .unwrap();
-    let resync = client
-        .recv_until(|message| match message {
-            ServerMessage::Resync { reason, snapshot } => Some((reason, snapshot.seq)),
-            _ => None,
-        })
-        .await
-        .unwrap();
+    assert_eq!(checker.resyncs(GAME), 0);
+}
+
+#[tokio::test]
+async fn history_trimmed_or_reset_is_an_explicit_resync() {
+    let redis = RedisServer::start().unwrap();
+    let mut config = TestApp::config(Some(&redis));
+    config.resume_events = 4;
+    let app = TestApp::spawn(config).await.unwrap();
+    app.wait_until_ready(true).await.unwrap();
+    let manager = ConnectionManager::new(redis.client()).await.unwrap();
+    let mut feed = Publisher::new(
+        manager,
+        Layout {
+            history_len: 5,
+            ..Layout::default()
+        },
+    );
+    let epoch = goals(&app, &mut feed, 10).await;
+
+    let mut client = app.client().await.unwrap();
+    resume_at(&mut client, epoch, 2).await;
+    let next_resync = |message| match message {
+        ServerMessage::Resync { reason, snapshot } => Some((reason, snapshot.seq)),
+        _ => None,
+    };
+    let resync = client.recv_until(next_resync).await.unwrap();
     assert_eq!(resync, (ResyncReason::HistoryTrimmed, 10));
 
     feed.publish_new_history(&draft(GAME, EventKind::MatchStarted))
         .await
         .unwrap();
-    let reset = client
-        .recv_until(|message| match message {
-            ServerMessage::Resync { reason, snapshot } => Some((reason, snapshot.seq)),
-            _ => None,
-        })
-        .await
-        .unwrap();
+    let reset = client.recv_until(next_resync).await.unwrap();
     assert_eq!(reset, (ResyncReason::EpochChanged, 1));
 }
 
