@@ -85,6 +85,10 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
 
+    /// Longest a whole run may take before it is abandoned with an error, whatever happens.
+    #[arg(long, default_value_t = 600)]
+    max_run_secs: u64,
+
     /// Most clients allowed in one run: a guard against a typo opening a million sockets.
     #[arg(long, default_value_t = 20_000)]
     max_clients: usize,
@@ -145,7 +149,15 @@ fn run_main(args: Args) -> anyhow::Result<ExitCode> {
         runtime.worker_threads(threads);
     }
     let runtime = runtime.enable_all().build()?;
-    let report = runtime.block_on(run(config))?;
+    let max_run = Duration::from_secs(args.max_run_secs);
+    let report = runtime
+        .block_on(async { tokio::time::timeout(max_run, run(config)).await })
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the run took longer than --max-run-secs {}",
+                args.max_run_secs
+            )
+        })??;
     // Clients still closing must not keep the process alive past the report.
     runtime.shutdown_timeout(Duration::from_secs(2));
     println!("{}", report.human_line());

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::plan::{Phase, Plan, Scenario};
+use crate::run::PublishMode;
 use crate::server_stats::ProcSample;
 use crate::tally::LatencySummary;
 
@@ -15,6 +16,8 @@ pub struct Report {
     pub run_id: String,
     /// What was asked for.
     pub plan: Plan,
+    /// How events were published.
+    pub publish: PublishMode,
     /// Clients (readers and slow) that connected and got their `subscribed` reply.
     pub subscribed: usize,
     /// Clients that failed to connect or subscribe in time.

@@ -289,6 +289,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         scenario: config.scenario,
         run_id: config.run_id.clone(),
         plan: plan.clone(),
+        publish: config.publish,
         subscribed: 0,
         connect_failures: 0,
         first_connect_error: None,
