@@ -77,6 +77,11 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     drain_secs: u64,
 
+    /// How long slow clients read what piled up for them at the end, to see whether the server
+    /// closed them (their backlog can be megabytes of kernel buffers each).
+    #[arg(long, default_value_t = 10)]
+    slow_drain_secs: u64,
+
     /// Receive buffer of slow clients' sockets, in bytes.
     #[arg(long, default_value_t = 4096)]
     slow_recv_buffer_bytes: u32,
@@ -141,6 +146,7 @@ fn run_main(args: Args) -> anyhow::Result<ExitCode> {
         server_pid: args.server_pid,
         connect_timeout: Duration::from_secs(args.connect_timeout_secs),
         drain_timeout: Duration::from_secs(args.drain_secs),
+        slow_drain: Duration::from_secs(args.slow_drain_secs),
         slow_recv_buffer_bytes: args.slow_recv_buffer_bytes,
         run_id: run_id(),
     };

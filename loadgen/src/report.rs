@@ -50,6 +50,13 @@ pub struct Report {
     pub readers_closed: usize,
     /// Slow clients the server disconnected (close code 1013) for falling behind.
     pub slow_disconnected: usize,
+    /// Slow clients closed with another code, or whose connection just ended.
+    pub slow_closed_otherwise: usize,
+    /// How slow clients' connections ended, by close code (1006: dropped without a close frame).
+    pub slow_close_codes: std::collections::BTreeMap<u16, usize>,
+    /// Slow clients still receiving backlog when `--slow-drain-secs` ran out: whether the server
+    /// cut them is unknown (its `scoreline_slow_client_disconnects_total` says).
+    pub slow_still_open: usize,
     /// Each publishing phase.
     pub phases: Vec<PhaseReport>,
     /// Latency over all phases.
@@ -160,8 +167,12 @@ impl Report {
         }
         if self.plan.slow > 0 {
             line += &format!(
-                "; {}/{} slow clients disconnected",
-                self.slow_disconnected, self.plan.slow
+                "; {}/{} slow clients disconnected (1013), {} closed otherwise, {} still open after the drain, close codes {:?}",
+                self.slow_disconnected,
+                self.plan.slow,
+                self.slow_closed_otherwise,
+                self.slow_still_open,
+                self.slow_close_codes
             );
         }
         if let Some(server) = &self.server {

@@ -35,10 +35,6 @@ use crate::tally::{
     ClientTally, LatencyRecorder, LatencySummary, Observed, PublishTimes, expected_for,
 };
 
-/// How long a slow client spends at the end reading what piled up, to learn whether the server
-/// disconnected it.
-const SLOW_DRAIN: Duration = Duration::from_secs(3);
-
 /// How long a client waits for its close handshake before dropping the socket.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -65,6 +61,9 @@ pub struct RunConfig {
     pub connect_timeout: Duration,
     /// Longest wait after the last publish for deliveries to arrive.
     pub drain_timeout: Duration,
+    /// How long slow clients spend at the end reading what piled up for them (megabytes of kernel
+    /// buffers each), to reach the close frame if the server disconnected them.
+    pub slow_drain: Duration,
     /// Receive buffer of slow clients' sockets; small, so they fill up quickly as a phone on a
     /// bad network would.
     pub slow_recv_buffer_bytes: u32,
@@ -203,6 +202,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
             url: config.ws_url.clone(),
             recv_buffer_bytes: (role == Role::Slow).then_some(config.slow_recv_buffer_bytes),
             connect_timeout: config.connect_timeout,
+            slow_drain: config.slow_drain,
             permits: permits.clone(),
             shared: shared.clone(),
         };
@@ -305,6 +305,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         resynced_over: 0,
         readers_closed: 0,
         slow_disconnected: 0,
+        slow_closed_otherwise: 0,
+        slow_close_codes: Default::default(),
+        slow_still_open: 0,
         phases: Vec::new(),
         latency: LatencySummary::of(&merged(&shared.latency)),
         server: None,
@@ -339,7 +342,18 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
                 report.readers_closed += usize::from(outcome.closed.is_some());
             }
             Role::Reader => {}
-            Role::Slow => report.slow_disconnected += usize::from(outcome.closed == Some(1013)),
+            Role::Slow => match outcome.closed {
+                Some(code) => {
+                    *report.slow_close_codes.entry(code).or_default() += 1;
+                    if code == 1013 {
+                        report.slow_disconnected += 1;
+                    } else {
+                        report.slow_closed_otherwise += 1;
+                    }
+                }
+                None if outcome.subscribed_after.is_some() => report.slow_still_open += 1,
+                None => {}
+            },
         }
     }
     report.connect_all_secs = if report.connect_failures == 0 {
@@ -552,6 +566,7 @@ struct Client {
     url: String,
     recv_buffer_bytes: Option<u32>,
     connect_timeout: Duration,
+    slow_drain: Duration,
     permits: Arc<Semaphore>,
     shared: Arc<Shared>,
 }
@@ -585,7 +600,7 @@ impl Client {
             Role::Reader => self.read(&mut socket, &mut outcome).await,
             Role::Slow => {
                 self.shared.stop.cancelled().await;
-                drain_slow(&mut socket, &mut outcome).await;
+                drain_slow(&mut socket, &mut outcome, self.slow_drain).await;
             }
         }
         if outcome.closed.is_none() {
@@ -716,8 +731,12 @@ fn ws_config() -> WebSocketConfig {
 }
 
 /// Reads what piled up for a slow client, briefly, to learn whether the server closed it.
-async fn drain_slow(socket: &mut WebSocketStream<TcpStream>, outcome: &mut ClientOutcome) {
-    let deadline = tokio::time::Instant::now() + SLOW_DRAIN;
+async fn drain_slow(
+    socket: &mut WebSocketStream<TcpStream>,
+    outcome: &mut ClientOutcome,
+    slow_drain: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + slow_drain;
     loop {
         match tokio::time::timeout_at(deadline, socket.next()).await {
             Err(_) => return,

@@ -19,6 +19,7 @@ fn config(app: &TestApp, redis: &RedisServer, plan: Plan, run_id: &str) -> RunCo
         server_pid: Some(std::process::id()),
         connect_timeout: Duration::from_secs(20),
         drain_timeout: Duration::from_secs(5),
+        slow_drain: Duration::from_secs(5),
         slow_recv_buffer_bytes: 4096,
         run_id: run_id.to_owned(),
     }
