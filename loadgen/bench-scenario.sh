@@ -46,8 +46,11 @@ RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$service
     >"$log" 2>&1 &
 service_pid=$!
 cleanup() {
-    kill "$service_pid" "$redis_pid" 2>/dev/null || true
-    wait "$service_pid" "$redis_pid" 2>/dev/null || true
+    # The service first, so its log does not end with a Redis connection it saw vanish.
+    kill "$service_pid" 2>/dev/null || true
+    wait "$service_pid" 2>/dev/null || true
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -69,5 +72,7 @@ status=0
 # The service's own view: its latency histogram (from receiving an event off Redis to handing
 # its frame to the socket, per batch) splits the client-side figure into server and the rest;
 # the counters say whether it dropped events under overload, refilled gaps or cut slow clients.
-curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_(publish_to_send_seconds_(bucket|sum|count)|events_(in|dropped_overload|backfilled)_total|event_gaps_total|resyncs_total|slow_client_disconnects_total|frames_out_total)' || true
+curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_(publish_to_send_seconds_(bucket|sum|count)|events_(in|dropped_overload|backfilled)_total|event_gaps_total|resyncs_total|slow_client_disconnects_total|frames_out_total|canary_failures_total|redis_reconnects_total)' || true
+# Warnings the service logged during the run (a late canary, a lost subscription...).
+grep -E 'WARN|ERROR' "$log" >&2 || true
 exit "$status"
