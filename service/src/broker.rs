@@ -401,6 +401,7 @@ impl RedisBroker {
                     let Some(message) = message else { return };
                     let payload = message.get_payload_bytes();
                     let channel = message.get_channel_name();
+                    canary.delivered();
                     if channel == canary.channel {
                         canary.returned(payload);
                         continue;
@@ -502,6 +503,9 @@ struct Canary {
     /// When the oldest unanswered canary was sent.
     waiting_since: Option<Instant>,
     sent: u64,
+    /// When the subscription last delivered anything. Under load the canary can queue behind
+    /// thousands of events; a subscription that delivers is alive, whatever the canary's delay.
+    last_delivery: Instant,
 }
 
 impl Canary {
@@ -511,6 +515,7 @@ impl Canary {
             channel,
             waiting_since: None,
             sent: 0,
+            last_delivery: Instant::now(),
         }
     }
 
@@ -534,9 +539,16 @@ impl Canary {
         }
     }
 
+    /// The subscription delivered a message (any message).
+    fn delivered(&mut self) {
+        self.last_delivery = Instant::now();
+    }
+
+    /// A canary is outstanding and the subscription has delivered nothing for too long.
     fn overdue(&self) -> bool {
         self.waiting_since
             .is_some_and(|since| since.elapsed() > CANARY_PATIENCE)
+            && self.last_delivery.elapsed() > CANARY_PATIENCE
     }
 }
 

@@ -92,6 +92,12 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_RESUME_EVENTS", default_value_t = 256)]
     pub resume_events: usize,
 
+    /// Kernel send buffer per connection, in bytes (0 keeps the system's auto-tuning). A client
+    /// that stops reading can pin no more than this (doubled by Linux) in the kernel, and its
+    /// backlog reaches the service's queue limit, where it is handled, sooner.
+    #[arg(long, env = "SCORELINE_SOCKET_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
+    pub socket_send_buffer_bytes: usize,
+
     /// Most matches kept in memory.
     #[arg(long, env = "SCORELINE_MAX_MATCHES", default_value_t = 100_000)]
     pub max_matches: usize,

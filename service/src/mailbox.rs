@@ -179,10 +179,17 @@ impl Mailbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Pushes a frame and wakes the session.
+    /// Pushes a frame and wakes the session when it may be waiting: the session drains the whole
+    /// queue at every wake-up, so only the push into an empty queue (and an overflow, which a
+    /// session stuck on a write must hear about) needs one. At a million pushes a second this
+    /// saves most of the wake-ups.
     pub fn push(&self, frame: Outbound) -> Pushed {
-        let pushed = self.lock().push(frame);
-        if pushed != Pushed::Closed {
+        let (pushed, was_empty) = {
+            let mut queue = self.lock();
+            let was_empty = queue.is_empty();
+            (queue.push(frame), was_empty)
+        };
+        if pushed == Pushed::Overflowed || (pushed != Pushed::Closed && was_empty) {
             self.ready.notify_one();
         }
         pushed

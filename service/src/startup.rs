@@ -162,6 +162,12 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
+        if config.socket_send_buffer_bytes > 0 {
+            // Accepted sockets inherit the listener's send buffer size on Linux.
+            socket2::SockRef::from(&listener)
+                .set_send_buffer_size(config.socket_send_buffer_bytes)
+                .context("setting the socket send buffer size")?;
+        }
         let session = SessionSettings {
             heartbeat: Duration::from_secs(config.heartbeat_secs.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
