@@ -354,10 +354,10 @@ impl Hub {
                             .or_default()
                             .insert(topic.clone(), catching_up);
                     } else {
-                        resyncs.push((ResyncReason::HistoryTrimmed, entry.snapshot.clone()));
+                        resyncs.push((topic.clone(), ResyncReason::HistoryTrimmed));
                     }
                 }
-                Resume::Resync(reason) => resyncs.push((reason, entry.snapshot.clone())),
+                Resume::Resync(reason) => resyncs.push((topic.clone(), reason)),
             }
         }
         // Resumed and resynced matches get no snapshot in the reply.
@@ -384,9 +384,8 @@ impl Hub {
         for frame in replay {
             self.push_to(conn, Outbound::critical(frame));
         }
-        for (reason, snapshot) in resyncs {
-            metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason)).increment(1);
-            self.reply(conn, &ServerMessage::Resync { reason, snapshot });
+        for (topic, reason) in resyncs {
+            self.resync_one(conn, &topic, reason);
         }
     }
 

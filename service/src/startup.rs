@@ -204,6 +204,8 @@ impl Application {
                 .configure(routes::configure)
         })
         .workers(workers)
+        // Room for a reconnect storm: the kernel caps this at net.core.somaxconn.
+        .backlog(4096)
         .disable_signals()
         .shutdown_timeout(shutdown_timeout_secs);
         let scheme = if tls.is_some() { "https" } else { "http" };
