@@ -98,8 +98,9 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_SOCKET_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
     pub socket_send_buffer_bytes: usize,
 
-    /// Most matches kept in memory.
-    #[arg(long, env = "SCORELINE_MAX_MATCHES", default_value_t = 100_000)]
+    /// Most matches kept in memory. A busy match costs about 160 KB (its snapshot, timeline and
+    /// recent events; measured in docs/soak.md), so the default bounds match state near 3 GB.
+    #[arg(long, env = "SCORELINE_MAX_MATCHES", default_value_t = 20_000)]
     pub max_matches: usize,
 
     /// How long a finished match stays available, in seconds.
