@@ -178,6 +178,8 @@ async fn restart_scenario(with_period_event: bool) -> anyhow::Result<()> {
     let mut config = TestApp::config(Some(&redis));
     config.listen = ([127, 0, 0, 1], port).into();
     let app = TestApp::spawn(config).await?;
+    // This goal is a plain, best-effort publish: the new instance must be subscribed to hear it.
+    app.wait_until_ready(true).await?;
     app.publish_http(&event(MATCH, 4, goal_by(Side::Away, "Palmer")))
         .await?;
     pump_until(&mut session, &mut driver, "1-1 after reconnecting", |s| {
