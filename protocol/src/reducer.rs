@@ -114,9 +114,9 @@ pub fn apply(snapshot: &mut MatchSnapshot, event: &ScoreEvent) -> Result<Applied
     let keep_in_timeline = change(snapshot, event);
     if keep_in_timeline {
         if snapshot.timeline.len() == TIMELINE_CAP {
-            snapshot.timeline.remove(0);
+            snapshot.timeline.pop_front();
         }
-        snapshot.timeline.push(TimelineEntry {
+        snapshot.timeline.push_back(TimelineEntry {
             seq: event.seq,
             ts_ms: event.ts_ms,
             period: snapshot.period,

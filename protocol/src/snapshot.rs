@@ -3,7 +3,7 @@
 //! Snapshots are what a client receives when it subscribes and what the service stores in Redis;
 //! events then move them forward through [`crate::reducer::apply`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -256,9 +256,10 @@ pub struct MatchSnapshot {
     /// The winner, once the match is over and has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub winner: Option<Side>,
-    /// Key events, oldest first, at most [`TIMELINE_CAP`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub timeline: Vec<TimelineEntry>,
+    /// Key events, oldest first, at most [`TIMELINE_CAP`]. A deque, because a full timeline drops
+    /// its oldest entry at every event.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub timeline: VecDeque<TimelineEntry>,
     /// Time of the last event applied, milliseconds since the Unix epoch.
     pub updated_ms: u64,
 }
@@ -288,7 +289,7 @@ impl MatchSnapshot {
             cards: CardTally::default(),
             stats: BTreeMap::new(),
             winner: None,
-            timeline: Vec::new(),
+            timeline: VecDeque::new(),
             updated_ms: 0,
         }
     }

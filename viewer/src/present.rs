@@ -536,7 +536,8 @@ mod tests {
             entry(3, 1, Some(10 * 60), goal(Side::Home, "Saka")),
             entry(4, 1, Some(20 * 60), goal(Side::Away, "Palmer")),
             entry(5, 2, Some(70 * 60), goal(Side::Home, "Rice")),
-        ];
+        ]
+        .into();
         football.timeline[2].voided = true;
         football.score = Score::new(2, 0);
         let plot = progression(&football);
@@ -569,7 +570,8 @@ mod tests {
                 points: 3,
                 player: None,
             },
-        )];
+        )]
+        .into();
         let plot = progression(&basketball);
         assert_eq!(plot.home.first(), Some(&[0.0, 97.0]));
         assert_eq!(
@@ -596,7 +598,8 @@ mod tests {
         tennis.timeline = vec![
             entry(4, 1, None, EventKind::Point { side: Side::Home }),
             entry(8, 1, None, EventKind::Point { side: Side::Away }),
-        ];
+        ]
+        .into();
         let plot = progression(&tennis);
         assert_eq!(plot.y_label, "games");
         assert_eq!(plot.home.last(), Some(&[4.0, 1.0]));
