@@ -203,7 +203,8 @@ fn parse_entries(
         .collect()
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch, the time unit of the protocol (and of new epochs).
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))

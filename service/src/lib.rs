@@ -30,12 +30,5 @@ pub mod telemetry;
 pub mod tls;
 
 pub use config::{BrokerKind, Config};
+pub use scoreline_feed::now_ms;
 pub use startup::Application;
-
-/// Milliseconds since the Unix epoch, the time unit of the protocol.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}

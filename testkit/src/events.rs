@@ -50,10 +50,4 @@ pub fn scheduled(home: &str, away: &str) -> EventKind {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use scoreline_service::now_ms;
