@@ -98,6 +98,14 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_SOCKET_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
     pub socket_send_buffer_bytes: usize,
 
+    /// Listening sockets sharing the port (SO_REUSEPORT). Each has its own queue of connections
+    /// waiting to be accepted, capped by the kernel (net.core.somaxconn, often 4096); when a
+    /// reconnect storm overflows the queues, the kernel drops handshakes and those clients retry
+    /// only after a second. Four queues absorb 10,000 simultaneous connects on default settings.
+    #[arg(long, env = "SCORELINE_ACCEPT_QUEUES", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub accept_queues: u16,
+
     /// Most matches kept in memory. A busy match costs about 160 KB (its snapshot, timeline and
     /// recent events; measured in docs/soak.md), so the default bounds match state near 3 GB.
     #[arg(long, env = "SCORELINE_MAX_MATCHES", default_value_t = 20_000)]

@@ -10,7 +10,9 @@
 //!
 //! - [`startup`]: [`Application`], the single entry point used by `main` and the tests.
 //! - [`config`]: flags and environment variables.
-//! - [`routes`]: HTTP endpoints (`/ws`, `/api/...`, `/healthz`, `/readyz`, `/metrics`).
+//! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`).
+//! - [`upgrade`]: `/ws`, the WebSocket upgrade, which takes the socket away from HTTP;
+//!   [`websocket`]: the frames on it, with small buffers and batched writes.
 //! - [`telemetry`]: logging and metric names.
 //! - [`tls`]: optional HTTPS/WSS.
 //!
@@ -28,6 +30,8 @@ pub mod session;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod upgrade;
+pub mod websocket;
 
 pub use config::{BrokerKind, Config};
 pub use scoreline_feed::now_ms;

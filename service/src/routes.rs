@@ -6,21 +6,20 @@ use std::sync::atomic::Ordering;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use scoreline_protocol::{
-    EventDraft, Limits, MatchSnapshot, MatchStatus, MatchTopic, PROTOCOL_VERSION, ScoreEvent,
-    ServerMessage, Topic,
-};
+use scoreline_protocol::{EventDraft, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic};
 use serde::Deserialize;
 
 use crate::broker::PublishDraftError;
-use crate::session;
 use crate::startup::AppState;
-use crate::telemetry;
+use crate::{telemetry, upgrade};
 
 /// Registers every route.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/ws", web::get().to(websocket))
+        .route(
+            upgrade::WEBSOCKET_PATH,
+            web::get().to(websocket_without_upgrade),
+        )
         .route("/api/matches", web::get().to(list_matches))
         .route("/api/matches/{topic:.*}", web::get().to(get_match))
         .service(
@@ -46,8 +45,8 @@ pub enum ApiError {
     /// The request is not allowed (e.g. an origin not on the list, publishing disabled).
     #[error("{0}")]
     Forbidden(String),
-    /// No such match.
-    #[error("no match {0}")]
+    /// No such match or endpoint.
+    #[error("{0}")]
     NotFound(String),
     /// The broker is down, the hub is gone, or the connection limit is reached.
     #[error("{0}")]
@@ -92,62 +91,15 @@ impl From<crate::hub::HubGone> for ApiError {
     }
 }
 
-/// `GET /ws`: upgrades to a WebSocket session.
-async fn websocket(
-    request: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    check_origin(&request, &state.config.allowed_origins)?;
-    let Some(slot) = state.connections.try_acquire() else {
-        return Err(ApiError::Unavailable(
-            "connection limit reached; try again later".into(),
-        ));
-    };
-    let (response, session, frames) = actix_ws::handle(&request, body)
-        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
-    let max_frame_bytes = state.config.max_frame_bytes;
-    let frames = frames
-        .max_frame_size(max_frame_bytes)
-        .aggregate_continuations()
-        .max_continuation_size(max_frame_bytes);
-    let welcome = ServerMessage::Welcome {
-        protocol: PROTOCOL_VERSION,
-        server: concat!("scoreline/", env!("CARGO_PKG_VERSION")).to_owned(),
-        heartbeat_secs: state.config.heartbeat_secs,
-        idle_timeout_secs: state.config.idle_timeout_secs,
-        limits: Limits {
-            max_topics: state.config.max_topics,
-            max_frame_bytes,
-            max_requests_per_sec: state.config.max_requests_per_sec,
-            max_snapshots: state.config.max_snapshots,
-        },
-    }
-    .to_json();
-    let conn = state.hub.new_conn_id();
-    let hub = state.hub.clone();
-    let settings = state.session;
-    let shutdown = state.sessions_shutdown.clone();
-    actix_web::rt::spawn(async move {
-        let _slot = slot;
-        session::run(session, frames, conn, hub, settings, welcome, shutdown).await;
-    });
-    Ok(response)
-}
-
-/// Browsers send `Origin`; when a list is configured, only those origins may connect. Clients
-/// that send none (servers, scripts, the viewer) are not browsers and are let through.
-fn check_origin(request: &HttpRequest, allowed: &[String]) -> Result<(), ApiError> {
-    let Some(origin) = request.headers().get(header::ORIGIN) else {
-        return Ok(());
-    };
-    if allowed.is_empty() || allowed.iter().any(|allowed| origin == allowed.as_str()) {
-        return Ok(());
-    }
-    telemetry::bad_input("origin_refused");
-    Err(ApiError::Forbidden(format!(
-        "origin {origin:?} is not allowed"
-    )))
+/// `GET /ws` without the upgrade headers (with them, actix-http hands the request to
+/// [`crate::upgrade`] before routing): say what is expected instead of a bare 404.
+async fn websocket_without_upgrade() -> Result<HttpResponse, ApiError> {
+    telemetry::bad_input("websocket_handshake");
+    Err(ApiError::BadRequest(
+        "this is the WebSocket endpoint: connect with a WebSocket client \
+         (GET with `Connection: Upgrade` and `Upgrade: websocket`)"
+            .into(),
+    ))
 }
 
 /// Query of `GET /api/matches`.
@@ -192,7 +144,7 @@ async fn get_match(
         MatchTopic::parse(&path).map_err(|error| ApiError::BadRequest(error.to_string()))?;
     match state.hub.get(topic.clone()).await? {
         Some(snapshot) => Ok(HttpResponse::Ok().json(snapshot)),
-        None => Err(ApiError::NotFound(topic.to_string())),
+        None => Err(ApiError::NotFound(format!("no match {topic}"))),
     }
 }
 

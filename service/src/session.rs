@@ -9,26 +9,30 @@
 //! | the service shuts down | 1001 going away |
 //! | a binary frame | 1003 unsupported data |
 //! | a request flood | 1008 policy violation |
-//! | a frame over the size limit | 1009 message too big |
+//! | a text message that is not UTF-8 | 1007 invalid payload |
+//! | a frame or message over the size limit | 1009 message too big |
 //! | the client stopped reading and its queue overflowed | 1013 try again later |
 //! | nothing heard from the client within the idle timeout | 1000 normal, reason `idle timeout` |
 //! | a broken WebSocket frame | 1002 protocol error |
+//! | the client's close frame | its own code, echoed |
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
-
+use actix_http::ws::{CloseCode, CloseReason};
+use bytestring::ByteString;
 use scoreline_protocol::{
     ClientMessage, ErrorCode, MatchTopic, ResumePoint, ServerMessage, Topic, TopicError,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Command, HubHandle};
 use crate::mailbox::{Mailbox, MailboxLimits, Outbound, QueueState};
 use crate::routing::ConnId;
 use crate::telemetry;
+use crate::websocket::{FrameReader, FrameWriter, Incoming, ReadError};
 
 /// How a session behaves; derived from the configuration once.
 #[derive(Debug, Clone, Copy)]
@@ -50,15 +54,18 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const ECHO_BYTES: usize = 256;
 
 /// Runs a connection until it ends. `welcome` is the first frame sent.
-pub async fn run(
-    mut session: Session,
-    mut frames: actix_ws::AggregatedMessageStream,
+pub async fn run<R, W>(
+    mut reader: FrameReader<R>,
+    mut writer: FrameWriter<W>,
     conn: ConnId,
     hub: HubHandle,
     settings: SessionSettings,
-    welcome: String,
+    welcome: ByteString,
     shutdown: CancellationToken,
-) {
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mailbox = Arc::new(Mailbox::new(settings.mailbox));
     let registered = hub
         .send(Command::Connect {
@@ -66,10 +73,12 @@ pub async fn run(
             mailbox: Arc::clone(&mailbox),
         })
         .await;
-    if registered.is_err() || session.text(welcome).await.is_err() {
-        let _ = session.close(Some(CloseCode::Away.into())).await;
+    if registered.is_err() {
+        let away = reason(CloseCode::Away, "server shutting down");
+        close(&mut reader, &mut writer, away).await;
         return;
     }
+    writer.queue_text(welcome);
     let mut connection = Connection {
         conn,
         hub: hub.clone(),
@@ -81,9 +90,9 @@ pub async fn run(
     let mut last_heard = Instant::now();
     let mut batch = Vec::new();
 
-    let close: Option<CloseReason> = loop {
+    let close_with: Option<CloseReason> = loop {
         let idle_deadline = tokio::time::Instant::from_std(last_heard + settings.idle_timeout);
-        match flush(&mut session, &mailbox, &mut batch, &shutdown, idle_deadline).await {
+        match flush(&mut writer, &mailbox, &mut batch, &shutdown, idle_deadline).await {
             Flushed::Done => {}
             Flushed::PeerGone => break None,
             Flushed::Overflowed => {
@@ -101,37 +110,50 @@ pub async fn run(
                 // Drain what is already queued, briefly, then say goodbye.
                 let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
                 let never = CancellationToken::new();
-                let _ = flush(&mut session, &mailbox, &mut batch, &never, deadline).await;
+                let _ = flush(&mut writer, &mailbox, &mut batch, &never, deadline).await;
                 break Some(reason(CloseCode::Away, "server shutting down"));
             }
             () = mailbox.ready() => {}
-            frame = frames.recv() => {
+            message = reader.next() => {
                 last_heard = Instant::now();
-                match frame {
-                    None => break None,
-                    Some(Ok(frame)) => match connection.on_frame(frame, &mut session).await {
+                match message {
+                    Ok(message) => match connection.on_message(message, &mut writer).await {
                         Ok(()) => {}
                         Err(close) => break close,
                     },
-                    Some(Err(error)) => break protocol_error_close(&error),
+                    Err(error) => break read_error_close(&error),
                 }
             }
             () = tokio::time::sleep_until(idle_deadline) => {
                 break Some(reason(CloseCode::Normal, "idle timeout"));
             }
-            _ = heartbeat.tick() => {
-                if session.ping(b"").await.is_err() {
-                    break None;
-                }
-            }
+            _ = heartbeat.tick() => writer.queue_ping(),
         }
     };
 
     mailbox.close();
     let _ = hub.send(Command::Disconnect { conn }).await;
-    if let Some(close) = close {
-        let _ = tokio::time::timeout(CLOSE_GRACE, session.close(Some(close))).await;
+    if let Some(close_with) = close_with {
+        close(&mut reader, &mut writer, close_with).await;
     }
+}
+
+/// The closing handshake: send the close frame after whatever is queued, end the sending
+/// direction, and read until the client closes too, all within [`CLOSE_GRACE`]. A client that
+/// stopped reading never gets the frame; its connection is dropped when the grace runs out.
+async fn close<R, W>(reader: &mut FrameReader<R>, writer: &mut FrameWriter<W>, close: CloseReason)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    writer.queue_close(Some(close));
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        if writer.flush().await.is_ok() {
+            let _ = writer.shutdown().await;
+            reader.drain().await;
+        }
+    })
+    .await;
 }
 
 fn reason(code: CloseCode, description: &str) -> CloseReason {
@@ -143,25 +165,39 @@ fn reason(code: CloseCode, description: &str) -> CloseReason {
 
 /// The close for a broken client stream; `None` when the connection itself is gone (reset, or
 /// closed without a close frame), which is a client leaving, not bad input.
-fn protocol_error_close(error: &ProtocolError) -> Option<CloseReason> {
+fn read_error_close(error: &ReadError) -> Option<CloseReason> {
     match error {
-        ProtocolError::Overflow => {
+        ReadError::Eof | ReadError::Io(_) => None,
+        ReadError::TooLarge { limit } => {
             telemetry::bad_input("frame_too_large");
-            Some(reason(CloseCode::Size, "frame too large"))
+            Some(reason(
+                CloseCode::Size,
+                &format!("message too large: the limit is {limit} bytes"),
+            ))
         }
-        // Continuations beyond the size limit surface as an I/O error from the aggregator.
-        ProtocolError::Io(io) if io.to_string().contains("maximum continuation size") => {
-            telemetry::bad_input("frame_too_large");
-            Some(reason(CloseCode::Size, "message too large"))
+        ReadError::NotUtf8 => {
+            telemetry::bad_input("invalid_utf8");
+            Some(reason(CloseCode::Invalid, "text frame is not valid UTF-8"))
         }
-        ProtocolError::Io(_) => None,
-        other => {
+        ReadError::Protocol(protocol) => {
             telemetry::bad_input("websocket_protocol");
             Some(reason(
                 CloseCode::Protocol,
-                &format!("WebSocket protocol error: {other}"),
+                &format!("WebSocket protocol error: {protocol}"),
             ))
         }
+    }
+}
+
+/// The code to answer a client's close frame with: its own, as RFC 6455 §5.5.1 asks, unless it
+/// is one that must never be sent on the wire (§7.4), which is itself a protocol error.
+fn echo_close(code: Option<CloseCode>) -> CloseReason {
+    let code = code.unwrap_or(CloseCode::Normal);
+    let sendable = matches!(u16::from(code), 1000..=1003 | 1007..=1014 | 3000..=4999);
+    if sendable {
+        code.into()
+    } else {
+        reason(CloseCode::Protocol, "invalid close code")
     }
 }
 
@@ -179,10 +215,12 @@ enum Flushed {
     Idle,
 }
 
-/// Writes every queued frame. While a write waits on a client that is not reading, keeps watching
-/// for overflow, shutdown and the idle deadline, so a stuck client cannot pin the task.
-async fn flush(
-    session: &mut Session,
+/// Writes every queued frame: the mailbox's, and the control frames already in the writer, in
+/// one buffer, so a client that fell behind gets its backlog in as few system calls as its socket
+/// allows. While a write waits on a client that is not reading, keeps watching for overflow,
+/// shutdown and the idle deadline, so a stuck client cannot pin the task.
+async fn flush<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
     mailbox: &Mailbox,
     batch: &mut Vec<Outbound>,
     shutdown: &CancellationToken,
@@ -193,34 +231,34 @@ async fn flush(
             batch.clear();
             return Flushed::Overflowed;
         }
-        if batch.is_empty() {
+        if batch.is_empty() && writer.pending() == 0 {
             return Flushed::Done;
         }
         let oldest = batch.iter().find_map(|frame| frame.received_at);
-        let (frames, bytes) = (
-            batch.len(),
-            batch.iter().map(|f| f.text.len()).sum::<usize>(),
-        );
+        let frames = batch.len();
+        let before = writer.pending();
         for frame in batch.drain(..) {
-            let write = session.text(frame.text);
-            tokio::pin!(write);
-            loop {
-                tokio::select! {
-                    biased;
-                    written = &mut write => {
-                        if written.is_err() {
-                            return Flushed::PeerGone;
-                        }
-                        break;
+            writer.queue_text(frame.text);
+        }
+        let bytes = writer.pending() - before;
+        let write = writer.flush();
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                biased;
+                written = &mut write => {
+                    if written.is_err() {
+                        return Flushed::PeerGone;
                     }
-                    () = shutdown.cancelled() => return Flushed::ShuttingDown,
-                    () = mailbox.ready() => {
-                        if mailbox.overflowed() {
-                            return Flushed::Overflowed;
-                        }
-                    }
-                    () = tokio::time::sleep_until(idle_deadline) => return Flushed::Idle,
+                    break;
                 }
+                () = shutdown.cancelled() => return Flushed::ShuttingDown,
+                () = mailbox.ready() => {
+                    if mailbox.overflowed() {
+                        return Flushed::Overflowed;
+                    }
+                }
+                () = tokio::time::sleep_until(idle_deadline) => return Flushed::Idle,
             }
         }
         metrics::counter!(telemetry::FRAMES_OUT).increment(frames as u64);
@@ -240,30 +278,27 @@ struct Connection {
 }
 
 impl Connection {
-    /// Handles one client frame; `Err` carries the close to send (or `None` to just drop).
-    async fn on_frame(
+    /// Handles one client message; `Err` carries the close to send (or `None` to just drop).
+    async fn on_message<W: AsyncWrite + Unpin>(
         &mut self,
-        frame: AggregatedMessage,
-        session: &mut Session,
+        message: Incoming,
+        writer: &mut FrameWriter<W>,
     ) -> Result<(), Option<CloseReason>> {
-        match frame {
-            AggregatedMessage::Text(text) => self.on_text(&text).await,
-            AggregatedMessage::Binary(_) => {
+        match message {
+            Incoming::Text(text) => self.on_text(&text).await,
+            Incoming::Binary => {
                 telemetry::bad_input("binary_frame");
                 Err(Some(reason(
                     CloseCode::Unsupported,
                     "binary frames are not supported; send JSON text frames",
                 )))
             }
-            AggregatedMessage::Ping(payload) => {
-                session.pong(&payload).await.map_err(|_| None)?;
+            Incoming::Ping(payload) => {
+                writer.queue_pong(payload);
                 Ok(())
             }
-            AggregatedMessage::Pong(_) => Ok(()),
-            AggregatedMessage::Close(close) => {
-                // Echo the client's close code, as the WebSocket protocol asks.
-                Err(Some(close.unwrap_or_else(|| CloseCode::Normal.into())))
-            }
+            Incoming::Pong => Ok(()),
+            Incoming::Close(close) => Err(Some(echo_close(close.map(|close| close.code)))),
         }
     }
 
@@ -521,6 +556,20 @@ mod tests {
             Err(ErrorCode::InvalidTopic)
         );
         assert_eq!(check(r#"[1,2]"#), Err(ErrorCode::BadRequest));
+    }
+
+    #[test]
+    fn a_client_close_is_echoed_unless_its_code_may_not_be_sent() {
+        assert_eq!(echo_close(None).code, CloseCode::Normal);
+        assert_eq!(echo_close(Some(CloseCode::Away)).code, CloseCode::Away);
+        assert_eq!(
+            echo_close(Some(CloseCode::Other(4000))).code,
+            CloseCode::Other(4000)
+        );
+        for reserved in [999, 1004, 1005, 1006, 1015, 2000] {
+            let echoed = echo_close(Some(CloseCode::from(reserved)));
+            assert_eq!(echoed.code, CloseCode::Protocol, "{reserved}");
+        }
     }
 
     #[test]

@@ -7,11 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_http::HttpService;
+use actix_http::KeepAlive;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_web::dev::AppConfig;
+use actix_web::{App, web};
 use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::broker::{Broker, RedisBroker, RedisSettings};
 use crate::config::{BrokerKind, Config};
@@ -19,7 +24,7 @@ use crate::hub::{self, Command, HubHandle, HubLimits};
 use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
-use crate::{routes, telemetry};
+use crate::{routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
 /// (and counted) rather than growing memory.
@@ -42,6 +47,8 @@ pub struct AppState {
     pub connections: Arc<ConnectionSlots>,
     /// Fired first at shutdown: every session sends close 1001.
     pub sessions_shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for their close frames.
+    pub sessions: TaskTracker,
 }
 
 /// Counts open WebSocket connections against `max_connections`.
@@ -85,6 +92,8 @@ pub struct Application {
     address: SocketAddr,
     server: actix_web::dev::Server,
     sessions_shutdown: CancellationToken,
+    sessions: TaskTracker,
+    shutdown_timeout: Duration,
     background_shutdown: CancellationToken,
     background: Vec<JoinHandle<()>>,
 }
@@ -159,15 +168,8 @@ impl Application {
             }
         };
 
-        let listener = TcpListener::bind(config.listen)
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let address = listener.local_addr()?;
-        if config.socket_send_buffer_bytes > 0 {
-            // Accepted sockets inherit the listener's send buffer size on Linux.
-            socket2::SockRef::from(&listener)
-                .set_send_buffer_size(config.socket_send_buffer_bytes)
-                .context("setting the socket send buffer size")?;
-        }
+        let listeners = bind_listeners(&config)?;
+        let address = listeners[0].local_addr()?;
         let session = SessionSettings {
             heartbeat: Duration::from_secs(config.heartbeat_secs.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
@@ -187,6 +189,7 @@ impl Application {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             _ => None,
         };
+        let sessions = TaskTracker::new();
         let state = web::Data::new(AppState {
             connections: Arc::new(ConnectionSlots {
                 open: AtomicUsize::new(0),
@@ -197,28 +200,54 @@ impl Application {
             broker,
             session,
             sessions_shutdown: sessions_shutdown.clone(),
+            sessions: sessions.clone(),
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .configure(routes::configure)
-        })
-        .workers(workers)
-        // Room for a reconnect storm: the kernel caps this at net.core.somaxconn.
-        .backlog(4096)
-        .disable_signals()
-        .shutdown_timeout(shutdown_timeout_secs);
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let server = match tls {
-            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
-            None => server.listen(listener)?,
+        // actix-web's `HttpServer` cannot take an upgrade handler, so the same pieces are put
+        // together here: one HTTP service per worker, the app for plain requests, and
+        // `upgrade::service` for WebSocket upgrades, which takes the socket away from HTTP.
+        macro_rules! http_service {
+            ($state:ident) => {{
+                let app = App::new()
+                    .app_data($state.clone())
+                    .configure(routes::configure)
+                    .into_factory()
+                    .map_err(|error: actix_web::Error| error.error_response());
+                HttpService::build()
+                    .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true)
+                    .local_addr(address)
+                    .upgrade(upgrade::service($state.clone()))
+                    .finish(map_config(app, |_| AppConfig::default()))
+            }};
         }
-        .run();
+        let server = actix_server::Server::build()
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(shutdown_timeout_secs);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut server = server;
+        for listener in listeners {
+            let state = state.clone();
+            server = match &tls {
+                Some(tls) => {
+                    let tls = tls.clone();
+                    server.listen("scoreline", listener, move || {
+                        http_service!(state).rustls_0_23(tls.clone())
+                    })?
+                }
+                None => server.listen("scoreline", listener, move || http_service!(state).tcp())?,
+            };
+        }
+        let server = server.run();
         tracing::info!(%address, scheme, workers, broker = ?kind, "scoreline service listening");
         Ok(Application {
             address,
             server,
             sessions_shutdown,
+            sessions,
+            shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
             background_shutdown,
             background,
         })
@@ -247,6 +276,8 @@ impl Application {
         if ended_by_itself.is_none() {
             tracing::info!("shutting down: closing connections with 1001");
             self.sessions_shutdown.cancel();
+            self.sessions.close();
+            let _ = tokio::time::timeout(self.shutdown_timeout, self.sessions.wait()).await;
             handle.stop(true).await;
         }
         let result = match ended_by_itself {
@@ -262,6 +293,36 @@ impl Application {
             .context("the HTTP server task failed")?
             .context("the HTTP server failed")
     }
+}
+
+/// Binds `--accept-queues` listening sockets to the configured address with SO_REUSEPORT (the
+/// first one picks the port when it is 0), each with the configured send buffer size, which
+/// accepted sockets inherit on Linux.
+fn bind_listeners(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    let mut address = config.listen;
+    let mut listeners = Vec::new();
+    for _ in 0..config.accept_queues.max(1) {
+        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        if config.accept_queues > 1 {
+            socket.set_reuse_port(true)?;
+        }
+        if config.socket_send_buffer_bytes > 0 {
+            socket
+                .set_send_buffer_size(config.socket_send_buffer_bytes)
+                .context("setting the socket send buffer size")?;
+        }
+        socket
+            .bind(&address.into())
+            .with_context(|| format!("cannot listen on {address}"))?;
+        // Room for a reconnect storm: the kernel caps this at net.core.somaxconn.
+        socket.listen(4096)?;
+        let listener = TcpListener::from(socket);
+        address = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }
 
 async fn load_initial_snapshots(redis: &RedisBroker, hub: &HubHandle, limit: usize) {

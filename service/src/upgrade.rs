@@ -1,0 +1,196 @@
+//! The WebSocket upgrade. actix-http hands every request that asks for `Upgrade: websocket` to
+//! this service together with the connection itself, instead of running it through the app's
+//! routes: the request is checked (path, handshake headers, origin, connection limit), answered
+//! with `101 Switching Protocols` or an error, and the socket goes to a [`session`] task of its
+//! own with small buffers ([`crate::websocket`] says why). The HTTP dispatcher, its buffers and
+//! its timers are freed as soon as the answer is written.
+
+use std::time::Duration;
+
+use actix_codec::Framed;
+use actix_http::body::{BodySize, BoxBody};
+use actix_http::header::{self, HeaderMap};
+use actix_http::{ConnectionType, Request, Response, h1, ws};
+use actix_service::{ServiceFactory, fn_service};
+use actix_web::{ResponseError, web};
+use bytestring::ByteString;
+use futures_util::SinkExt;
+use scoreline_protocol::{Limits, PROTOCOL_VERSION, ServerMessage};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::config::Config;
+use crate::routes::ApiError;
+use crate::session;
+use crate::startup::AppState;
+use crate::telemetry;
+use crate::websocket::{FrameReader, FrameWriter};
+
+/// The only path that speaks WebSocket.
+pub const WEBSOCKET_PATH: &str = "/ws";
+
+/// How long writing the handshake answer may take before the client is dropped.
+const HANDSHAKE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The upgrade service for connections of type `T` (plain TCP or TLS).
+pub fn service<T>(
+    state: web::Data<AppState>,
+) -> impl ServiceFactory<
+    (Request, Framed<T, h1::Codec>),
+    Config = (),
+    Response = (),
+    Error = actix_http::Error,
+    InitError = (),
+>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let welcome = welcome_frame(&state.config);
+    fn_service(move |(request, framed): (Request, Framed<T, h1::Codec>)| {
+        let state = state.clone();
+        let welcome = welcome.clone();
+        async move {
+            accept(request, framed, state, welcome).await;
+            Ok(())
+        }
+    })
+}
+
+/// The first frame of every connection; the same bytes for all of them.
+fn welcome_frame(config: &Config) -> ByteString {
+    ServerMessage::Welcome {
+        protocol: PROTOCOL_VERSION,
+        server: concat!("scoreline/", env!("CARGO_PKG_VERSION")).to_owned(),
+        heartbeat_secs: config.heartbeat_secs,
+        idle_timeout_secs: config.idle_timeout_secs,
+        limits: Limits {
+            max_topics: config.max_topics,
+            max_frame_bytes: config.max_frame_bytes,
+            max_requests_per_sec: config.max_requests_per_sec,
+            max_snapshots: config.max_snapshots,
+        },
+    }
+    .to_json()
+    .into()
+}
+
+async fn accept<T>(
+    request: Request,
+    mut framed: Framed<T, h1::Codec>,
+    state: web::Data<AppState>,
+    welcome: ByteString,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let (answer, slot) = match admit(&request, &state) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let _ =
+                tokio::time::timeout(HANDSHAKE_WRITE_TIMEOUT, refuse(&mut framed, refusal)).await;
+            return;
+        }
+    };
+    let (head, _) = answer.into_parts();
+    let sent = tokio::time::timeout(
+        HANDSHAKE_WRITE_TIMEOUT,
+        framed.send(h1::Message::Item((head, BodySize::None))),
+    )
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    let parts = framed.into_parts();
+    let (read, write) = tokio::io::split(parts.io);
+    let reader = FrameReader::new(read, &parts.read_buf, state.config.max_frame_bytes);
+    let writer = FrameWriter::new(write);
+    let conn = state.hub.new_conn_id();
+    let run = session::run(
+        reader,
+        writer,
+        conn,
+        state.hub.clone(),
+        state.session,
+        welcome,
+        state.sessions_shutdown.clone(),
+    );
+    actix_web::rt::spawn(state.sessions.track_future(async move {
+        let _slot = slot;
+        run.await;
+    }));
+}
+
+/// Checks an upgrade request; the `101` answer and the connection's slot, or why not.
+fn admit(
+    request: &Request,
+    state: &AppState,
+) -> Result<(Response<BoxBody>, crate::startup::ConnectionSlot), Response<BoxBody>> {
+    if request.path() != WEBSOCKET_PATH {
+        return Err(refusal(ApiError::NotFound(format!(
+            "no WebSocket endpoint at {}; connect to {WEBSOCKET_PATH}",
+            request.path()
+        ))));
+    }
+    let mut answer = ws::handshake(request.head()).map_err(|error| {
+        telemetry::bad_input("websocket_handshake");
+        Response::from(error)
+    })?;
+    check_origin(&request.head().headers, &state.config.allowed_origins).map_err(refusal)?;
+    let slot = state.connections.try_acquire().ok_or_else(|| {
+        refusal(ApiError::Unavailable(
+            "connection limit reached; try again later".into(),
+        ))
+    })?;
+    Ok((answer.finish().map_into_boxed_body(), slot))
+}
+
+fn refusal(error: ApiError) -> Response<BoxBody> {
+    error.error_response().into()
+}
+
+/// Writes a refusal and closes: the connection asked to leave HTTP, so it is not kept alive.
+async fn refuse<T>(framed: &mut Framed<T, h1::Codec>, refusal: Response<BoxBody>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut head, body) = refusal.into_parts();
+    head.head_mut().set_connection_type(ConnectionType::Close);
+    let body = actix_http::body::to_bytes(body).await.unwrap_or_default();
+    let length = BodySize::Sized(body.len() as u64);
+    let _ = framed.feed(h1::Message::Item((head, length))).await;
+    let _ = framed.feed(h1::Message::Chunk(Some(body))).await;
+    let _ = framed.send(h1::Message::Chunk(None)).await;
+}
+
+/// Browsers send `Origin`; when a list is configured, only those origins may connect. Clients
+/// that send none (servers, scripts, the viewer) are not browsers and are let through.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    if allowed.is_empty() || allowed.iter().any(|allowed| origin == allowed.as_str()) {
+        return Ok(());
+    }
+    telemetry::bad_input("origin_refused");
+    Err(ApiError::Forbidden(format!(
+        "origin {origin:?} is not allowed"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_http::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn origins_are_checked_only_when_a_list_is_configured() {
+        let mut headers = HeaderMap::new();
+        assert!(check_origin(&headers, &["https://a.example".into()]).is_ok());
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://b.example"),
+        );
+        assert!(check_origin(&headers, &[]).is_ok());
+        assert!(check_origin(&headers, &["https://a.example".into()]).is_err());
+        assert!(check_origin(&headers, &["https://b.example".into()]).is_ok());
+    }
+}

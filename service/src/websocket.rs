@@ -1,0 +1,477 @@
+//! WebSocket framing on a connection the HTTP server has handed over after the upgrade.
+//!
+//! Why not actix-ws: it keeps each WebSocket inside actix-http's connection dispatcher, which
+//! holds two 8 KiB buffers and a 32-slot channel for the life of the connection and passes every
+//! outgoing frame through that channel, one frame per hop. With 10,000 idle fans that was 17.7 KB
+//! of memory each, and at a million frames a second a large share of the CPU
+//! (`docs/benchmarks.md`). Here the upgrade hands over the socket itself ([`crate::upgrade`]):
+//! the [`FrameReader`] keeps a buffer only as large as the last request, and the [`FrameWriter`]
+//! encodes a whole queue of frames into one buffer, written with as few system calls as the
+//! socket allows, then lets a large buffer go. The frame format itself (masking, lengths, control
+//! frames) is actix-http's [`Codec`], the one actix-ws uses too.
+
+use std::io;
+
+use actix_http::ws::{CloseReason, Codec, Frame, Item, Message, ProtocolError};
+use bytes::{Buf, Bytes, BytesMut};
+use bytestring::ByteString;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Room made in the read buffer before each read: client requests are small.
+const READ_CHUNK: usize = 512;
+
+/// A buffer that grew past this is released once empty, so a connection that once received a
+/// burst (or sent a big request) does not keep the memory while idle.
+const RETAINED_BUFFER: usize = 4096;
+
+/// A complete message from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A text message, fragments joined, checked to be UTF-8.
+    Text(ByteString),
+    /// A binary message (its content is not kept: the protocol has no binary messages).
+    Binary,
+    /// A ping, to be answered with this payload.
+    Ping(Bytes),
+    /// A pong.
+    Pong,
+    /// The client starts the closing handshake.
+    Close(Option<CloseReason>),
+}
+
+/// Why a connection stopped yielding messages.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The client closed the TCP connection without a close frame.
+    #[error("the client closed the connection")]
+    Eof,
+    /// The connection broke (reset, timed out...).
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+    /// A frame, or the fragments of one message, exceed the size limit.
+    #[error("message larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// A text message that is not UTF-8.
+    #[error("text message is not valid UTF-8")]
+    NotUtf8,
+    /// Frames that break RFC 6455 (unmasked, bad opcode, stray continuation...).
+    #[error("WebSocket protocol error: {0}")]
+    Protocol(ProtocolError),
+}
+
+impl ReadError {
+    /// Whether the client is simply gone (not bad input).
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, ReadError::Eof | ReadError::Io(_))
+    }
+
+    fn from_codec(error: ProtocolError, limit: usize) -> ReadError {
+        match error {
+            ProtocolError::Overflow => ReadError::TooLarge { limit },
+            ProtocolError::Io(error) => ReadError::Io(error),
+            other => ReadError::Protocol(other),
+        }
+    }
+}
+
+/// Joins fragmented messages (RFC 6455 §5.4) and applies the size limit to the whole message.
+/// Control frames may arrive between fragments and pass straight through.
+#[derive(Debug)]
+pub struct Assembler {
+    max_bytes: usize,
+    partial: Option<BytesMut>,
+}
+
+impl Assembler {
+    /// An assembler refusing messages over `max_bytes`.
+    pub fn new(max_bytes: usize) -> Assembler {
+        Assembler {
+            max_bytes,
+            partial: None,
+        }
+    }
+
+    /// Takes one decoded frame; yields a message when the frame completes one. The codec has
+    /// already refused continuations out of order.
+    pub fn push(&mut self, frame: Frame) -> Result<Option<Incoming>, ReadError> {
+        match frame {
+            Frame::Text(bytes) => text(bytes).map(Some),
+            // The session closes on binary data; nothing of it needs keeping.
+            Frame::Binary(_) | Frame::Continuation(Item::FirstBinary(_)) => {
+                Ok(Some(Incoming::Binary))
+            }
+            Frame::Continuation(Item::FirstText(bytes)) => {
+                self.partial = Some(BytesMut::new());
+                self.append(&bytes)?;
+                Ok(None)
+            }
+            Frame::Continuation(Item::Continue(bytes)) => {
+                self.append(&bytes)?;
+                Ok(None)
+            }
+            Frame::Continuation(Item::Last(bytes)) => {
+                self.append(&bytes)?;
+                let whole = self.partial.take().unwrap_or_default();
+                text(whole.freeze()).map(Some)
+            }
+            Frame::Ping(payload) => Ok(Some(Incoming::Ping(payload))),
+            Frame::Pong(_) => Ok(Some(Incoming::Pong)),
+            Frame::Close(reason) => Ok(Some(Incoming::Close(reason))),
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
+        let partial = self.partial.get_or_insert_with(BytesMut::new);
+        if partial.len() + bytes.len() > self.max_bytes {
+            self.partial = None;
+            return Err(ReadError::TooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        partial.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+fn text(bytes: Bytes) -> Result<Incoming, ReadError> {
+    ByteString::try_from(bytes)
+        .map(Incoming::Text)
+        .map_err(|_| ReadError::NotUtf8)
+}
+
+/// Reads the client's messages from the receiving half of a connection.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    io: R,
+    buf: BytesMut,
+    codec: Codec,
+    assembler: Assembler,
+    max_bytes: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader on `io`, starting with bytes the HTTP server already read past the upgrade
+    /// request, refusing frames and messages over `max_bytes`.
+    pub fn new(io: R, already_read: &[u8], max_bytes: usize) -> FrameReader<R> {
+        FrameReader {
+            io,
+            buf: BytesMut::from(already_read),
+            codec: Codec::new().max_size(max_bytes),
+            assembler: Assembler::new(max_bytes),
+            max_bytes,
+        }
+    }
+
+    /// The next message. Cancel-safe: bytes read stay buffered and a half-joined message stays
+    /// in the assembler, so this can sit in a `select!` beside other work.
+    pub async fn next(&mut self) -> Result<Incoming, ReadError> {
+        loop {
+            while let Some(frame) = self
+                .codec
+                .decode(&mut self.buf)
+                .map_err(|error| ReadError::from_codec(error, self.max_bytes))?
+            {
+                if let Some(message) = self.assembler.push(frame)? {
+                    if self.buf.is_empty() && self.buf.capacity() > RETAINED_BUFFER {
+                        self.buf = BytesMut::new();
+                    }
+                    return Ok(message);
+                }
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            if self.io.read_buf(&mut self.buf).await? == 0 {
+                return Err(ReadError::Eof);
+            }
+        }
+    }
+
+    /// Reads and discards until the client closes or breaks the connection: after sending a
+    /// close frame, so the socket is not closed under unread data (which would make the kernel
+    /// send a reset, and the client might lose the close frame).
+    pub async fn drain(&mut self) {
+        loop {
+            self.buf.clear();
+            self.buf.reserve(READ_CHUNK);
+            match self.io.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// Writes frames on the sending half of a connection: queue any number, then [`flush`] them
+/// together.
+///
+/// [`flush`]: FrameWriter::flush
+#[derive(Debug)]
+pub struct FrameWriter<W> {
+    io: W,
+    buf: BytesMut,
+    codec: Codec,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    /// A writer on `io`.
+    pub fn new(io: W) -> FrameWriter<W> {
+        FrameWriter {
+            io,
+            buf: BytesMut::new(),
+            codec: Codec::new(),
+        }
+    }
+
+    /// Encodes a text frame behind those already queued.
+    pub fn queue_text(&mut self, text: ByteString) {
+        self.queue(Message::Text(text));
+    }
+
+    /// Encodes a ping.
+    pub fn queue_ping(&mut self) {
+        self.queue(Message::Ping(Bytes::new()));
+    }
+
+    /// Encodes the answer to a ping.
+    pub fn queue_pong(&mut self, payload: Bytes) {
+        self.queue(Message::Pong(payload));
+    }
+
+    /// Encodes a close frame.
+    pub fn queue_close(&mut self, reason: Option<CloseReason>) {
+        self.queue(Message::Close(reason));
+    }
+
+    fn queue(&mut self, message: Message) {
+        // The server codec fails only on continuation frames, which are never sent.
+        if let Err(error) = self.codec.encode(message, &mut self.buf) {
+            tracing::error!(%error, "could not encode a WebSocket frame");
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes everything queued. Cancel-safe: whatever was not written yet stays queued, in
+    /// order, so frames are never cut in half by a `select!` that gives up on a slow client.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        while !self.buf.is_empty() {
+            let written = self.io.write(&self.buf).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.buf.advance(written);
+        }
+        self.io.flush().await?;
+        if self.buf.capacity() > RETAINED_BUFFER {
+            self.buf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Ends the sending direction (TCP FIN, or TLS close-notify then FIN).
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.io.shutdown().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_http::ws::CloseCode;
+    use tokio::io::duplex;
+
+    use super::*;
+
+    /// Encodes frames as a client would send them (masked).
+    fn client_frames(messages: Vec<Message>) -> BytesMut {
+        let mut codec = Codec::new().client_mode();
+        let mut out = BytesMut::new();
+        for message in messages {
+            codec.encode(message, &mut out).unwrap();
+        }
+        out
+    }
+
+    fn first_text(text: &str) -> Message {
+        Message::Continuation(Item::FirstText(Bytes::copy_from_slice(text.as_bytes())))
+    }
+
+    fn more(text: &str, last: bool) -> Message {
+        let bytes = Bytes::copy_from_slice(text.as_bytes());
+        Message::Continuation(if last {
+            Item::Last(bytes)
+        } else {
+            Item::Continue(bytes)
+        })
+    }
+
+    #[test]
+    fn fragments_are_joined_and_control_frames_pass_between_them() {
+        let mut assembler = Assembler::new(100);
+        assert_eq!(
+            assembler
+                .push(Frame::Continuation(Item::FirstText("{\"ty".into())))
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            assembler
+                .push(Frame::Ping(Bytes::from_static(b"p")))
+                .unwrap(),
+            Some(Incoming::Ping(Bytes::from_static(b"p")))
+        );
+        assert_eq!(
+            assembler
+                .push(Frame::Continuation(Item::Continue("pe\":".into())))
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            assembler
+                .push(Frame::Continuation(Item::Last("1}".into())))
+                .unwrap(),
+            Some(Incoming::Text("{\"type\":1}".into()))
+        );
+    }
+
+    #[test]
+    fn a_fragmented_message_over_the_limit_is_refused() {
+        let mut assembler = Assembler::new(8);
+        assembler
+            .push(Frame::Continuation(Item::FirstText("12345".into())))
+            .unwrap();
+        let error = assembler
+            .push(Frame::Continuation(Item::Continue("6789".into())))
+            .unwrap_err();
+        assert!(matches!(error, ReadError::TooLarge { limit: 8 }), "{error}");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused() {
+        let mut assembler = Assembler::new(8);
+        let error = assembler
+            .push(Frame::Text(Bytes::from_static(b"\xff\xfe")))
+            .unwrap_err();
+        assert!(matches!(error, ReadError::NotUtf8), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_reader_yields_messages_across_reads_and_bytes_read_before_it_started() {
+        let wire = client_frames(vec![
+            Message::Text("hello".into()),
+            first_text("wor"),
+            more("ld", true),
+            Message::Close(Some(CloseCode::Normal.into())),
+        ]);
+        // The first 3 bytes came with the upgrade request; the rest trickles in byte by byte.
+        let (mut client, server) = duplex(64);
+        let rest = wire[3..].to_vec();
+        tokio::spawn(async move {
+            for byte in rest {
+                client.write_all(&[byte]).await.unwrap();
+            }
+        });
+        let mut reader = FrameReader::new(server, &wire[..3], 1024);
+        assert_eq!(reader.next().await.unwrap(), Incoming::Text("hello".into()));
+        assert_eq!(reader.next().await.unwrap(), Incoming::Text("world".into()));
+        assert_eq!(
+            reader.next().await.unwrap(),
+            Incoming::Close(Some(CloseCode::Normal.into()))
+        );
+        assert!(matches!(reader.next().await, Err(ReadError::Eof)));
+    }
+
+    #[tokio::test]
+    async fn the_reader_refuses_oversize_and_unmasked_frames() {
+        let (mut client, server) = duplex(4096);
+        client
+            .write_all(&client_frames(vec![Message::Text("x".repeat(65).into())]))
+            .await
+            .unwrap();
+        let mut reader = FrameReader::new(server, &[], 64);
+        assert!(matches!(
+            reader.next().await,
+            Err(ReadError::TooLarge { limit: 64 })
+        ));
+
+        let (mut client, server) = duplex(4096);
+        let mut unmasked = BytesMut::new();
+        Codec::new()
+            .encode(Message::Text("hi".into()), &mut unmasked)
+            .unwrap();
+        client.write_all(&unmasked).await.unwrap();
+        let mut reader = FrameReader::new(server, &[], 64);
+        let error = reader.next().await.unwrap_err();
+        assert!(matches!(error, ReadError::Protocol(_)), "{error}");
+        assert!(!error.is_disconnect());
+    }
+
+    #[tokio::test]
+    async fn queued_frames_go_out_together_and_decode_in_order() {
+        let (client, server) = duplex(1 << 16);
+        let mut writer = FrameWriter::new(server);
+        writer.queue_text("one".into());
+        writer.queue_text("two".into());
+        writer.queue_ping();
+        writer.queue_close(Some(CloseCode::Away.into()));
+        writer.flush().await.unwrap();
+        assert_eq!(writer.pending(), 0);
+        drop(writer);
+
+        let mut wire = BytesMut::new();
+        let mut client = client;
+        client.read_buf(&mut wire).await.unwrap();
+        let mut codec = Codec::new().client_mode();
+        let mut frames = Vec::new();
+        while let Some(frame) = codec.decode(&mut wire).unwrap() {
+            frames.push(frame);
+        }
+        assert_eq!(
+            frames,
+            vec![
+                Frame::Text(Bytes::from_static(b"one")),
+                Frame::Text(Bytes::from_static(b"two")),
+                Frame::Ping(Bytes::new()),
+                Frame::Close(Some(CloseCode::Away.into())),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_flush_keeps_the_unwritten_rest_in_order() {
+        // A 16-byte pipe nobody reads: the flush writes what fits and then waits.
+        let (mut client, server) = duplex(16);
+        let mut writer = FrameWriter::new(server);
+        writer.queue_text("a frame longer than the pipe".into());
+        let stuck = tokio::time::timeout(std::time::Duration::from_millis(50), writer.flush());
+        assert!(stuck.await.is_err(), "the flush cannot finish yet");
+        assert!(writer.pending() > 0);
+        writer.queue_text("next".into());
+        let reading = tokio::spawn(async move {
+            let mut wire = Vec::new();
+            client.read_to_end(&mut wire).await.unwrap();
+            wire
+        });
+        writer.flush().await.unwrap();
+        drop(writer);
+        let mut wire = BytesMut::from(&reading.await.unwrap()[..]);
+        let mut codec = Codec::new().client_mode();
+        assert_eq!(
+            codec.decode(&mut wire).unwrap(),
+            Some(Frame::Text(Bytes::from_static(
+                b"a frame longer than the pipe"
+            )))
+        );
+        assert_eq!(
+            codec.decode(&mut wire).unwrap(),
+            Some(Frame::Text(Bytes::from_static(b"next")))
+        );
+    }
+}
