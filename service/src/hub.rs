@@ -809,8 +809,25 @@ impl HubHandle {
     }
 
     /// Sends a command, waiting while the hub's queue is full.
-    pub async fn send(&self, command: Command) -> Result<(), HubGone> {
-        self.commands.send(command).await.map_err(|_| HubGone)
+    ///
+    /// The command is queued at once when there is room, and only a wait for room is boxed: a
+    /// session's future (one per connection, held for its whole life) would otherwise carry the
+    /// channel's ~860-byte send state inline.
+    pub fn send(
+        &self,
+        command: Command,
+    ) -> impl Future<Output = Result<(), HubGone>> + Send + use<'_> {
+        use futures_util::future::{Either, FutureExt, ready};
+        match self.commands.try_send(command) {
+            Ok(()) => Either::Left(ready(Ok(()))),
+            Err(mpsc::error::TrySendError::Closed(_)) => Either::Left(ready(Err(HubGone))),
+            Err(mpsc::error::TrySendError::Full(command)) => Either::Right(
+                self.commands
+                    .send(command)
+                    .map(|sent| sent.map_err(|_| HubGone))
+                    .boxed(),
+            ),
+        }
     }
 
     /// Sends a broker event without waiting: a feed reader must never stall, so when the hub's

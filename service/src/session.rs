@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use actix_http::ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
+use futures_util::FutureExt;
 use scoreline_protocol::{
     ClientMessage, ErrorCode, MatchTopic, ResumePoint, ServerMessage, Topic, TopicError,
 };
@@ -89,10 +90,20 @@ pub async fn run<R, W>(
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
     let mut batch = Vec::new();
+    let sent = SentMetrics::new();
 
     let close_with: Option<CloseReason> = loop {
         let idle_deadline = tokio::time::Instant::from_std(last_heard + settings.idle_timeout);
-        match flush(&mut writer, &mailbox, &mut batch, &shutdown, idle_deadline).await {
+        match flush(
+            &mut writer,
+            &sent,
+            &mailbox,
+            &mut batch,
+            &shutdown,
+            idle_deadline,
+        )
+        .await
+        {
             Flushed::Done => {}
             Flushed::PeerGone => break None,
             Flushed::Overflowed => {
@@ -110,7 +121,7 @@ pub async fn run<R, W>(
                 // Drain what is already queued, briefly, then say goodbye.
                 let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
                 let never = CancellationToken::new();
-                let _ = flush(&mut writer, &mailbox, &mut batch, &never, deadline).await;
+                let _ = flush(&mut writer, &sent, &mailbox, &mut batch, &never, deadline).await;
                 break Some(reason(CloseCode::Away, "server shutting down"));
             }
             () = mailbox.ready() => {}
@@ -201,6 +212,23 @@ fn echo_close(code: Option<CloseCode>) -> CloseReason {
     }
 }
 
+/// A session's handles on the output metrics, looked up once rather than at every flush.
+struct SentMetrics {
+    frames: metrics::Counter,
+    bytes: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+impl SentMetrics {
+    fn new() -> SentMetrics {
+        SentMetrics {
+            frames: metrics::counter!(telemetry::FRAMES_OUT),
+            bytes: metrics::counter!(telemetry::BYTES_OUT),
+            latency: metrics::histogram!(telemetry::PUBLISH_TO_SEND_SECONDS),
+        }
+    }
+}
+
 /// How a flush ended.
 enum Flushed {
     /// Everything queued was written.
@@ -221,6 +249,7 @@ enum Flushed {
 /// shutdown and the idle deadline, so a stuck client cannot pin the task.
 async fn flush<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
+    sent: &SentMetrics,
     mailbox: &Mailbox,
     batch: &mut Vec<Outbound>,
     shutdown: &CancellationToken,
@@ -241,30 +270,32 @@ async fn flush<W: AsyncWrite + Unpin>(
             writer.queue_text(frame.text);
         }
         let bytes = writer.pending() - before;
-        let write = writer.flush();
-        tokio::pin!(write);
-        loop {
-            tokio::select! {
-                biased;
-                written = &mut write => {
-                    if written.is_err() {
-                        return Flushed::PeerGone;
+        let mut write = std::pin::pin!(writer.flush());
+        // Usually the socket takes everything at once; only a write that has to wait needs the
+        // watchers below (and their timer).
+        let written = match write.as_mut().now_or_never() {
+            Some(written) => written,
+            None => loop {
+                tokio::select! {
+                    biased;
+                    written = &mut write => break written,
+                    () = shutdown.cancelled() => return Flushed::ShuttingDown,
+                    () = mailbox.ready() => {
+                        if mailbox.overflowed() {
+                            return Flushed::Overflowed;
+                        }
                     }
-                    break;
+                    () = tokio::time::sleep_until(idle_deadline) => return Flushed::Idle,
                 }
-                () = shutdown.cancelled() => return Flushed::ShuttingDown,
-                () = mailbox.ready() => {
-                    if mailbox.overflowed() {
-                        return Flushed::Overflowed;
-                    }
-                }
-                () = tokio::time::sleep_until(idle_deadline) => return Flushed::Idle,
-            }
+            },
+        };
+        if written.is_err() {
+            return Flushed::PeerGone;
         }
-        metrics::counter!(telemetry::FRAMES_OUT).increment(frames as u64);
-        metrics::counter!(telemetry::BYTES_OUT).increment(bytes as u64);
+        sent.frames.increment(frames as u64);
+        sent.bytes.increment(bytes as u64);
         if let Some(oldest) = oldest {
-            metrics::histogram!(telemetry::PUBLISH_TO_SEND_SECONDS).record(oldest.elapsed());
+            sent.latency.record(oldest.elapsed());
         }
     }
 }
@@ -601,5 +632,54 @@ mod tests {
             let now = start + Duration::from_millis(100 * step);
             assert_eq!(limiter.check(now), Verdict::Allowed, "step {step}");
         }
+    }
+}
+#[cfg(test)]
+mod footprint {
+    use crate::hub::{self, HubLimits};
+    use crate::mailbox::{Mailbox, MailboxLimits};
+    use crate::matches::StoreLimits;
+    use crate::websocket::{FrameReader, FrameWriter};
+
+    /// Every open connection holds one session future for its whole life, so its size is paid
+    /// 10,000 times over by 10,000 idle fans (issue 6 allows 8 KB each in all). Big, rarely
+    /// needed states (waiting for room in the hub's queue) are boxed instead of inlined; this
+    /// catches one creeping back.
+    #[tokio::test]
+    async fn a_session_future_stays_small() {
+        let (socket, _peer) = tokio::io::duplex(64);
+        let (read, write) = tokio::io::split(socket);
+        let limits = HubLimits {
+            max_topics: 10,
+            max_snapshots: 10,
+            store: StoreLimits {
+                max_matches: 10,
+                finished_retention_ms: 0,
+                recent_events: 10,
+            },
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (hub, _task) = hub::spawn(limits, 10, None, None, shutdown.clone());
+        let settings = super::SessionSettings {
+            heartbeat: std::time::Duration::from_secs(1),
+            idle_timeout: std::time::Duration::from_secs(1),
+            max_requests_per_sec: 1,
+            mailbox: MailboxLimits {
+                max_critical: 1,
+                max_frames: 1,
+            },
+        };
+        let session = super::run(
+            FrameReader::new(read, &[], 100),
+            FrameWriter::new(write),
+            hub.new_conn_id(),
+            hub.clone(),
+            settings,
+            "welcome".into(),
+            shutdown,
+        );
+        let bytes = std::mem::size_of_val(&session);
+        assert!(bytes <= 1536, "a session future takes {bytes} bytes");
+        assert!(std::mem::size_of::<Mailbox>() <= 128);
     }
 }
