@@ -148,6 +148,16 @@ impl LatencyRecorder {
         histogram.saturating_record(micros);
     }
 
+    /// Records a burst of latencies from one client under one lock.
+    pub fn record_all(&self, client: usize, latencies: impl IntoIterator<Item = Duration>) {
+        let shard = &self.shards[client % LATENCY_SHARDS];
+        let mut histogram = shard.lock().unwrap_or_else(|poison| poison.into_inner());
+        for latency in latencies {
+            let micros = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_MICROS);
+            histogram.saturating_record(micros);
+        }
+    }
+
     /// All shards merged.
     pub fn merged(&self) -> Histogram<u64> {
         let mut all = new_histogram();
