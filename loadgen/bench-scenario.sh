@@ -6,8 +6,9 @@
 #   loadgen/bench-scenario.sh s1                 # a preset from issue 6
 #   loadgen/bench-scenario.sh custom --clients 200 --topics 10 --rate 50 --secs 2
 #
-# The service runs with 2 workers (the machine's cores) and room for 20,000 connections; its log
-# goes to $TMPDIR/scoreline-bench-<port>.log. Extra flags go to the load generator.
+# The service runs with its default worker count and room for 20,000 connections; its log
+# goes to $TMPDIR/scoreline-bench-<port>.log. Extra flags go to the load generator;
+# WORKERS=1 changes the service's worker count, SERVICE_ARGS="--flag value" adds flags to it.
 #
 # Profiling: PERF_DATA=/tmp/s2.perf PERF_DELAY_SECS=6 PERF_SECS=8 loadgen/bench-scenario.sh s2
 # samples the service with `perf record` (flat, 999 Hz) for PERF_SECS seconds, starting
@@ -42,8 +43,8 @@ redis_pid=$!
 service_port=$(free_port)
 log=${TMPDIR:-/tmp}/scoreline-bench-$service_port.log
 RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$service_port" \
-    --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 --workers 2 \
-    >"$log" 2>&1 &
+    --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
+    ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$log" 2>&1 &
 service_pid=$!
 cleanup() {
     # The service first, so its log does not end with a Redis connection it saw vanish.

@@ -98,6 +98,13 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_SOCKET_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
     pub socket_send_buffer_bytes: usize,
 
+    /// Most bytes per connection the kernel may hold that it has not yet sent (Linux's
+    /// TCP_NOTSENT_LOWAT; 0 for no limit). A client that reads keeps the whole send buffer for
+    /// data in flight; one that stops reading stops taking writes after this much, so the
+    /// service stops spending a system call per frame on it seconds sooner.
+    #[arg(long, env = "SCORELINE_UNSENT_LIMIT_BYTES", default_value_t = 16 * 1024)]
+    pub unsent_limit_bytes: u32,
+
     /// Listening sockets sharing the port (SO_REUSEPORT). Each has its own queue of connections
     /// waiting to be accepted, capped by the kernel (net.core.somaxconn, often 4096); when a
     /// reconnect storm overflows the queues, the kernel drops handshakes and those clients retry
@@ -127,7 +134,9 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
 
-    /// HTTP worker threads; defaults to the number of cores.
+    /// Worker threads serving connections; defaults to one per core but one, which is left to
+    /// the hub's fan-out (on 2 cores, two workers contending with the hub tripled S2's p99
+    /// latency at a million deliveries a second: docs/benchmarks.md).
     #[arg(long, env = "SCORELINE_WORKERS")]
     pub workers: Option<usize>,
 

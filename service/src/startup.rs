@@ -181,8 +181,8 @@ impl Application {
         };
         let workers = config.workers.unwrap_or_else(|| {
             std::thread::available_parallelism()
-                .map(|cores| cores.get())
-                .unwrap_or(2)
+                .map(|cores| cores.get().saturating_sub(1).max(1))
+                .unwrap_or(1)
         });
         let shutdown_timeout_secs = config.shutdown_timeout_secs;
         let tls = match (&config.tls_cert, &config.tls_key) {
@@ -296,8 +296,8 @@ impl Application {
 }
 
 /// Binds `--accept-queues` listening sockets to the configured address with SO_REUSEPORT (the
-/// first one picks the port when it is 0), each with the configured send buffer size, which
-/// accepted sockets inherit on Linux.
+/// first one picks the port when it is 0), each with the configured send buffer size and unsent
+/// data limit, which accepted sockets inherit on Linux.
 fn bind_listeners(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
     use socket2::{Domain, Socket, Type};
     let mut address = config.listen;
@@ -312,6 +312,12 @@ fn bind_listeners(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
             socket
                 .set_send_buffer_size(config.socket_send_buffer_bytes)
                 .context("setting the socket send buffer size")?;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if config.unsent_limit_bytes > 0 {
+            socket
+                .set_tcp_notsent_lowat(config.unsent_limit_bytes)
+                .context("setting the unsent data limit")?;
         }
         socket
             .bind(&address.into())
@@ -341,6 +347,51 @@ async fn load_initial_snapshots(redis: &RedisBroker, hub: &HubHandle, limit: usi
         }
         Err(_) => {
             tracing::warn!("Redis did not answer at start; serving and retrying in the background")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_the_listeners_buffer_settings() {
+        let mut config = Config::defaults();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.accept_queues = 2;
+        config.socket_send_buffer_bytes = 32 * 1024;
+        config.unsent_limit_bytes = 8 * 1024;
+        let listeners = bind_listeners(&config).unwrap();
+        assert_eq!(listeners.len(), 2);
+        let address = listeners[0].local_addr().unwrap();
+        assert_eq!(listeners[1].local_addr().unwrap(), address);
+        for listener in &listeners {
+            listener.set_nonblocking(true).unwrap();
+        }
+        // SO_REUSEPORT spreads connections over the queues by hash: accept from both.
+        let mut clients = Vec::new();
+        let mut accepted = Vec::new();
+        for _ in 0..64 {
+            clients.push(std::net::TcpStream::connect(address).unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            for listener in &listeners {
+                if let Ok((stream, _)) = listener.accept() {
+                    accepted.push(stream);
+                }
+            }
+        }
+        assert_eq!(
+            accepted.len(),
+            clients.len(),
+            "every connection was accepted"
+        );
+        for stream in &accepted {
+            let socket = socket2::SockRef::from(stream);
+            // Linux doubles the requested size for its own bookkeeping.
+            assert_eq!(socket.send_buffer_size().unwrap(), 64 * 1024);
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            assert_eq!(socket.tcp_notsent_lowat().unwrap(), 8 * 1024);
         }
     }
 }
