@@ -99,7 +99,7 @@ impl Topic {
     ///
     /// These are exactly the subscriptions that can cover the topic, so routing an event costs one
     /// map look-up per item, whatever else is subscribed.
-    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+    pub fn prefixes(&self) -> impl DoubleEndedIterator<Item = &str> {
         let text = self.as_str();
         text.match_indices('/')
             .map(move |(index, _)| &text[..index])

@@ -149,13 +149,18 @@ impl Routes {
         }
     }
 
-    /// Every connection that receives events of `topic`, each once.
+    /// Every connection that receives events of `topic`, each once: the topic's own subscribers
+    /// first, then those of each shorter prefix (a match's followers, then its competition's,
+    /// then its sport's). The session tasks run in the order they are woken, so a match's own
+    /// fans are not queued behind every broad subscription, which receives far more frames and
+    /// is the likelier to be slow.
     pub fn recipients<'a>(
         &'a self,
         topic: &'a Topic,
     ) -> impl Iterator<Item = (ConnId, &'a Arc<Mailbox>)> + 'a {
         topic
             .prefixes()
+            .rev()
             .filter_map(|prefix| self.by_topic.get(prefix))
             .flat_map(|recipients| recipients.iter().map(|(conn, mailbox)| (*conn, mailbox)))
     }
@@ -248,6 +253,26 @@ mod tests {
             recipients(&routes, "basketball/nba/lal-bos"),
             Vec::<u64>::new()
         );
+    }
+
+    #[test]
+    fn a_matchs_own_followers_come_before_its_competitions_and_sports() {
+        let mut routes = Routes::default();
+        for id in 1..=3 {
+            routes.connect(ConnId(id), mailbox());
+        }
+        // Subscribed broadest first, so the order below is not the order of subscribing.
+        let order = [
+            (1, "football"),
+            (2, "football/pl"),
+            (3, "football/pl/ars-che"),
+        ];
+        for (id, text) in order {
+            routes.subscribe(ConnId(id), &[topic(text)], 8).unwrap();
+        }
+        let game = topic("football/pl/ars-che");
+        let ids: Vec<u64> = routes.recipients(&game).map(|(conn, _)| conn.0).collect();
+        assert_eq!(ids, [3, 2, 1]);
     }
 
     #[test]
