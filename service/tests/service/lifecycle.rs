@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use scoreline_testkit::{RedisServer, TestApp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::subscribe;
 
@@ -117,5 +118,42 @@ async fn tls_serves_https_with_the_given_certificate() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("ok"));
+
+    // WSS: the upgraded TLS stream carries the WebSocket (its frames are written through TLS and
+    // flushed). openssl is the client: it sends the handshake and prints what comes back.
+    let mut client = tokio::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-CAfile"])
+        .arg(&cert)
+        .args(["-connect", &format!("127.0.0.1:{}", app.port())])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut stdout = client.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let answered = tokio::time::timeout(scoreline_testkit::PATIENCE, async {
+        let mut chunk = [0_u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(r#""type":"welcome""#) {
+            let read = stdout.read(&mut chunk).await.unwrap();
+            assert!(read > 0, "the TLS connection ended");
+            seen.extend_from_slice(&chunk[..read]);
+        }
+    })
+    .await;
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(answered.is_ok(), "no welcome over WSS; got {seen:?}");
+    assert!(seen.starts_with("HTTP/1.1 101"), "{seen:?}");
+    drop(stdin);
     let _ = std::fs::remove_dir_all(&dir);
 }
