@@ -196,14 +196,26 @@ async fn redis_killed_mid_replay_every_client_still_gets_every_event() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("pubsub")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    assert!(killed >= 1, "the service's subscription was not found");
+    // The service may still be backing off from the restart (a loaded CI machine): retry until
+    // its new subscription exists, then cut it.
+    let deadline = tokio::time::Instant::now() + scoreline_testkit::PATIENCE;
+    loop {
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        if killed >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the service never subscribed again after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let events = replay.await.unwrap();
     let final_seq = |topic: &str| {
