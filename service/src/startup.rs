@@ -300,7 +300,12 @@ impl Application {
 /// data limit, which accepted sockets inherit on Linux.
 fn bind_listeners(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
     use socket2::{Domain, Socket, Type};
-    let mut address = config.listen;
+    // SO_REUSEPORT would let a second instance started on the same port join this one's group
+    // and silently take half its connections. A plain bind first keeps "address in use" an
+    // error (and picks the port when it is 0); it is closed before the group binds.
+    let mut address = TcpListener::bind(config.listen)
+        .and_then(|probe| probe.local_addr())
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let mut listeners = Vec::new();
     for _ in 0..config.accept_queues.max(1) {
         let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
