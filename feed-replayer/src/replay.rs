@@ -6,7 +6,7 @@
 //! protocol reducer, which is what the progress display shows.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use scoreline_protocol::{EventKind, MatchSnapshot, MatchStatus, ScoreEvent, Sport, apply};
@@ -148,7 +148,7 @@ pub async fn replay_match(
     loop {
         outcome.rounds += 1;
         let start = Instant::now();
-        let start_wall_ms = wall_clock_ms();
+        let start_wall_ms = scoreline_feed::now_ms();
         epoch = start_wall_ms.max(epoch + 1);
         let kickoff_ms = start_wall_ms.saturating_sub(pace.kickoff_lead_ms());
         outcome.snapshot = MatchSnapshot::new(plan.match_topic.clone());
@@ -371,12 +371,6 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
         cause = inner.source();
     }
     text
-}
-
-fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, millis)
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -177,9 +177,5 @@ fn run_main(args: Args) -> anyhow::Result<ExitCode> {
 
 /// A short id unique per run: milliseconds since the Unix epoch.
 fn run_id() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.as_millis())
-        .unwrap_or(0);
-    format!("{secs}")
+    scoreline_feed::now_ms().to_string()
 }

@@ -506,10 +506,7 @@ fn sample_server(pid: Option<u32>) -> anyhow::Result<Option<server_stats::ProcSa
 fn goal_draft(topic: &str) -> anyhow::Result<EventDraft> {
     Ok(EventDraft {
         match_topic: MatchTopic::parse(topic).with_context(|| format!("topic {topic}"))?,
-        ts_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|since| since.as_millis() as u64)
-            .unwrap_or(0),
+        ts_ms: feed::now_ms(),
         clock_secs: None,
         kind: EventKind::Goal {
             side: Side::Home,
