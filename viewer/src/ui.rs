@@ -84,15 +84,13 @@ pub fn toolbar_ui(ui: &mut Ui, session: &Session, view: &mut ViewState) -> Vec<C
     ui.horizontal(|ui| {
         ui.heading(RichText::new("Scoreline").strong());
         ui.separator();
-        let label = ui.label("Server");
-        let field = ui
-            .add(
-                egui::TextEdit::singleline(&mut view.url_draft)
-                    .desired_width(260.0)
-                    .hint_text("ws://host:port/ws"),
-            )
-            .labelled_by(label.id);
-        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let (_, entered) = labelled_entry_ui(
+            ui,
+            "Server",
+            &mut view.url_draft,
+            260.0,
+            "ws://host:port/ws",
+        );
         if ui.button("Connect").clicked() || entered {
             commands.push(Command::SetUrl(view.url_draft.clone()));
         }
@@ -105,6 +103,27 @@ pub fn toolbar_ui(ui: &mut Ui, session: &Session, view: &mut ViewState) -> Vec<C
         }
     });
     commands
+}
+
+/// A text field with its label (so screen readers and tests find it by name); also says
+/// whether Enter was pressed in it.
+fn labelled_entry_ui(
+    ui: &mut Ui,
+    label: &str,
+    text: &mut String,
+    width: f32,
+    hint: &str,
+) -> (egui::Response, bool) {
+    let label = ui.label(label);
+    let field = ui
+        .add(
+            egui::TextEdit::singleline(text)
+                .desired_width(width)
+                .hint_text(hint),
+        )
+        .labelled_by(label.id);
+    let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    (field, entered)
 }
 
 /// Connection status, round-trip time and the last problem.
@@ -209,16 +228,14 @@ pub fn follow_ui(ui: &mut Ui, session: &Session, view: &mut ViewState) -> Vec<Co
             ui.label(topic_title(session, topic));
         });
     }
-    ui.horizontal(|ui| {
-        let label = ui.label("Topic");
-        let field = ui
-            .add(
-                egui::TextEdit::singleline(&mut view.topic_draft)
-                    .desired_width(150.0)
-                    .hint_text("e.g. tennis/wimbledon"),
-            )
-            .labelled_by(label.id);
-        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let invalid = ui.horizontal(|ui| {
+        let (field, entered) = labelled_entry_ui(
+            ui,
+            "Topic",
+            &mut view.topic_draft,
+            150.0,
+            "e.g. tennis/wimbledon",
+        );
         let parsed = Topic::parse(view.topic_draft.trim());
         if (ui
             .add_enabled(parsed.is_ok(), egui::Button::new("Add"))
@@ -229,15 +246,13 @@ pub fn follow_ui(ui: &mut Ui, session: &Session, view: &mut ViewState) -> Vec<Co
             commands.push(Command::Follow(topic));
             view.topic_draft.clear();
         }
-        if let Err(error) = parsed
-            && !view.topic_draft.trim().is_empty()
-        {
+        let invalid = parsed.err().filter(|_| !view.topic_draft.trim().is_empty());
+        if let Some(error) = &invalid {
             field.on_hover_text(error.to_string());
         }
+        invalid
     });
-    if !view.topic_draft.trim().is_empty()
-        && let Err(error) = Topic::parse(view.topic_draft.trim())
-    {
+    if let Some(error) = invalid.inner {
         ui.colored_label(WARN_COLOUR, format!("Not a topic: {error}"));
     }
 
