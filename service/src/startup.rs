@@ -222,12 +222,11 @@ impl Application {
                     .finish(map_config(app, |_| AppConfig::default()))
             }};
         }
-        let server = actix_server::Server::build()
+        let mut server = actix_server::Server::build()
             .workers(workers)
             .disable_signals()
             .shutdown_timeout(shutdown_timeout_secs);
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let mut server = server;
         for listener in listeners {
             let state = state.clone();
             server = match &tls {
