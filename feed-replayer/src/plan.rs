@@ -163,6 +163,7 @@ impl Plan {
             seq: planned.seq,
             ts_ms,
             clock_secs: planned.clock_secs,
+            prev_critical_seq: None,
             kind,
         }
     }

@@ -474,6 +474,7 @@ mod tests {
             seq: 1,
             ts_ms: 5,
             clock_secs: None,
+            prev_critical_seq: None,
             kind: EventKind::MatchStarted,
         }
     }

@@ -19,6 +19,7 @@ fn goal(seq: u64) -> ScoreEvent {
         seq,
         ts_ms: 1_740_841_380_000,
         clock_secs: Some(1380),
+        prev_critical_seq: None,
         kind: EventKind::Goal {
             side: Side::Home,
             player: Some("Saka".to_owned()),

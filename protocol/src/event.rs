@@ -32,6 +32,12 @@ pub struct ScoreEvent {
     /// The game clock when it happened, in seconds, as [`crate::Sport::format_clock`] reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_secs: Option<u32>,
+    /// The `seq` of the match's previous critical event in this epoch (0 when there is none),
+    /// stamped by the service on every event it sends. A client that has applied seq N and
+    /// receives seq M > N + 1 with `prev_critical_seq <= N` only skipped coalesced `clock`/`stat`
+    /// events: a harmless skip, not a loss. Feeds leave it out; the service sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_critical_seq: Option<u64>,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -69,6 +75,7 @@ impl EventDraft {
             seq,
             ts_ms,
             clock_secs,
+            prev_critical_seq: None,
             kind,
         }
     }
@@ -338,6 +345,11 @@ impl EventKind {
             EventKind::Stat { name, .. } => Delivery::Latest(CoalesceKey::Stat(name)),
             _ => Delivery::Critical,
         }
+    }
+
+    /// Whether this event must reach every subscriber in order (anything but `clock` and `stat`).
+    pub fn is_critical(&self) -> bool {
+        matches!(self.delivery(), Delivery::Critical)
     }
 
     /// The side this event is about, if it is about one.

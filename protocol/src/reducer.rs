@@ -20,9 +20,15 @@ pub const MAX_PERIOD: u8 = 20;
 /// What applying an event did, beyond changing the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Applied {
-    /// `seq` values skipped between the snapshot and this event: events that were never seen.
-    /// The state is still moved forward; the caller decides whether to repair the gap.
+    /// `seq` values skipped between the snapshot and this event that may have held critical
+    /// events: events that were never seen. The state is still moved forward; the caller decides
+    /// whether to repair the gap. A skip the event proves harmless (its `prev_critical_seq` is at
+    /// or before the snapshot's seq: only coalesced clock/stat readings were skipped) is in
+    /// `skipped` instead.
     pub missed: Option<Range<u64>>,
+    /// `seq` values skipped that held only coalesced `clock`/`stat` events, as the event's
+    /// `prev_critical_seq` proves: nothing that changes a score was lost.
+    pub skipped: Option<Range<u64>>,
 }
 
 /// Why an event could not be applied. The snapshot is unchanged.
@@ -96,12 +102,23 @@ pub enum ApplyError {
 pub fn apply(snapshot: &mut MatchSnapshot, event: &ScoreEvent) -> Result<Applied, ApplyError> {
     check_envelope(snapshot, event)?;
     check_kind(snapshot, &event.kind)?;
-    let missed = (event.seq > snapshot.seq + 1).then(|| snapshot.seq + 1..event.seq);
+    let gap = (event.seq > snapshot.seq + 1).then(|| snapshot.seq + 1..event.seq);
+    let harmless = event
+        .prev_critical_seq
+        .is_some_and(|previous| previous <= snapshot.seq && snapshot.seq > 0);
+    let (missed, skipped) = if harmless {
+        (None, gap)
+    } else {
+        (gap, None)
+    };
 
     if snapshot.seq == 0 {
         snapshot.epoch = event.epoch;
     }
     snapshot.seq = event.seq;
+    if event.kind.is_critical() {
+        snapshot.critical_seq = event.seq;
+    }
     snapshot.updated_ms = snapshot.updated_ms.max(event.ts_ms);
     if let Some(secs) = event.clock_secs {
         let running = snapshot.clock.is_some_and(|clock| clock.running);
@@ -126,7 +143,7 @@ pub fn apply(snapshot: &mut MatchSnapshot, event: &ScoreEvent) -> Result<Applied
             amended: false,
         });
     }
-    Ok(Applied { missed })
+    Ok(Applied { missed, skipped })
 }
 
 fn check_envelope(snapshot: &MatchSnapshot, event: &ScoreEvent) -> Result<(), ApplyError> {

@@ -210,6 +210,11 @@ pub struct MatchSnapshot {
     pub epoch: u64,
     /// The last event applied; 0 when none has been.
     pub seq: u64,
+    /// The `seq` of the last critical event applied (anything but `clock` and `stat`); 0 when
+    /// none has been. The next event's `prev_critical_seq` names it, so a client can prove that a
+    /// seq it skipped held only coalesced readings.
+    #[serde(default)]
+    pub critical_seq: u64,
     /// Home team or first-named player.
     pub home: Team,
     /// Away team or second-named player.
@@ -262,6 +267,10 @@ pub struct MatchSnapshot {
     pub timeline: VecDeque<TimelineEntry>,
     /// Time of the last event applied, milliseconds since the Unix epoch.
     pub updated_ms: u64,
+    /// The server knows a newer history of this match that it could not read in full, so this
+    /// is the last state it could prove, which may be out of date. Clients should say so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 impl MatchSnapshot {
@@ -272,6 +281,7 @@ impl MatchSnapshot {
             match_topic,
             epoch: 0,
             seq: 0,
+            critical_seq: 0,
             home: Team::default(),
             away: Team::default(),
             kickoff_ms: None,
@@ -291,6 +301,7 @@ impl MatchSnapshot {
             winner: None,
             timeline: VecDeque::new(),
             updated_ms: 0,
+            stale: false,
         }
     }
 
@@ -327,6 +338,7 @@ mod tests {
                 seq,
                 ts_ms: seq,
                 clock_secs: None,
+                prev_critical_seq: None,
                 kind,
             };
             apply(&mut snapshot, &event).unwrap();

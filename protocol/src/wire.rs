@@ -198,6 +198,13 @@ pub enum ResyncReason {
     EventsLost,
     /// The resume point is ahead of the server's history (the client saw another history).
     UnknownPosition,
+    /// Redis's history of the match differs from what was delivered (a failover to a replica
+    /// that had missed writes, then other events under the same seqs): the server rebuilt the
+    /// match from the history, which is the truth, and this snapshot replaces what was shown.
+    HistoryRewritten,
+    /// A reason this version does not know (sent by a newer server); handle it like any resync.
+    #[serde(other)]
+    Other,
 }
 
 /// Limits the server enforces on one connection.
@@ -339,6 +346,7 @@ mod tests {
             seq: 3,
             ts_ms: 10,
             clock_secs: None,
+            prev_critical_seq: None,
             kind: EventKind::MatchStarted,
         };
         let text = ServerMessage::Event(event.clone()).to_json();

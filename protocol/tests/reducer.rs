@@ -55,6 +55,7 @@ impl Feed {
             seq: self.seq,
             ts_ms: self.ts_ms,
             clock_secs,
+            prev_critical_seq: None,
             kind,
         });
         self.seq
@@ -168,8 +169,13 @@ fn check(events: &[ScoreEvent], expected: &str) -> MatchSnapshot {
         match apply(&mut snapshot, event) {
             Ok(Applied {
                 missed: Some(missed),
+                ..
             }) => lines.push(format!("#{} missed {missed:?}", event.seq)),
-            Ok(Applied { missed: None }) => {}
+            Ok(Applied {
+                skipped: Some(skipped),
+                ..
+            }) => lines.push(format!("#{} skipped {skipped:?}", event.seq)),
+            Ok(Applied { .. }) => {}
             Err(error) => {
                 assert_eq!(
                     snapshot, before,
@@ -802,6 +808,49 @@ fn gaps_are_reported_and_the_state_still_moves_on() {
     );
 }
 
+#[test]
+fn a_skip_of_clock_readings_only_is_proven_harmless_by_prev_critical_seq() {
+    let mut feed = Feed::new(BASKETBALL);
+    feed.push(EventKind::PeriodStarted { period: 1 });
+    feed.push(points(Side::Home, 2));
+    feed.push_at(Some(60), EventKind::Clock { running: true });
+    feed.push_at(Some(120), EventKind::Clock { running: true });
+    feed.push(points(Side::Away, 3));
+    feed.push_at(Some(180), EventKind::Clock { running: true });
+    feed.push(points(Side::Away, 2));
+    // What a lagging client gets: the service coalesced #3, #4 and #6 away and stamped every
+    // event with its match's previous critical seq.
+    let stamp = |seq: u64, previous: u64| {
+        let mut event = feed.events[seq as usize - 1].clone();
+        event.prev_critical_seq = Some(previous);
+        event
+    };
+    let lagging = [stamp(1, 0), stamp(2, 1), stamp(5, 2), stamp(7, 5)];
+    let snapshot = check(
+        &lagging,
+        "Live period 1 score 2-5 periods 1:2-5
+         #5 skipped 3..5
+         #7 skipped 6..7",
+    );
+    assert_eq!((snapshot.seq, snapshot.critical_seq), (7, 7));
+    // A skip over a critical event is a loss, whatever else the event says.
+    let lost = [stamp(1, 0), stamp(2, 1), stamp(7, 5)];
+    check(
+        &lost,
+        "Live period 1 score 2-2 periods 1:2-2
+         #7 missed 3..7",
+    );
+}
+
+#[test]
+fn critical_seq_follows_the_last_critical_event() {
+    let mut feed = Feed::new(BASKETBALL);
+    feed.push(EventKind::PeriodStarted { period: 1 });
+    feed.push_at(Some(60), EventKind::Clock { running: true });
+    let snapshot = check(&feed.events, "Live period 1 score 0-0 periods 1:0-0");
+    assert_eq!((snapshot.seq, snapshot.critical_seq), (2, 1));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Generated matches
 // ---------------------------------------------------------------------------------------------
@@ -1221,7 +1270,10 @@ fn reordering_detected(events: &[ScoreEvent], at: Index) -> Result<(), TestCaseE
     let mut detected = false;
     for event in &events {
         match apply(&mut snapshot, event) {
-            Ok(Applied { missed: Some(_) }) | Err(ApplyError::NotNewer { .. }) => detected = true,
+            Ok(Applied {
+                missed: Some(_), ..
+            })
+            | Err(ApplyError::NotNewer { .. }) => detected = true,
             Ok(_) | Err(_) => {}
         }
     }
@@ -1347,6 +1399,7 @@ fn doubtful_event(snapshot: &MatchSnapshot, choice: u64) -> ScoreEvent {
         seq,
         ts_ms: snapshot.updated_ms + 10,
         clock_secs: detail.is_multiple_of(4).then_some(small as u32),
+        prev_critical_seq: None,
         kind,
     }
 }

@@ -106,6 +106,7 @@ fn hub_publish_fanout(bencher: divan::Bencher, recipients: usize) {
                     seq,
                     ts_ms: 1_740_841_380_000,
                     clock_secs: None,
+                    prev_critical_seq: None,
                     kind: EventKind::Goal {
                         side: Side::Home,
                         player: None,

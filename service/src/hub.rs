@@ -760,6 +760,8 @@ fn reason_label(reason: ResyncReason) -> &'static str {
         ResyncReason::HistoryTrimmed => "history_trimmed",
         ResyncReason::EventsLost => "events_lost",
         ResyncReason::UnknownPosition => "unknown_position",
+        ResyncReason::HistoryRewritten => "history_rewritten",
+        ResyncReason::Other => "other",
     }
 }
 
@@ -972,6 +974,7 @@ mod tests {
             seq,
             ts_ms: 1_000 + seq,
             clock_secs: None,
+            prev_critical_seq: None,
             kind,
         };
         InboundEvent {

@@ -338,6 +338,7 @@ mod tests {
             seq,
             ts_ms: seq * 10,
             clock_secs: None,
+            prev_critical_seq: None,
             kind,
         }
     }

@@ -13,6 +13,7 @@ pub fn event(match_topic: &str, seq: u64, kind: EventKind) -> ScoreEvent {
         seq,
         ts_ms: now_ms(),
         clock_secs: None,
+        prev_critical_seq: None,
         kind,
     }
 }

@@ -517,6 +517,7 @@ mod tests {
             seq,
             ts_ms: 1_000 * seq,
             clock_secs: Some(60 * seq as u32),
+            prev_critical_seq: None,
             kind,
         }
     }

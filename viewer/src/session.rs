@@ -786,6 +786,7 @@ mod tests {
             seq,
             ts_ms: seq * 1_000,
             clock_secs: None,
+            prev_critical_seq: None,
             kind,
         }
     }

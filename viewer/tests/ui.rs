@@ -72,6 +72,7 @@ fn played(
             seq,
             ts_ms: NOW_MS - 3_000_000 + seq * 60_000,
             clock_secs: Some(seq as u32 * 300),
+            prev_critical_seq: None,
             kind,
         };
         apply(&mut snapshot, &event).expect("fixture events apply in order");
