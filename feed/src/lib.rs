@@ -15,6 +15,10 @@
 //! ([`read_history`]). Feeds in other languages call the same script (`docs/protocol.md`,
 //! "Numbered publishing"); plain `PUBLISH` keeps working, best-effort.
 
+mod publisher;
+
+pub use publisher::{Ledgers, Publisher, Recovery, RecoveryKind};
+
 use redis::AsyncCommands;
 use scoreline_protocol::{EventDraft, MatchTopic, ScoreEvent};
 
@@ -61,12 +65,26 @@ impl Layout {
 ///
 /// `KEYS[1]` sequence hash, `KEYS[2]` history stream; `ARGV[1]` channel, `ARGV[2]` the event as a
 /// JSON object **without** `epoch` and `seq`, `ARGV[3]` history length, `ARGV[4]` `"1"` to start
-/// a new epoch, `ARGV[5]` a candidate epoch (milliseconds now). Returns `{epoch, seq}`.
+/// a new epoch, `ARGV[5]` a candidate epoch (milliseconds now); optionally `ARGV[6]` the epoch and
+/// `ARGV[7]` the seq the caller last saw confirmed for this match.
+///
+/// Returns `{epoch, seq}` of the published event. With an expectation, when Redis no longer has
+/// the match's numbering (restarted without its data) or holds an older position than the one
+/// confirmed (a failover to a replica that missed writes), nothing is numbered or published and
+/// the reply is `{epoch, seq, "forgotten"}` with what Redis has (0 for nothing): the caller must
+/// re-establish the history ([`RESTORE_SCRIPT`]) before going on, or new events would reuse seqs
+/// that readers already hold.
 ///
 /// A new epoch is the candidate or one more than the old epoch, whichever is larger, so epochs
 /// only grow even if clocks do not.
 pub const PUBLISH_SCRIPT: &str = r#"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if ARGV[4] ~= '1' and ARGV[6] and ARGV[6] ~= '' then
+  local held = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+  if not epoch or tonumber(epoch) ~= tonumber(ARGV[6]) or held < tonumber(ARGV[7]) then
+    return {tonumber(epoch or '0'), held, 'forgotten'}
+  end
+end
 if ARGV[4] == '1' or not epoch then
   local old = tonumber(epoch or '0')
   epoch = tostring(math.max(tonumber(ARGV[5]), old + 1))
@@ -80,11 +98,50 @@ redis.call('PUBLISH', ARGV[1], event)
 return {tonumber(epoch), seq}
 "#;
 
+/// Re-establishes a match's numbering and history that Redis lost or rolled back, from what a
+/// publisher remembers. Nothing is published: readers that missed events fill the gap from the
+/// restored history when the next event shows it.
+///
+/// `KEYS` as [`PUBLISH_SCRIPT`]; `ARGV[1]` the epoch and `ARGV[2]` the seq to restore, `ARGV[3]`
+/// the history length, then pairs of `seq`, numbered event JSON, oldest first, ending at `ARGV[2]`.
+///
+/// Returns `{"restored", entries added}`; `{"intact", 0}` when Redis already holds that position
+/// or a later one of the same epoch (another publisher restored it first); or `{"newer", epoch}`
+/// when Redis holds a newer epoch, which is left alone (epochs never go back).
+pub const RESTORE_SCRIPT: &str = r#"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local held = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local want = tonumber(ARGV[1])
+if epoch and tonumber(epoch) > want then
+  return {'newer', tonumber(epoch)}
+end
+if epoch and tonumber(epoch) == want and held >= tonumber(ARGV[2]) then
+  return {'intact', 0}
+end
+if not epoch or tonumber(epoch) ~= want then
+  redis.call('DEL', KEYS[2])
+end
+local last = 0
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if newest[1] then
+  last = tonumber(string.match(newest[1][1], '%-(%d+)$'))
+end
+local added = 0
+for i = 4, #ARGV, 2 do
+  if tonumber(ARGV[i]) > last then
+    redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. ARGV[i], 'event', ARGV[i + 1])
+    added = added + 1
+  end
+end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'seq', ARGV[2])
+return {'restored', added}
+"#;
+
 /// Why an event could not be published or history read.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
     /// Redis refused or could not be reached.
-    #[error("redis: {0}")]
+    #[error("Redis command failed")]
     Redis(#[from] redis::RedisError),
     /// A stored history entry is not a valid event.
     #[error("history entry {id} of {topic} is not a valid event: {reason}")]
@@ -96,59 +153,154 @@ pub enum FeedError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A script answered something this version does not understand.
+    #[error("unexpected answer from the {script} script: {answer}")]
+    UnexpectedAnswer {
+        /// Which script.
+        script: &'static str,
+        /// The answer, as Redis gave it.
+        answer: String,
+    },
+    /// Redis forgot the match again right after it was re-established (another writer resets
+    /// it, or Redis keeps failing over): the event was not published.
+    #[error("Redis keeps forgetting the numbering of {0}; the event was not published")]
+    KeepsForgetting(MatchTopic),
 }
 
-/// Publishes events through [`PUBLISH_SCRIPT`].
-#[derive(Clone)]
-pub struct Publisher<C> {
-    connection: C,
-    layout: Layout,
-    script: redis::Script,
+/// A place in a match's history: the epoch and the seq of an event in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// The history.
+    pub epoch: u64,
+    /// The event's place in it.
+    pub seq: u64,
 }
 
-impl<C: redis::aio::ConnectionLike + Send> Publisher<C> {
-    /// A publisher over any async Redis connection (a `MultiplexedConnection` or a
-    /// `ConnectionManager`, which reconnects by itself).
-    pub fn new(connection: C, layout: Layout) -> Publisher<C> {
-        Publisher {
-            connection,
-            layout,
-            script: redis::Script::new(PUBLISH_SCRIPT),
-        }
-    }
+/// What [`number`] did with a draft.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Numbered {
+    /// Numbered, recorded and published.
+    Published(ScoreEvent),
+    /// Not published: Redis no longer holds the expected position of the match (it lost its data
+    /// or failed over to a replica that missed writes). `redis` is what it holds instead.
+    Forgotten {
+        /// Redis's position for the match, if it has one.
+        redis: Option<Position>,
+    },
+}
 
-    /// Numbers, records and publishes one event; returns it as subscribers receive it.
-    pub async fn publish(&mut self, draft: &EventDraft) -> Result<ScoreEvent, FeedError> {
-        self.run(draft, false).await
-    }
+/// What [`restore`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restored {
+    /// The numbering and these many history entries were written back.
+    Restored {
+        /// History entries added.
+        entries: usize,
+    },
+    /// Redis already held that position (another publisher restored it).
+    Intact,
+    /// Redis holds a newer epoch of the match; nothing was written.
+    Newer {
+        /// That epoch.
+        epoch: u64,
+    },
+}
 
-    /// Starts a new history (a new epoch, `seq` from 1) for the event's match with this event:
-    /// for a replay that starts a match again, or a feed that lost its own count.
-    pub async fn publish_new_history(
-        &mut self,
-        draft: &EventDraft,
-    ) -> Result<ScoreEvent, FeedError> {
-        self.run(draft, true).await
+/// Numbers, records and publishes one event through [`PUBLISH_SCRIPT`], the one atomic step.
+///
+/// `expect` is the position this publisher last saw confirmed for the match; with it, a Redis
+/// that forgot or rolled back the match answers [`Numbered::Forgotten`] instead of numbering the
+/// event from scratch (which would restart the match mid-way, or reuse seqs readers hold).
+/// `new_history` starts a new epoch and ignores `expect`.
+pub async fn number<C: redis::aio::ConnectionLike + Send>(
+    connection: &mut C,
+    layout: &Layout,
+    draft: &EventDraft,
+    new_history: bool,
+    expect: Option<Position>,
+) -> Result<Numbered, FeedError> {
+    let topic = &draft.match_topic;
+    let script = redis::Script::new(PUBLISH_SCRIPT);
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(layout.sequence_key(topic))
+        .key(layout.history_key(topic))
+        .arg(layout.channel(topic))
+        .arg(draft.to_json())
+        .arg(layout.history_len)
+        .arg(if new_history { "1" } else { "0" })
+        .arg(now_ms());
+    if let Some(expect) = expect {
+        invocation.arg(expect.epoch).arg(expect.seq);
     }
+    let answer: Vec<redis::Value> = invocation.invoke_async(connection).await?;
+    let unexpected = || FeedError::UnexpectedAnswer {
+        script: "publish",
+        answer: format!("{answer:?}"),
+    };
+    let int = |index: usize| match answer.get(index) {
+        Some(redis::Value::Int(value)) => u64::try_from(*value).ok(),
+        _ => None,
+    };
+    let (epoch, seq) = (int(0).ok_or_else(unexpected)?, int(1).ok_or_else(unexpected)?);
+    match answer.len() {
+        2 => Ok(Numbered::Published(draft.clone().numbered(epoch, seq))),
+        3 => Ok(Numbered::Forgotten {
+            redis: (epoch > 0).then_some(Position { epoch, seq }),
+        }),
+        _ => Err(unexpected()),
+    }
+}
 
-    async fn run(
-        &mut self,
-        draft: &EventDraft,
-        new_history: bool,
-    ) -> Result<ScoreEvent, FeedError> {
-        let topic = &draft.match_topic;
-        let (epoch, seq): (u64, u64) = self
-            .script
-            .key(self.layout.sequence_key(topic))
-            .key(self.layout.history_key(topic))
-            .arg(self.layout.channel(topic))
-            .arg(draft.to_json())
-            .arg(self.layout.history_len)
-            .arg(if new_history { "1" } else { "0" })
-            .arg(now_ms())
-            .invoke_async(&mut self.connection)
-            .await?;
-        Ok(draft.clone().numbered(epoch, seq))
+/// Writes a match's numbering back at `position`, with the history entries in `events` that Redis
+/// no longer has ([`RESTORE_SCRIPT`]). `events` are the match's events of `position.epoch`, oldest
+/// first, the newest at `position.seq`; as many as the publisher kept (at most the history
+/// length are sent).
+pub async fn restore<C: redis::aio::ConnectionLike + Send>(
+    connection: &mut C,
+    layout: &Layout,
+    topic: &MatchTopic,
+    position: Position,
+    events: &[ScoreEvent],
+) -> Result<Restored, FeedError> {
+    let script = redis::Script::new(RESTORE_SCRIPT);
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(layout.sequence_key(topic))
+        .key(layout.history_key(topic))
+        .arg(position.epoch)
+        .arg(position.seq)
+        .arg(layout.history_len);
+    let wanted = events
+        .iter()
+        .filter(|event| event.epoch == position.epoch && event.seq <= position.seq);
+    let skip = wanted.clone().count().saturating_sub(layout.history_len);
+    for event in wanted.skip(skip) {
+        let mut stored = event.clone();
+        stored.prev_critical_seq = None;
+        invocation.arg(event.seq).arg(stored.to_json());
+    }
+    let answer: Vec<redis::Value> = invocation.invoke_async(connection).await?;
+    let unexpected = || FeedError::UnexpectedAnswer {
+        script: "restore",
+        answer: format!("{answer:?}"),
+    };
+    let count = match answer.get(1) {
+        Some(redis::Value::Int(value)) => u64::try_from(*value).map_err(|_| unexpected())?,
+        _ => return Err(unexpected()),
+    };
+    let status = match answer.first() {
+        Some(redis::Value::BulkString(bytes)) => bytes.as_slice(),
+        Some(redis::Value::SimpleString(text)) => text.as_bytes(),
+        _ => return Err(unexpected()),
+    };
+    match status {
+        b"restored" => Ok(Restored::Restored {
+            entries: usize::try_from(count).unwrap_or(usize::MAX),
+        }),
+        b"intact" => Ok(Restored::Intact),
+        b"newer" => Ok(Restored::Newer { epoch: count }),
+        _ => Err(unexpected()),
     }
 }
 
