@@ -14,9 +14,14 @@
 //! Every reader can then detect a gap by `seq` and fill it from the history
 //! ([`read_history`]). Feeds in other languages call the same script (`docs/protocol.md`,
 //! "Numbered publishing"); plain `PUBLISH` keeps working, best-effort.
+//!
+//! [`connection`] is how every Scoreline program connects to Redis: one server or a master kept
+//! by Redis Sentinel, named by one URL, reconnecting (and finding the new master) by itself.
 
+pub mod connection;
 mod publisher;
 
+pub use connection::{ConnectionSettings, RedisConnection, RedisTarget, RedisUrlError};
 pub use publisher::{Ledgers, Publisher, Recovery, RecoveryKind};
 
 use redis::AsyncCommands;

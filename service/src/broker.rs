@@ -14,12 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
 use scoreline_protocol::{MatchSnapshot, ScoreEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use scoreline_feed::{Layout, Publisher, read_history};
+use scoreline_feed::{ConnectionSettings, Layout, Publisher, RedisConnection, read_history};
 use scoreline_protocol::EventDraft;
 
 use crate::hub::{BackfillRequest, Command, HubHandle, InboundEvent, StoredSnapshot};
@@ -28,7 +27,8 @@ use crate::telemetry;
 /// How Redis is used.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    /// `redis://host:port/db`.
+    /// `redis://host:port/db`, or `redis+sentinel://host:port,…/master-name[/db]` for a master
+    /// kept by Redis Sentinel (`scoreline_feed::connection`).
     pub url: String,
     /// Channels are `<channel_prefix><topic>`, e.g. `scores:football/pl/ars-che`.
     pub channel_prefix: String,
@@ -151,12 +151,12 @@ impl Broker {
     }
 }
 
-/// The Redis side: a lazily (re)connecting command connection for publishing and snapshots, and a
-/// subscriber task that feeds the hub.
+/// The Redis side: a lazily (re)connecting command connection for publishing and snapshots (on the
+/// current master, under Sentinel), and a subscriber task that feeds the hub.
 #[derive(Clone)]
 pub struct RedisBroker {
     settings: Arc<RedisSettings>,
-    commands: ConnectionManager,
+    commands: RedisConnection,
     ready: Arc<AtomicBool>,
 }
 
@@ -185,13 +185,13 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 impl RedisBroker {
     /// Prepares the broker without connecting: a service may start while Redis is down.
     pub fn new(settings: RedisSettings) -> anyhow::Result<RedisBroker> {
-        let client = redis::Client::open(settings.url.as_str())?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1)
-            .set_max_delay(BACKOFF_MAX);
-        let commands = ConnectionManager::new_lazy_with_config(client, config)?;
+        // Connecting includes asking the sentinels for the master under Sentinel, hence the
+        // same allowance as a command rather than a bare TCP connect's.
+        let timeouts = ConnectionSettings {
+            connect_timeout: COMMAND_TIMEOUT,
+            response_timeout: COMMAND_TIMEOUT,
+        };
+        let commands = RedisConnection::open(&settings.url, timeouts)?;
         Ok(RedisBroker {
             settings: Arc::new(settings),
             commands,
@@ -364,8 +364,7 @@ impl RedisBroker {
         &self,
         pattern: &str,
     ) -> anyhow::Result<(redis::aio::PubSubSink, redis::aio::PubSubStream)> {
-        let client = redis::Client::open(self.settings.url.as_str())?;
-        let pubsub = tokio::time::timeout(COMMAND_TIMEOUT, client.get_async_pubsub()).await??;
+        let pubsub = tokio::time::timeout(COMMAND_TIMEOUT, self.commands.open_pubsub()).await??;
         let (mut sink, stream) = pubsub.split();
         tokio::time::timeout(COMMAND_TIMEOUT, sink.psubscribe(pattern)).await??;
         Ok((sink, stream))

@@ -32,7 +32,9 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_BROKER", value_enum)]
     pub broker: Option<BrokerKind>,
 
-    /// Redis URL, e.g. redis://127.0.0.1:6379/0.
+    /// Redis URL: redis://127.0.0.1:6379/0 for one server, or
+    /// redis+sentinel://host:26379,host:26380,host:26381/master-name[/db] for the master that
+    /// Redis Sentinel keeps (the service follows its failovers).
     #[arg(long, env = "SCORELINE_REDIS_URL")]
     pub redis_url: Option<String>,
 
