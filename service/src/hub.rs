@@ -1751,4 +1751,133 @@ mod tests {
             ]
         );
     }
+
+    fn in_epoch(epoch: u64, seq: u64, kind: EventKind) -> InboundEvent {
+        let mut inbound = event("football/pl/a-b", seq, kind);
+        inbound.event.epoch = epoch;
+        inbound
+    }
+
+    fn scheduled() -> EventKind {
+        EventKind::MatchScheduled {
+            home: scoreline_protocol::Team::new("Arsenal", "ARS"),
+            away: scoreline_protocol::Team::new("Chelsea", "CHE"),
+            kickoff_ms: 0,
+            competition: Some("Premier League".into()),
+            venue: None,
+            period_secs: None,
+            tennis: None,
+        }
+    }
+
+    /// A hub holding a finished match of epoch 7 (Arsenal 1-0), with one subscriber.
+    fn finished_match() -> (Hub, mpsc::Receiver<BackfillRequest>, Arc<Mailbox>) {
+        let (backfill, requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        hub.publish(in_epoch(7, 1, scheduled())).unwrap();
+        hub.publish(in_epoch(7, 2, goal(Side::Home))).unwrap();
+        hub.publish(in_epoch(7, 3, EventKind::MatchEnded { winner: None }))
+            .unwrap();
+        let mailbox = connect(&mut hub, 1, 16);
+        subscribe(&mut hub, 1, &["football"]);
+        received(&mailbox);
+        (hub, requests, mailbox)
+    }
+
+    #[test]
+    fn a_newer_epoch_first_seen_mid_way_is_rebuilt_from_its_start() {
+        let (mut hub, mut requests, mailbox) = finished_match();
+        // The match started over (epoch 9) while this instance was away; seq 4 arrives first.
+        assert_eq!(hub.publish(in_epoch(9, 4, goal(Side::Away))), Ok(0), "held");
+        hub.publish(in_epoch(9, 5, goal(Side::Away))).unwrap();
+        let request = requests.try_recv().unwrap();
+        assert_eq!(
+            (request.epoch, request.after_seq, request.purpose),
+            (9, 0, Purpose::Rebuild)
+        );
+        let history = vec![
+            in_epoch(9, 1, scheduled()).event,
+            in_epoch(9, 2, EventKind::MatchStarted).event,
+            in_epoch(9, 3, goal(Side::Home)).event,
+            in_epoch(9, 4, goal(Side::Away)).event,
+        ];
+        hub.handle(Command::Backfill {
+            request,
+            events: Ok(history),
+        });
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            ["resync EpochChanged at 4", "5"],
+            "one resync with the rebuilt state, then the live event"
+        );
+        let snapshot = hub.matches().get("football/pl/a-b").unwrap();
+        assert_eq!(
+            (
+                snapshot.home.name.as_str(),
+                snapshot.score.home,
+                snapshot.score.away
+            ),
+            ("Arsenal", 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_newer_epoch_without_its_start_keeps_the_last_proven_state_marked_stale() {
+        let (mut hub, mut requests, mailbox) = finished_match();
+        hub.publish(in_epoch(9, 4, goal(Side::Away))).unwrap();
+        let request = requests.try_recv().unwrap();
+        let trimmed = vec![
+            in_epoch(9, 3, goal(Side::Home)).event,
+            in_epoch(9, 4, goal(Side::Away)).event,
+        ];
+        hub.handle(Command::Backfill {
+            request,
+            events: Ok(trimmed),
+        });
+        assert_eq!(seqs(&received(&mailbox)), ["resync EventsLost at 3"]);
+        let snapshot = hub.matches().get("football/pl/a-b").unwrap();
+        assert!(snapshot.stale);
+        assert_eq!((snapshot.epoch, snapshot.score.home), (7, 1));
+        assert_eq!(
+            hub.publish(in_epoch(9, 5, goal(Side::Away))),
+            Err(Rejected::Unreadable(9)),
+            "never applied from the middle"
+        );
+        assert!(received(&mailbox).is_empty());
+    }
+
+    #[test]
+    fn after_resubscribing_newer_histories_are_rebuilt_and_forgotten_ones_left_to_their_feeds() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        for topic in ["football/pl/a-b", "football/pl/c-d", "football/pl/e-f"] {
+            let mut inbound = event(topic, 1, EventKind::MatchStarted);
+            inbound.event.epoch = 7;
+            hub.publish(inbound).unwrap();
+        }
+        let head = |topic: &str, epoch, seq| Head {
+            topic: MatchTopic::parse(topic).unwrap(),
+            position: Position { epoch, seq },
+        };
+        hub.handle(Command::Resubscribed {
+            heads: Some(vec![
+                head("football/pl/a-b", 8, 30),
+                head("football/pl/c-d", 7, 5),
+            ]),
+        });
+        let mut asked = Vec::new();
+        while let Ok(request) = requests.try_recv() {
+            asked.push((request.topic.to_string(), request.epoch, request.purpose));
+        }
+        asked.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            asked,
+            [
+                ("football/pl/a-b".to_owned(), 8, Purpose::Rebuild),
+                ("football/pl/c-d".to_owned(), 7, Purpose::Gap),
+            ],
+            "e-f is gone from Redis: nothing to read, its feed puts it back"
+        );
+        assert_eq!(hub.housekeeping(0).len(), 3, "every snapshot written again");
+    }
 }
