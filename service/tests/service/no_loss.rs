@@ -602,3 +602,48 @@ async fn a_rewritten_history_is_taken_from_redis_not_dropped_as_duplicates() {
         .unwrap();
     assert_eq!(api["score"], serde_json::json!({"home": 1, "away": 1}));
 }
+
+#[tokio::test]
+async fn http_publishing_puts_a_match_back_into_a_redis_that_lost_its_data() {
+    let mut redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+    let mut epoch = None;
+    for kind in [EventKind::MatchStarted, goal(Side::Home), goal(Side::Home)] {
+        let (status, answer) = post_draft(&app, GAME, kind).await;
+        assert_eq!(status, 202, "{answer}");
+        epoch = answer["epoch"].as_u64();
+    }
+    follow_until(&mut client, &mut checker, &[(GAME, 3)]).await;
+
+    redis.start_again().unwrap();
+    app.wait_until_ready(true).await.unwrap();
+    let (status, answer) = post_draft(&app, GAME, goal(Side::Away)).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        (answer["epoch"].as_u64(), answer["seq"].as_u64()),
+        (epoch, Some(4)),
+        "the same history goes on"
+    );
+    follow_until(&mut client, &mut checker, &[(GAME, 4)]).await;
+    assert_eq!(checker.resyncs(GAME), 0);
+    let score = checker.snapshot(GAME).unwrap().score;
+    assert_eq!((score.home, score.away), (2, 1));
+    let mut connection = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let topic = MatchTopic::parse(GAME).unwrap();
+    let history = read_history(&mut connection, &Layout::default(), &topic, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.iter().map(|event| event.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "the history is whole again"
+    );
+    assert!(metric(&app, "scoreline_histories_restored_total").await >= 1.0);
+}
