@@ -530,7 +530,7 @@ impl Connector {
                 // sentinel names a reachable master for a few seconds.
                 let no_master = NoMaster {
                     master_name: master_name.clone(),
-                    source,
+                    last: source,
                 };
                 RedisError::from(io::Error::new(io::ErrorKind::NotConnected, no_master))
             }),
@@ -539,12 +539,15 @@ impl Connector {
 }
 
 /// No sentinel named a reachable master (during a failover, or all sentinels down).
+///
+/// It travels to callers inside a `RedisError` (as the payload of an `io::Error`, so that it
+/// counts as a connection failure), through which error-chain printers disagree on what the
+/// source is; so the last sentinel answer is part of the message, shown once by every printer.
 #[derive(Debug, thiserror::Error)]
-#[error("no sentinel names a reachable master `{master_name}` right now")]
+#[error("no sentinel names a reachable master `{master_name}` right now (last answer: {last})")]
 struct NoMaster {
     master_name: String,
-    #[source]
-    source: RedisError,
+    last: RedisError,
 }
 
 impl RedisConnection {

@@ -8,7 +8,7 @@ use scoreline_service::{Application, BrokerKind, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{RedisServer, WsClient};
+use crate::{RedisServer, SentinelSetup, WsClient};
 
 /// The publish token every test service accepts.
 pub const TEST_TOKEN: &str = "test-token";
@@ -50,6 +50,17 @@ impl TestApp {
         if redis.is_running() {
             app.wait_until_ready(true).await?;
         }
+        Ok(app)
+    }
+
+    /// Starts the service on the master of a Sentinel setup, given by its `redis+sentinel://`
+    /// URL as an operator would, and waits until it is subscribed.
+    pub async fn with_sentinel(sentinel: &SentinelSetup) -> anyhow::Result<TestApp> {
+        let mut config = TestApp::config(None);
+        config.broker = Some(BrokerKind::Redis);
+        config.redis_url = Some(sentinel.url());
+        let app = TestApp::spawn(config).await?;
+        app.wait_until_ready(true).await?;
         Ok(app)
     }
 
