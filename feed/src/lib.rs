@@ -183,6 +183,10 @@ pub struct Position {
 
 /// What [`number`] did with a draft.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once per publish and matched at once; boxing would cost an allocation on the common path"
+)]
 pub enum Numbered {
     /// Numbered, recorded and published.
     Published(ScoreEvent),
