@@ -477,8 +477,11 @@ pub struct RedisConnection {
     shared: Arc<Shared>,
 }
 
+/// What the clones of one [`RedisConnection`] share.
 struct Shared {
+    /// Where to connect: the server, or the sentinels and the master's name.
     target: RedisTarget,
+    /// The connect and response timeouts.
     settings: ConnectionSettings,
     /// The connection in use and the outcome of the last attempt; locked only briefly, never
     /// across an await.
@@ -488,8 +491,11 @@ struct Shared {
     connector: tokio::sync::Mutex<Connector>,
 }
 
+/// The connection in use and what the last attempts did.
 #[derive(Default)]
 struct State {
+    /// The connection commands go to; `None` until the first command, and again after a
+    /// failure showed it is of no more use.
     live: Option<Live>,
     /// Connection attempts made (successful or not).
     attempts: u64,
@@ -501,18 +507,25 @@ struct State {
     connects: u64,
 }
 
+/// A connection in use.
 #[derive(Clone)]
 struct Live {
     /// Which connection this is (its `connects` count), so a failure reported late does not drop
     /// a newer connection.
     id: u64,
+    /// The connection itself, cheap to clone (a handle to its driver task).
     connection: MultiplexedConnection,
 }
 
+/// How to find the node to connect to.
 enum Connector {
+    /// Always the same server.
     Server(Client),
+    /// Whatever master the sentinels name at the time.
     Sentinel {
+        /// The `redis` crate's sentinel client (boxed: it is large and used only to connect).
         client: Box<SentinelClient>,
+        /// For error messages.
         master_name: String,
     },
 }
@@ -546,7 +559,9 @@ impl Connector {
 #[derive(Debug, thiserror::Error)]
 #[error("no sentinel names a reachable master `{master_name}` right now (last answer: {last})")]
 struct NoMaster {
+    /// The master asked for.
     master_name: String,
+    /// The last sentinel's (or candidate master's) answer.
     last: RedisError,
 }
 
