@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::history::RecentEvents;
 use crate::mailbox::{CoalesceId, Mailbox, Outbound, Pushed};
-use crate::matches::{MatchStore, Rejected, StoreLimits};
+use crate::matches::{MatchStore, Rejected, StatusFilter, StoreLimits};
 use crate::routing::{ConnId, Routes};
 use crate::telemetry;
 
@@ -163,8 +163,8 @@ pub enum Command {
     Query {
         /// Only matches under this topic.
         prefix: Option<Topic>,
-        /// Only matches with this status.
-        status: Option<MatchStatus>,
+        /// Only matches with these statuses.
+        status: StatusFilter,
         /// At most this many.
         limit: usize,
         /// Where to send the matches and how many more there were.
@@ -288,7 +288,7 @@ impl Hub {
     fn select(
         &self,
         prefix: Option<Topic>,
-        status: Option<MatchStatus>,
+        status: impl Into<StatusFilter>,
         limit: usize,
     ) -> (Vec<&MatchSnapshot>, usize) {
         match prefix {
@@ -849,13 +849,13 @@ impl HubHandle {
     pub async fn query(
         &self,
         prefix: Option<Topic>,
-        status: Option<MatchStatus>,
+        status: impl Into<StatusFilter>,
         limit: usize,
     ) -> Result<(Vec<MatchSnapshot>, usize), HubGone> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Query {
             prefix,
-            status,
+            status: status.into(),
             limit,
             reply,
         })

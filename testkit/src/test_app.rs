@@ -159,9 +159,20 @@ pub struct HttpReply {
     pub status: u16,
     /// Body text.
     pub body: String,
+    /// Response headers, names in lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
 }
 
 impl HttpReply {
+    /// The first value of header `name` (any case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(candidate, _)| *candidate == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
         serde_json::from_str(&self.body).with_context(|| format!("not JSON: {}", self.body))
@@ -196,8 +207,20 @@ pub async fn http(
             .run(request)
             .with_context(|| format!("{method} {url}"))?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_ascii_lowercase(), value)
+            })
+            .collect();
         let body = response.body_mut().read_to_string()?;
-        Ok(HttpReply { status, body })
+        Ok(HttpReply {
+            status,
+            body,
+            headers,
+        })
     })
     .await?
 }
