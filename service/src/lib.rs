@@ -11,6 +11,7 @@
 //! - [`startup`]: [`Application`], the single entry point used by `main` and the tests.
 //! - [`config`]: flags and environment variables.
 //! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`).
+//! - [`page`]: the fans' web page at `/`, its assets built into the binary from `service/web/`.
 //! - [`upgrade`]: `/ws`, the WebSocket upgrade, which takes the socket away from HTTP;
 //!   [`websocket`]: the frames on it, with small buffers and batched writes.
 //! - [`telemetry`]: logging and metric names.
@@ -24,6 +25,7 @@ pub mod history;
 pub mod hub;
 pub mod mailbox;
 pub mod matches;
+pub mod page;
 pub mod routes;
 pub mod routing;
 pub mod session;

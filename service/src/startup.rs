@@ -24,7 +24,7 @@ use crate::hub::{self, Command, HubHandle, HubLimits};
 use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
-use crate::{routes, telemetry, upgrade};
+use crate::{page, routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
 /// (and counted) rather than growing memory.
@@ -210,6 +210,7 @@ impl Application {
                 let app = App::new()
                     .app_data($state.clone())
                     .configure(routes::configure)
+                    .configure(page::configure)
                     .into_factory()
                     .map_err(|error: actix_web::Error| error.error_response());
                 HttpService::build()
