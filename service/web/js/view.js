@@ -176,6 +176,7 @@ export class View {
       pill = h("span", { class: "pill pill-down" }, icon("wifi"), "Offline");
     }
     replace(this.el.connection, pill);
+    this.el.connection.dataset.state = state.name === "connected" && !session.loaded ? "loading" : state.name;
 
     const banner = this.el.banner;
     if (state.name === "connected") {
@@ -405,6 +406,11 @@ export class View {
     row.dataset.status = snapshot.status;
     row.dataset.scoreHome = String(snapshot.score.home);
     row.dataset.scoreAway = String(snapshot.score.away);
+    // The same facts as data, for tests and tools reading the page.
+    row.dataset.shootout = snapshot.shootout ? `${snapshot.shootout.home}-${snapshot.shootout.away}` : "";
+    row.dataset.periods = snapshot.periods.map((p) => `${p.home}-${p.away}${p.tiebreak ? `(${p.tiebreak.home}-${p.tiebreak.away})` : ""}`).join(",");
+    row.dataset.winner = snapshot.winner ?? "";
+    row.dataset.fresh = String(fresh);
     row.setAttribute("aria-label", `${spokenSummary(snapshot, nowMs)}${fresh ? "" : ", may be out of date"}. Open details.`);
 
     const teamLine = (side) => {
@@ -424,14 +430,16 @@ export class View {
       if (snapshot.sport === "tennis") {
         const sets = snapshot.periods;
         const call = gameCall(snapshot);
+        // Games per set (muted, the current one boxed), the game in progress, then sets won in
+        // the score column every row shares.
         const line = (side) => h("span", { class: "tennis-line" },
-          h("span", { class: `sets-won${snapshot.winner === side ? " is-winner" : ""}` }, String(snapshot.score[side])),
           sets.map((set, index) => {
             const current = index === sets.length - 1 && isInProgress(snapshot.status) && !snapshot.winner;
             const won = set[side] > set[side === "home" ? "away" : "home"];
             return h("span", { class: `set${current ? " is-current" : ""}${won && !current ? " is-won" : ""}` }, String(set[side]), set.tiebreak ? h("sup", {}, String(set.tiebreak[side])) : null);
           }),
-          call ? h("span", { class: "game-call" }, call[side]) : null);
+          call ? h("span", { class: "game-call" }, call[side]) : null,
+          h("span", { class: `sets-won${snapshot.winner === side ? " is-winner" : ""}${highlight?.side === side ? " is-fresh" : ""}` }, String(snapshot.score[side])));
         return h("span", { class: "score score-tennis" }, line("home"), line("away"));
       }
       const cell = (side) => h("span", { class: `score-cell${snapshot.winner === side ? " is-winner" : ""}${highlight?.side === side ? " is-fresh" : ""}` },
