@@ -636,6 +636,7 @@ impl Hub {
             None => Outbound {
                 text,
                 received_at: Some(received_at),
+                source_ms: Some(event.ts_ms),
                 coalesce,
             },
             Some(reason) => {

@@ -152,3 +152,16 @@ test("follows survive a reload through storage and cover their matches", () => {
   assert.equal(new Follows(storage).coversMatch(snapshot(1)), false);
   assert.ok(new Follows({ getItem: () => "{broken", setItem: () => { throw new Error("full"); } }).isEmpty);
 });
+
+test("how far behind the source live events arrive: a median, not counting a resume's catch-up", () => {
+  const session = connected();
+  // Right after connecting, events are the catch-up of a resume: not counted.
+  frame(session, ev(4, { kind: "clock", running: true }, { ts_ms: 0 }), 2_000);
+  assert.equal(session.delayMs(), null);
+  session.serverOffsetMs = 0;
+  for (const [seq, behind] of [[5, 300], [6, 400], [7, 90_000]]) {
+    frame(session, ev(seq, { kind: "clock", running: true }, { ts_ms: 10_000 - behind }), 10_000);
+  }
+  assert.equal(session.delayMs(), 400);
+  assert.equal(session.board.matches.get(TOPIC).delayMs, 90_000);
+});

@@ -11,6 +11,7 @@ mod lifecycle;
 mod no_loss;
 mod redis_faults;
 mod slow_clients;
+mod source_latency;
 mod web_page;
 mod websocket;
 

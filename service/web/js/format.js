@@ -227,3 +227,10 @@ export function ago(ms, nowMs) {
   if (mins < 60) return `${mins} min ago`;
   return `${Math.round(mins / 60)} h ago`;
 }
+
+/** A delay as a fan reads it: `0.3 s`, `12 s`, `2 min`. */
+export function delayLabel(ms) {
+  if (ms < 1_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}

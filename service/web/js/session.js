@@ -20,6 +20,11 @@ export const MAX_REPAIRS_PER_REQUEST = 16;
 export const RATE_LIMIT_RETRY_MS = 1_000;
 /** The frame limit assumed before a welcome announced the server's own. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024;
+/** Readings of how far behind the source events arrive, kept for a rolling median. */
+export const DELAY_WINDOW = 31;
+/** Events in the first seconds of a connection are mostly the catch-up of a resume (old by
+ * design), not live ones, so they do not count as "behind the stadium". */
+export const DELAY_SETTLE_MS = 3_000;
 /** A topic is one to three lowercase slugs joined by `/`. */
 const TOPIC = /^[a-z0-9]+(?:-[a-z0-9]+)*(?:\/[a-z0-9]+(?:-[a-z0-9]+)*){0,2}$/;
 
@@ -46,6 +51,8 @@ export class Session {
     this.notices = [];
     /** Bumped whenever something shown may have changed, so the view knows to redraw. */
     this.version = 0;
+    /** Recent source-to-screen delays (ms) of live events, newest last. */
+    this.delays = [];
   }
 
   /** Starts connecting (or connects now, skipping the rest of a backoff). */
@@ -163,6 +170,7 @@ export class Session {
         break;
     }
     const outcome = this.board.apply(message, this.subscribedTopics(), this.link.generation, nowMs);
+    if (message.type === "event" && outcome.updated.length > 0) this.observeDelay(message, nowMs);
     for (const topic of outcome.needsSnapshot) this.pendingRepairs.add(topic);
     for (const topic of outcome.awaitingResync) this.awaitingResync.add(topic);
     this.notices.push(...outcome.notices);
@@ -174,6 +182,27 @@ export class Session {
     }
     if (outcome.updated.length > 0 || message.type !== "event") this.version += 1;
     this.flushRepairs();
+  }
+
+  /**
+   * How far behind the source (the feed's `ts_ms`, on the server's clock as the last pong told
+   * it) a live event reached this page: what "behind the stadium" means to a fan.
+   */
+  observeDelay(event, nowMs) {
+    const state = this.link.state;
+    if (state.name !== "connected" || nowMs - state.sinceMs < DELAY_SETTLE_MS || typeof event.ts_ms !== "number") return;
+    const delayMs = Math.max(0, this.serverNowMs(nowMs) - event.ts_ms);
+    const tracked = this.board.matches.get(event.match);
+    if (tracked) tracked.delayMs = delayMs;
+    this.delays.push(delayMs);
+    if (this.delays.length > DELAY_WINDOW) this.delays.shift();
+  }
+
+  /** The median delay of recent live events, or null before any. */
+  delayMs() {
+    if (this.delays.length === 0) return null;
+    const sorted = [...this.delays].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
   }
 
   /** Every topic the board keeps matches of: the sports, and matches being repaired. */

@@ -7,6 +7,7 @@ import { competitionTopic } from "./follows.js";
 import {
   ago,
   clockLabel,
+  delayLabel,
   describeEntry,
   entryTime,
   gameCall,
@@ -156,7 +157,7 @@ export class View {
     const sports = [...new Set([...session.board.matches.keys()].map((topic) => topic.split("/")[0]))];
     const followed = [...session.board.matches.values()].filter((t) => follows.coversMatch(t.snapshot));
     const signature = JSON.stringify([
-      state.name, session.loaded, retryIn === null ? null : Math.ceil(retryIn / 1000), state.reason ?? null,
+      state.name, session.loaded, session.delayMs() === null ? null : delayLabel(session.delayMs()), retryIn === null ? null : Math.ceil(retryIn / 1000), state.reason ?? null,
       sports, live.map((t) => t.snapshot.match.split("/")[0]), ui.filter, ui.sport, followed.length,
       [...follows.teams.keys()], [...follows.competitions.keys()], session.lastProblem,
       [...session.board.matches.values()].map((t) => [t.snapshot.match, t.snapshot.status, competitionName(t.snapshot)]),
@@ -167,7 +168,12 @@ export class View {
     // The connection pill: what a fan needs to trust the scores.
     let pill;
     if (state.name === "connected") {
-      pill = session.loaded ? h("span", { class: "pill pill-live" }, h("span", { class: "dot" }), "Live") : h("span", { class: "pill" }, "Loading…");
+      const delay = session.delayMs();
+      pill = session.loaded
+        ? h("span", { class: "pill pill-live", title: delay === null ? "Connected: scores arrive the moment they are published" : `Scores reach you about ${delayLabel(delay)} after they happen` },
+          h("span", { class: "dot" }), "Live",
+          delay === null ? null : h("span", { class: "pill-delay" }, `${delayLabel(delay)} behind`))
+        : h("span", { class: "pill" }, "Loading…");
     } else if (state.name === "connecting") {
       pill = h("span", { class: "pill pill-warn" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Connecting…");
     } else if (state.name === "waiting") {
@@ -504,6 +510,7 @@ export class View {
       snapshot.match, snapshot.epoch, snapshot.seq, snapshot.stale, fresh, status.text, featured, ui.open, ui.wide,
       follows.isTeamFollowed(sportSlug, snapshot.home), follows.isTeamFollowed(sportSlug, snapshot.away),
       follows.isCompetitionFollowed(competitionTopic(snapshot.match)), highlight?.atMs ?? null, Math.floor(nowMs / 60_000),
+      tracked.delayMs === undefined ? null : delayLabel(tracked.delayMs),
     ]);
     if (signature === this.detailSignature) return;
     this.detailSignature = signature;
@@ -571,7 +578,8 @@ export class View {
         meta ? h("p", { class: "detail-meta" }, meta) : null,
         scoreboard,
         sections,
-        h("p", { class: "detail-foot muted small" }, `Updated ${ago(snapshot.updated_ms, nowMs)} · event ${snapshot.seq}`)));
+        h("p", { class: "detail-foot muted small" },
+          [`Updated ${ago(snapshot.updated_ms, nowMs)}`, tracked.delayMs === undefined ? null : `${delayLabel(tracked.delayMs)} behind the stadium`, `event ${snapshot.seq}`].filter(Boolean).join(" · "))));
     detail.dataset.match = snapshot.match;
   }
 
