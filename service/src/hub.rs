@@ -170,6 +170,11 @@ pub enum Command {
         /// Where to send the matches and how many more there were.
         reply: oneshot::Sender<(Vec<MatchSnapshot>, usize)>,
     },
+    /// Who watches which match, for [`crate::audience`].
+    Watchers {
+        /// Where to send each watched match with its watchers' mailboxes.
+        reply: oneshot::Sender<crate::audience::Watched>,
+    },
     /// One snapshot for the HTTP API.
     Get {
         /// The match.
@@ -278,6 +283,9 @@ impl Hub {
             } => {
                 let (matches, omitted) = self.select(prefix, status, limit);
                 let _ = reply.send((matches.into_iter().cloned().collect(), omitted));
+            }
+            Command::Watchers { reply } => {
+                let _ = reply.send(crate::audience::watched(&self.routes));
             }
             Command::Get { topic, reply } => {
                 let _ = reply.send(self.matches.get(topic.as_str()).cloned());

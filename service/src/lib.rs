@@ -8,6 +8,7 @@
 //! into each recipient's bounded [`mailbox`]; each connection's [`session`] task drains its mailbox
 //! to the socket. Everything up to the mailbox is plain data tested without sockets.
 //!
+//! - [`audience`]: "N fans watching": counts of a match's own subscribers over every instance.
 //! - [`startup`]: [`Application`], the single entry point used by `main` and the tests.
 //! - [`config`]: flags and environment variables.
 //! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`).
@@ -19,6 +20,7 @@
 //!
 //! `docs/architecture.md` has the full map and the invariants.
 
+pub mod audience;
 pub mod broker;
 pub mod config;
 pub mod history;

@@ -24,7 +24,7 @@ use crate::hub::{self, Command, HubHandle, HubLimits};
 use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
-use crate::{page, routes, telemetry, upgrade};
+use crate::{audience, page, routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
 /// (and counted) rather than growing memory.
@@ -167,6 +167,20 @@ impl Application {
                 Broker::Memory { hub: hub.clone() }
             }
         };
+
+        let shared_counts = match kind {
+            BrokerKind::Redis => Some(
+                audience::SharedCounts::new(&config.redis_url(), &config.key_prefix)
+                    .context("invalid Redis configuration")?,
+            ),
+            BrokerKind::Memory => None,
+        };
+        background.push(audience::spawn(
+            hub.clone(),
+            shared_counts,
+            Duration::from_millis(config.audience_interval_millis),
+            background_shutdown.clone(),
+        ));
 
         let listeners = bind_listeners(&config)?;
         let address = listeners[0].local_addr()?;

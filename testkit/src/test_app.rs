@@ -23,8 +23,8 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Settings for tests: port 0, short heartbeats, publish token [`TEST_TOKEN`], and the given
-    /// Redis (or the in-process broker with `None`).
+    /// Settings for tests: port 0, short heartbeats, publish token [`TEST_TOKEN`], no `watching`
+    /// counts (an hourly round), and the given Redis (or the in-process broker with `None`).
     pub fn config(redis: Option<&RedisServer>) -> Config {
         let mut config = Config::defaults();
         config.listen = ([127, 0, 0, 1], 0).into();
@@ -33,6 +33,9 @@ impl TestApp {
         config.idle_timeout_secs = 10;
         config.shutdown_timeout_secs = 3;
         config.publish_token = Some(TEST_TOKEN.to_owned());
+        // `watching` counts would otherwise arrive every 5 s between the messages a test
+        // expects; the audience tests set their own interval.
+        config.audience_interval_millis = 3_600_000;
         match redis {
             Some(redis) => {
                 config.broker = Some(BrokerKind::Redis);

@@ -102,7 +102,7 @@ export async function startRedis(logDir) {
 
 /** Starts the service on `port` with Redis; resolves once /readyz says ready. */
 export async function startService(port, redisUrl, logDir) {
-  const service = start("service", binary("scoreline-service"), ["--listen", `127.0.0.1:${port}`, "--redis-url", redisUrl, "--workers", "1", "--accept-queues", "1"], logDir);
+  const service = start("service", binary("scoreline-service"), ["--listen", `127.0.0.1:${port}`, "--redis-url", redisUrl, "--workers", "1", "--accept-queues", "1", "--audience-interval-millis", "500"], logDir);
   await waitFor("the service to be ready", async () => {
     if (service.child.exitCode !== null) throw new Error(`the service exited with ${service.child.exitCode}; see ${logDir}/service.log`);
     const reply = await fetch(`http://127.0.0.1:${port}/readyz`);

@@ -108,6 +108,8 @@ test("the page shows every replayed match with its recorded result, across a ser
   }, 60_000, 50);
   await desktop.click(`a.row[data-match="${WORLD_CUP}"]`);
   await desktop.waitForSelector(`#detail[data-match="${WORLD_CUP}"]`);
+  // Opening the match makes this fan one of its watchers.
+  await desktop.waitForSelector('#detail .watching[data-fans="1"]', { timeout: 10_000 });
   const goalRow = await desktop.$eval(`a.row[data-match="${WORLD_CUP}"]`, (row) => row.textContent);
   assert.match(goalRow, /Goal/i, "a goal badge on the row");
   assert.match(goalRow, /Mbappé/, "the scorer on the row");
@@ -155,9 +157,11 @@ test("the page shows every replayed match with its recorded result, across a ser
   assert.match(detail, /Argentina win 4–2 on penalties/);
   assert.match(detail, /Lionel Messi/);
 
-  // The phone opens a match as a full-screen view and goes back to the list.
+  // The phone opens a match as a full-screen view (and the desktop fan sees a second fan
+  // watching, its own watch kept across the restart), then goes back to the list.
   await phone.click(`a.row[data-match="${WORLD_CUP}"]`);
   await phone.waitForSelector(`#detail[data-match="${WORLD_CUP}"]:not([hidden])`);
+  await desktop.waitForSelector('#detail .watching[data-fans="2"]', { timeout: 10_000 });
   await phone.click("#detail .back");
   await waitFor("the phone to go back to the list", () => phone.$eval("#detail", (el) => el.hidden), 5_000, 50);
 

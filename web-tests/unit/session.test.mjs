@@ -165,3 +165,22 @@ test("how far behind the source live events arrive: a median, not counting a res
   assert.equal(session.delayMs(), 400);
   assert.equal(session.board.matches.get(TOPIC).delayMs, 90_000);
 });
+
+test("opening a match subscribes to it (to be counted watching), closing unsubscribes, and a reconnect keeps it", () => {
+  const session = connected();
+  session.watch(TOPIC);
+  assert.deepEqual(sent(session), [{ type: "subscribe", topics: [TOPIC] }]);
+  frame(session, { type: "subscribed", topics: [TOPIC], snapshots: [snapshot(3)], omitted: 0 });
+  assert.deepEqual(sent(session), [], "the watch is not dropped like a repair's subscription");
+  frame(session, { type: "watching", match: TOPIC, fans: 1204 });
+  assert.equal(session.fans.get(TOPIC), 1204);
+  session.lost(100, "closed");
+  session.takeActions();
+  session.start(200);
+  session.takeActions();
+  session.opened(300);
+  assert.deepEqual(sent(session)[0].topics, ["football", TOPIC]);
+  session.watch(null);
+  assert.deepEqual(sent(session), [{ type: "unsubscribe", topics: [TOPIC] }]);
+  assert.equal(session.fans.has(TOPIC), false);
+});

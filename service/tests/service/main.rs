@@ -4,6 +4,7 @@
 // Test helpers fail the test on any error, which is what unwrap does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audience;
 mod bad_input;
 mod delivery;
 mod http_api;

@@ -169,7 +169,8 @@ function readHash() {
     const closing = ui.open && !open;
     const previous = ui.open;
     ui.open = open;
-    scheduleRender();
+    session.watch(open);
+    carryOut();
     if (closing) {
       // Back on the list, focus returns to the row the fan came from.
       requestAnimationFrame(() => document.querySelector(`[data-match="${CSS.escape(previous)}"]`)?.focus({ preventScroll: false }));

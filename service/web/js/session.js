@@ -53,6 +53,11 @@ export class Session {
     this.version = 0;
     /** Recent source-to-screen delays (ms) of live events, newest last. */
     this.delays = [];
+    /** The match the fan has open: subscribed by its own topic, which makes the fan one of
+     * its watchers (the `watching` count). */
+    this.watching = null;
+    /** Fans watching, per match, as the server last told. */
+    this.fans = new Map();
   }
 
   /** Starts connecting (or connects now, skipping the rest of a backoff). */
@@ -91,7 +96,7 @@ export class Session {
    * out simply gets a snapshot.
    */
   resubscribeRequest(maxFrameBytes, generation) {
-    const message = { type: "subscribe", topics: [...this.topics] };
+    const message = { type: "subscribe", topics: [...this.topics, ...(this.watching ? [this.watching] : [])] };
     let size = JSON.stringify(message).length + ',"resume":{}'.length;
     const resume = {};
     for (const [topic, point] of this.board.resumePoints()) {
@@ -143,6 +148,9 @@ export class Session {
         this.link.pong(message.id, nowMs);
         if (typeof message.server_ms === "number") this.serverOffsetMs = message.server_ms - nowMs;
         return;
+      case "watching":
+        if (typeof message.match === "string" && typeof message.fans === "number") this.fans.set(message.match, message.fans);
+        break;
       case "catalogue":
         this.catalogue = { matches: message.matches ?? [], omitted: message.omitted ?? 0, receivedMs: nowMs };
         this.addSportsFrom(message.matches ?? []);
@@ -205,6 +213,21 @@ export class Session {
     return sorted[Math.floor(sorted.length / 2)];
   }
 
+  /**
+   * The fan opened `topic` (or closed it, with null): subscribe to the match itself, so the
+   * server counts the fan among its watchers, and drop the previous one.
+   */
+  watch(topic) {
+    if (topic === this.watching) return;
+    const previous = this.watching;
+    this.watching = topic;
+    if (previous) this.fans.delete(previous);
+    if (!this.link.connected) return;
+    if (previous && !this.repairsInFlight.has(previous)) this.send({ type: "unsubscribe", topics: [previous] });
+    if (topic) this.send({ type: "subscribe", topics: [topic] });
+    this.version += 1;
+  }
+
   /** Every topic the board keeps matches of: the sports, and matches being repaired. */
   subscribedTopics() {
     return [...this.topics, ...this.repairsInFlight];
@@ -242,7 +265,7 @@ export class Session {
 
   /** Drops the temporary subscriptions of repairs that `subscribed` just answered. */
   finishRepairs(topics) {
-    const drop = topics.filter((topic) => this.repairsInFlight.delete(topic) && !this.topics.includes(topic));
+    const drop = topics.filter((topic) => this.repairsInFlight.delete(topic) && !this.topics.includes(topic) && topic !== this.watching);
     if (drop.length > 0) this.send({ type: "unsubscribe", topics: drop });
   }
 

@@ -80,6 +80,7 @@ const ICONS = {
   close: ["M6 6l12 12M18 6 6 18"],
   refresh: ["M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7"],
   wifi: ["M2 8.5a15 15 0 0 1 20 0M5 12a10 10 0 0 1 14 0M8.5 15.5a5 5 0 0 1 7 0M12 19h.01"],
+  eye: ["M2 12s3.6-7 10-7 10 7 10 7-3.6 7-10 7S2 12 2 12Z", "M12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6Z"],
 };
 
 /** An inline SVG icon; decorative unless given a label. */
@@ -510,7 +511,7 @@ export class View {
       snapshot.match, snapshot.epoch, snapshot.seq, snapshot.stale, fresh, status.text, featured, ui.open, ui.wide,
       follows.isTeamFollowed(sportSlug, snapshot.home), follows.isTeamFollowed(sportSlug, snapshot.away),
       follows.isCompetitionFollowed(competitionTopic(snapshot.match)), highlight?.atMs ?? null, Math.floor(nowMs / 60_000),
-      tracked.delayMs === undefined ? null : delayLabel(tracked.delayMs),
+      tracked.delayMs === undefined ? null : delayLabel(tracked.delayMs), session.fans.get(snapshot.match) ?? null,
     ]);
     if (signature === this.detailSignature) return;
     this.detailSignature = signature;
@@ -567,6 +568,7 @@ export class View {
     }
     sections.push(this.timeline(snapshot));
     const meta = [snapshot.venue, snapshot.kickoff_ms ? kickoffLabel(snapshot.kickoff_ms, nowMs) : null].filter(Boolean).join(" · ");
+    const fans = session.fans.get(snapshot.match);
     const competition = competitionTopic(snapshot.match);
     replace(detail, 
       this.detailHeader(ui, featured),
@@ -577,6 +579,7 @@ export class View {
           this.followButton(follows.isCompetitionFollowed(competition), `competition:${competition}:detail`, competitionName(snapshot), () => this.actions.toggleCompetition(competition, competitionName(snapshot)))),
         meta ? h("p", { class: "detail-meta" }, meta) : null,
         scoreboard,
+        fans ? h("p", { class: "watching", "data-fans": String(fans) }, icon("eye"), `${fans.toLocaleString()} ${fans === 1 ? "fan" : "fans"} watching`) : null,
         sections,
         h("p", { class: "detail-foot muted small" },
           [`Updated ${ago(snapshot.updated_ms, nowMs)}`, tracked.delayMs === undefined ? null : `${delayLabel(tracked.delayMs)} behind the stadium`, `event ${snapshot.seq}`].filter(Boolean).join(" · "))));
