@@ -165,6 +165,29 @@ test("the page shows every replayed match with its recorded result, across a ser
   await phone.click("#detail .back");
   await waitFor("the phone to go back to the list", () => phone.$eval("#detail", (el) => el.hidden), 5_000, 50);
 
+  // Readable for screen readers and usable from the keyboard.
+  for (const [name, page] of [["desktop", desktop], ["phone", phone]]) {
+    const audit = await page.evaluate(() => {
+      const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+      const named = (el) => (el.getAttribute("aria-label") || el.textContent || "").trim().length > 0;
+      return {
+        unnamed: [...document.querySelectorAll("button, a[href]")].filter((el) => visible(el) && !named(el)).map((el) => el.outerHTML.slice(0, 120)),
+        landmarks: ["header[role=banner]", "nav", "main", "footer[role=contentinfo]"].filter((selector) => !document.querySelector(selector)),
+        h1: document.querySelectorAll("h1").length,
+        live: document.querySelector("#announcer")?.getAttribute("aria-live"),
+        pressed: [...document.querySelectorAll(".follow, .chip, .sport-tab")].every((el) => ["true", "false"].includes(el.getAttribute("aria-pressed"))),
+      };
+    });
+    assert.deepEqual(audit, { unnamed: [], landmarks: [], h1: 1, live: "polite", pressed: true }, `${name} accessibility`);
+  }
+  // From the keyboard: a row is a link, Enter opens the match, Escape closes it.
+  await desktop.click("#detail .back");
+  await desktop.focus(`a.row[data-match="${WORLD_CUP}"]`);
+  await desktop.keyboard.press("Enter");
+  await desktop.waitForSelector(`#detail[data-match="${WORLD_CUP}"] .back`);
+  await desktop.keyboard.press("Escape");
+  await waitFor("Escape to close the match", () => desktop.$eval("#detail", (el) => !el.querySelector(".back")), 5_000, 50);
+
   assert.deepEqual(unexpected(), [], "no script errors on the page");
   await stop(service);
   await stop(redis);
