@@ -285,6 +285,7 @@ impl Hub {
                 let _ = reply.send((matches.into_iter().cloned().collect(), omitted));
             }
             Command::Watchers { reply } => {
+                // A closed reply means the audience task stopped (shutdown): nothing to tell.
                 let _ = reply.send(crate::audience::watched(&self.routes));
             }
             Command::Get { topic, reply } => {
