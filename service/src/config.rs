@@ -124,6 +124,13 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_FINISHED_RETENTION_SECS", default_value_t = 6 * 3600)]
     pub finished_retention_secs: u64,
 
+    /// How often fans watching a match are counted over every instance and told the count, in
+    /// milliseconds (see `audience.rs`): the cost of a round is bounded by the watchers, so this
+    /// trades freshness against Redis round trips.
+    #[arg(long, env = "SCORELINE_AUDIENCE_INTERVAL_MILLIS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(50..))]
+    pub audience_interval_millis: u64,
+
     /// Seconds between WebSocket pings.
     #[arg(long, env = "SCORELINE_HEARTBEAT_SECS", default_value_t = 15)]
     pub heartbeat_secs: u64,

@@ -38,7 +38,7 @@ use recovery::Held;
 use resume::{Resume, Resuming, resume_from};
 
 use crate::mailbox::{CoalesceId, Mailbox, Outbound, Pushed};
-use crate::matches::{MatchStore, Rejected, StoreLimits};
+use crate::matches::{MatchStore, Rejected, StatusFilter, StoreLimits};
 use crate::routing::{ConnId, Routes};
 use crate::telemetry;
 
@@ -177,12 +177,17 @@ pub enum Command {
     Query {
         /// Only matches under this topic.
         prefix: Option<Topic>,
-        /// Only matches with this status.
-        status: Option<MatchStatus>,
+        /// Only matches with these statuses.
+        status: StatusFilter,
         /// At most this many.
         limit: usize,
         /// Where to send the matches and how many more there were.
         reply: oneshot::Sender<(Vec<MatchSnapshot>, usize)>,
+    },
+    /// Who watches which match, for [`crate::audience`].
+    Watchers {
+        /// Where to send each watched match with its watchers' mailboxes.
+        reply: oneshot::Sender<crate::audience::Watched>,
     },
     /// One snapshot for the HTTP API.
     Get {
@@ -316,6 +321,10 @@ impl Hub {
                 let (matches, omitted) = self.select(prefix, status, limit);
                 let _ = reply.send((matches.into_iter().cloned().collect(), omitted));
             }
+            Command::Watchers { reply } => {
+                // A closed reply means the audience task stopped (shutdown): nothing to tell.
+                let _ = reply.send(crate::audience::watched(&self.routes));
+            }
             Command::Get { topic, reply } => {
                 let _ = reply.send(self.matches.get(topic.as_str()).cloned());
             }
@@ -325,7 +334,7 @@ impl Hub {
     fn select(
         &self,
         prefix: Option<Topic>,
-        status: Option<MatchStatus>,
+        status: impl Into<StatusFilter>,
         limit: usize,
     ) -> (Vec<&MatchSnapshot>, usize) {
         match prefix {
@@ -534,6 +543,7 @@ impl Hub {
             None => Outbound {
                 text,
                 received_at: Some(received_at),
+                source_ms: Some(event.ts_ms),
                 coalesce,
             },
             Some(reason) => {

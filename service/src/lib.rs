@@ -8,9 +8,11 @@
 //! into each recipient's bounded [`mailbox`]; each connection's [`session`] task drains its mailbox
 //! to the socket. Everything up to the mailbox is plain data tested without sockets.
 //!
+//! - [`audience`]: "N fans watching": counts of a match's own subscribers over every instance.
 //! - [`startup`]: [`Application`], the single entry point used by `main` and the tests.
 //! - [`config`]: flags and environment variables.
 //! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`).
+//! - [`page`]: the fans' web page at `/`, its assets built into the binary from `service/web/`.
 //! - [`upgrade`]: `/ws`, the WebSocket upgrade, which takes the socket away from HTTP;
 //!   [`websocket`]: the frames on it, with small buffers and batched writes.
 //! - [`telemetry`]: logging and metric names.
@@ -18,12 +20,14 @@
 //!
 //! `docs/architecture.md` has the full map and the invariants.
 
+pub mod audience;
 pub mod broker;
 pub mod config;
 pub mod history;
 pub mod hub;
 pub mod mailbox;
 pub mod matches;
+pub mod page;
 pub mod routes;
 pub mod routing;
 pub mod session;

@@ -24,7 +24,7 @@ use crate::hub::{self, Command, HubHandle, HubLimits};
 use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
-use crate::{routes, telemetry, upgrade};
+use crate::{audience, page, routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
 /// (and counted) rather than growing memory.
@@ -171,6 +171,20 @@ impl Application {
             }
         };
 
+        let shared_counts = match kind {
+            BrokerKind::Redis => Some(
+                audience::SharedCounts::new(&config.redis_url(), &config.key_prefix)
+                    .context("invalid Redis configuration")?,
+            ),
+            BrokerKind::Memory => None,
+        };
+        background.push(audience::spawn(
+            hub.clone(),
+            shared_counts,
+            Duration::from_millis(config.audience_interval_millis),
+            background_shutdown.clone(),
+        ));
+
         let listeners = bind_listeners(&config)?;
         let address = listeners[0].local_addr()?;
         let session = SessionSettings {
@@ -213,6 +227,7 @@ impl Application {
                 let app = App::new()
                     .app_data($state.clone())
                     .configure(routes::configure)
+                    .configure(page::configure)
                     .into_factory()
                     .map_err(|error: actix_web::Error| error.error_response());
                 HttpService::build()

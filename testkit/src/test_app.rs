@@ -23,8 +23,8 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Settings for tests: port 0, short heartbeats, publish token [`TEST_TOKEN`], and the given
-    /// Redis (or the in-process broker with `None`).
+    /// Settings for tests: port 0, short heartbeats, publish token [`TEST_TOKEN`], no `watching`
+    /// counts (an hourly round), and the given Redis (or the in-process broker with `None`).
     pub fn config(redis: Option<&RedisServer>) -> Config {
         let mut config = Config::defaults();
         config.listen = ([127, 0, 0, 1], 0).into();
@@ -33,6 +33,9 @@ impl TestApp {
         config.idle_timeout_secs = 10;
         config.shutdown_timeout_secs = 3;
         config.publish_token = Some(TEST_TOKEN.to_owned());
+        // `watching` counts would otherwise arrive every 5 s between the messages a test
+        // expects; the audience tests set their own interval.
+        config.audience_interval_millis = 3_600_000;
         match redis {
             Some(redis) => {
                 config.broker = Some(BrokerKind::Redis);
@@ -170,9 +173,20 @@ pub struct HttpReply {
     pub status: u16,
     /// Body text.
     pub body: String,
+    /// Response headers, names in lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
 }
 
 impl HttpReply {
+    /// The first value of header `name` (any case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(candidate, _)| *candidate == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
         serde_json::from_str(&self.body).with_context(|| format!("not JSON: {}", self.body))
@@ -207,8 +221,20 @@ pub async fn http(
             .run(request)
             .with_context(|| format!("{method} {url}"))?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_ascii_lowercase(), value)
+            })
+            .collect();
         let body = response.body_mut().read_to_string()?;
-        Ok(HttpReply { status, body })
+        Ok(HttpReply {
+            status,
+            body,
+            headers,
+        })
     })
     .await?
 }

@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use scoreline_feed::Position;
-use scoreline_protocol::{ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic};
+use scoreline_protocol::{ApplyError, MatchSnapshot, MatchTopic, ScoreEvent, Topic};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::recovery::BackfillRequest;
 use super::{BATCH, Command, HOUSEKEEPING_INTERVAL, Hub, HubLimits, InboundEvent, StoredSnapshot};
+use crate::matches::StatusFilter;
 use crate::routing::ConnId;
 use crate::telemetry;
 
@@ -73,13 +74,13 @@ impl HubHandle {
     pub async fn query(
         &self,
         prefix: Option<Topic>,
-        status: Option<MatchStatus>,
+        status: impl Into<StatusFilter>,
         limit: usize,
     ) -> Result<(Vec<MatchSnapshot>, usize), HubGone> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Query {
             prefix,
-            status,
+            status: status.into(),
             limit,
             reply,
         })

@@ -1,0 +1,46 @@
+//! Source-to-screen latency: every event written to a fan is measured from its source timestamp.
+
+use scoreline_protocol::{ScoreEvent, Side};
+use scoreline_testkit::{TestApp, event, goal};
+
+use crate::{metric, next_event, subscribe};
+
+const GAME: &str = "football/source-latency/ars-che";
+
+/// The count of `scoreline_source_to_send_seconds` observations at or below `le`.
+async fn at_most(app: &TestApp, le: &str) -> f64 {
+    metric(
+        app,
+        &format!("scoreline_source_to_send_seconds_bucket{{le=\"{le}\"}}"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_event_that_happened_90_s_ago_is_recorded_90_s_behind_the_source() {
+    let app = TestApp::in_memory().await.unwrap();
+    let mut fan = app.client().await.unwrap();
+    subscribe(&mut fan, &["football/source-latency"]).await;
+    let (below_before, within_before) = (at_most(&app, "60").await, at_most(&app, "120").await);
+
+    // The feed stamps the goal 90 s in the past (a feed running late): the fan is 90 s behind.
+    let mut late: ScoreEvent = event(GAME, 1, goal(Side::Home));
+    late.ts_ms -= 90_000;
+    app.publish_http(&late).await.unwrap();
+    assert_eq!(next_event(&mut fan).await.seq, 1);
+
+    // The histogram is recorded after the write, so wait for it rather than read it once.
+    let deadline = tokio::time::Instant::now() + scoreline_testkit::PATIENCE;
+    loop {
+        let (below, within) = (at_most(&app, "60").await, at_most(&app, "120").await);
+        // Tests share one metrics recorder; no other test publishes events 60-120 s old.
+        if within - below > within_before - below_before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no observation between 60 and 120 s: {within} - {below} (before: {within_before} - {below_before})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
