@@ -2,16 +2,20 @@
 // (never a downloaded browser). A private redis-server, the service and the replayer play every
 // recorded match at 600x; the page must show each one with its recorded final score, and keep
 // them right while the service is killed and started again mid-replay. Screenshots at desktop
-// and phone width go to docs/.
+// and phone width go to target/screenshots/, or to docs/ with UPDATE_SCREENSHOTS=1 (so a test
+// run does not rewrite tracked files; the ones in docs/ were taken this way).
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import { chromium } from "playwright-core";
 
 import { fixtureFiles, readFixture } from "../unit/fixtures.mjs";
 import { ROOT, binary, freePort, start, startRedis, startService, stop, stopAll, waitFor } from "./harness.mjs";
+
+const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs") : join(ROOT, "target", "screenshots");
 
 const LOGS = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, "target"), "web-tests");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -113,8 +117,9 @@ test("the page shows every replayed match with its recorded result, across a ser
   const goalRow = await desktop.$eval(`a.row[data-match="${WORLD_CUP}"]`, (row) => row.textContent);
   assert.match(goalRow, /Goal/i, "a goal badge on the row");
   assert.match(goalRow, /Mbappé/, "the scorer on the row");
-  await desktop.screenshot({ path: join(ROOT, "docs", "page-desktop.png") });
-  await phone.screenshot({ path: join(ROOT, "docs", "page-phone.png") });
+  mkdirSync(SHOTS, { recursive: true });
+  await desktop.screenshot({ path: join(SHOTS, "page-desktop.png") });
+  await phone.screenshot({ path: join(SHOTS, "page-phone.png") });
   const announced = await desktop.$eval("#announcer", (region) => region.textContent);
   assert.match(announced, /Goal for France! Kylian Mbappé/, "screen readers hear the goal");
 
