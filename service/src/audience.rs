@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use scoreline_feed::RedisConnection;
 use scoreline_protocol::{MatchTopic, ServerMessage, Topic};
 use tokio_util::sync::CancellationToken;
 
@@ -84,24 +84,20 @@ impl Audience {
 
 /// Where this instance shares its counts, when the service runs on Redis.
 pub struct SharedCounts {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     key_prefix: String,
     instance: String,
 }
 
 impl SharedCounts {
-    /// Prepares the connection without connecting (the service may start while Redis is down).
-    pub fn new(redis_url: &str, key_prefix: &str) -> redis::RedisResult<SharedCounts> {
-        let client = redis::Client::open(redis_url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1);
-        Ok(SharedCounts {
-            connection: ConnectionManager::new_lazy_with_config(client, config)?,
+    /// Shares counts over the broker's Redis connection (which connects when first used, so the
+    /// service may start while Redis is down, and follows a Sentinel failover).
+    pub fn new(connection: RedisConnection, key_prefix: &str) -> SharedCounts {
+        SharedCounts {
+            connection,
             key_prefix: key_prefix.to_owned(),
             instance: format!("{:016x}", fastrand::u64(..)),
-        })
+        }
     }
 
     fn key(&self, instance: &str) -> String {

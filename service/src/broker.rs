@@ -192,7 +192,7 @@ pub struct RedisBroker {
 impl std::fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBroker")
-            .field("url", &self.settings.url)
+            .field("redis", &self.commands.target().to_string())
             .finish()
     }
 }
@@ -229,6 +229,11 @@ impl RedisBroker {
             ready: Arc::default(),
             hub,
         })
+    }
+
+    /// The command connection, for others that talk to the same Redis (it follows failovers).
+    pub fn connection(&self) -> RedisConnection {
+        self.commands.clone()
     }
 
     /// See [`Broker::publish_draft`].
@@ -416,7 +421,7 @@ impl RedisBroker {
                         let down_for = down_since.map(|since| since.elapsed());
                         tracing::info!(?down_for, %pattern, "Redis is back; re-subscribed");
                     } else {
-                        tracing::info!(%pattern, url = %self.settings.url, "subscribed to Redis");
+                        tracing::info!(%pattern, redis = %self.commands.target(), "subscribed to Redis");
                     }
                     connected_before = true;
                     self.restore_into(&hub).await;
@@ -438,7 +443,7 @@ impl RedisBroker {
                     self.set_ready(false);
                     down_since.get_or_insert_with(Instant::now);
                     if delay == BACKOFF_MIN {
-                        tracing::warn!(%error, url = %self.settings.url, "Redis unreachable; retrying with backoff");
+                        tracing::warn!(%error, redis = %self.commands.target(), "Redis unreachable; retrying with backoff");
                     } else {
                         tracing::debug!(%error, "Redis still unreachable");
                     }

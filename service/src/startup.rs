@@ -171,12 +171,12 @@ impl Application {
             }
         };
 
-        let shared_counts = match kind {
-            BrokerKind::Redis => Some(
-                audience::SharedCounts::new(&config.redis_url(), &config.key_prefix)
-                    .context("invalid Redis configuration")?,
-            ),
-            BrokerKind::Memory => None,
+        let shared_counts = match &broker {
+            Broker::Redis(redis) => Some(audience::SharedCounts::new(
+                redis.connection(),
+                &config.key_prefix,
+            )),
+            Broker::Memory { .. } => None,
         };
         background.push(audience::spawn(
             hub.clone(),

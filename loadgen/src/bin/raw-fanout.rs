@@ -102,6 +102,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(listen: SocketAddr, redis_url: String) -> anyhow::Result<()> {
     let subscriptions = Arc::new(Subscriptions::default());
+    // The yardstick connects the plainest way on purpose, with none of Scoreline's code
+    // (`scoreline_feed::connection` is what everything of Scoreline's uses).
     let client = redis::Client::open(redis_url.as_str())?;
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.psubscribe("scores:*").await?;
