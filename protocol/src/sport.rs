@@ -60,6 +60,13 @@ impl Sport {
         }
     }
 
+    /// Whether a game clock runs in `period`. Every period of a sport with a clock has one, except
+    /// a football penalty shoot-out (period 5), which is played kick by kick: a clock there would
+    /// read on from the end of extra time ("106'") as if the match were still being played.
+    pub fn has_clock_in(self, period: u8) -> bool {
+        !(self == Sport::Football && period >= 5)
+    }
+
     /// A short human name for period `period` of this sport, e.g. `2nd half`, `Q3`, `OT1`, `Set 2`.
     pub fn period_name(self, period: u8) -> String {
         match (self, period) {
@@ -236,6 +243,13 @@ mod tests {
         assert_eq!(old.set_winner(5, Score::new(7, 6)), None);
         assert_eq!(TennisFormat::default().tiebreak_points(3), 10);
         assert_eq!(TennisFormat::default().tiebreak_points(2), 7);
+    }
+
+    #[test]
+    fn a_football_shootout_has_no_clock() {
+        assert!(Sport::Football.has_clock_in(4));
+        assert!(!Sport::Football.has_clock_in(5));
+        assert!(Sport::Basketball.has_clock_in(5), "overtime has a clock");
     }
 
     #[test]
