@@ -454,6 +454,7 @@ fn tennis_deciding_set_follows_each_final_set_rule() {
         let mut feed = tennis_feed(TennisFormat {
             best_of: 3,
             final_set,
+            first_server: None,
         });
         feed.games("HAHAHAHAHH");
         feed.games("AHAHAHAHAA");
@@ -468,6 +469,7 @@ fn tennis_points_after_the_match_is_decided_are_refused() {
     let mut feed = tennis_feed(TennisFormat {
         best_of: 3,
         final_set: FinalSet::TiebreakTo10,
+        first_server: None,
     });
     feed.games("HAHAHAHAHH HHHHHH");
     let decided_at = feed.seq;
@@ -496,6 +498,7 @@ fn tennis_five_setter_needs_three_sets() {
     let mut feed = tennis_feed(TennisFormat {
         best_of: 5,
         final_set: FinalSet::TiebreakTo10,
+        first_server: None,
     });
     feed.games("HHHHHH HHHHHH");
     feed.points("H");
@@ -718,7 +721,9 @@ fn a_penalty_shootout_has_no_clock() {
         "Break period 4 score 0-0 periods 1:0-0 2:0-0 3:0-0 4:0-0",
     );
     assert_eq!(
-        before_shootout.clock.map(|clock| (clock.secs, clock.running)),
+        before_shootout
+            .clock
+            .map(|clock| (clock.secs, clock.running)),
         Some((120 * 60, false)),
         "extra time ends with the clock stopped at 120:00"
     );
@@ -1220,7 +1225,11 @@ fn tennis() -> impl Strategy<Value = Generated> {
         any::<bool>(),
     )
         .prop_map(|(best_of, final_set, winners, announces_sets)| {
-            let format = TennisFormat { best_of, final_set };
+            let format = TennisFormat {
+                best_of,
+                final_set,
+                first_server: None,
+            };
             let mut feed = tennis_feed(format);
             let mut model = TennisModel::new(format);
             // Once the drawn winners run out the home player takes every point, so the match
