@@ -13,11 +13,11 @@ use crate::settings::{STORAGE_KEY, Settings};
 use crate::socket::Driver;
 use crate::ui::{ViewState, viewer_ui};
 
-/// How long after a frame arrives the screen is redrawn, so that frames arriving together are
-/// drawn together. A quarter of a second is below what a fan notices on a score (a TV picture
-/// is seconds behind the stadium) and caps socket-driven redraws at four a second, however busy
-/// the feeds (a basketball game scores every few seconds; every live match sends clock
-/// readings).
+/// How long after a frame from the server arrives the screen is redrawn, so that frames
+/// arriving meanwhile are drawn in the same redraw. A quarter of a second is below what a fan
+/// notices on a score (a TV picture is seconds behind the stadium) and caps server-driven
+/// redraws at four a second however busy the feeds are (a basketball game scores every few
+/// seconds; every live match sends clock readings). Measured effect: `docs/viewer.md`.
 pub const SOCKET_REDRAW_DELAY: Duration = Duration::from_millis(250);
 
 /// Choices from the command line that override saved settings for this run.
@@ -78,6 +78,8 @@ impl ViewerApp {
         // The socket thread wakes the UI when frames arrive; otherwise the UI sleeps. Frames
         // that arrive close together are drawn together: a busy feed (a basketball game, clock
         // readings of several matches) would otherwise cost a full redraw per frame.
+        // egui keeps the earliest redraw asked for, so the first frame after a redraw sets the
+        // time and later ones join it.
         let mut driver = Driver::new(move || ctx.request_repaint_after(SOCKET_REDRAW_DELAY));
         driver.perform(&mut session, now);
         ViewerApp {
@@ -108,6 +110,11 @@ impl eframe::App for ViewerApp {
             self.session.command(command, now);
         }
         self.driver.perform(&mut self.session, now);
+    }
+
+    /// The panels' colour: they paint no fill of their own (see [`crate::ui::BACKGROUND`]).
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        crate::ui::BACKGROUND.to_normalized_gamma_f32()
     }
 
     /// Save often: the settings are tiny, and a follow list lost to a crash or a kill (the

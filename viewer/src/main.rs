@@ -79,6 +79,9 @@ fn run() -> anyhow::Result<()> {
             .with_app_id("scoreline-viewer")
             .with_inner_size(args.window_size.unwrap_or([1280.0, 800.0]))
             .with_min_inner_size(MIN_WINDOW),
+        // Dithering hides banding in gradients, which this app has none of; it costs a little
+        // on every pixel of every frame, which software rendering pays in CPU.
+        dithering: false,
         ..Default::default()
     };
     let start = StartOptions {

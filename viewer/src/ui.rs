@@ -131,6 +131,16 @@ pub fn set_style(ctx: &egui::Context) {
     });
 }
 
+/// The colour the window is cleared to before each frame: the panels' own colour, so panels
+/// need not paint a fill of their own.
+pub const BACKGROUND: Color32 = PANEL_FILL;
+
+/// A panel's frame: its margins and no fill. The window is already cleared to [`BACKGROUND`];
+/// with software rendering every layer of fill over the whole window costs CPU on every frame.
+fn panel_frame(margin: Margin) -> Frame {
+    Frame::new().inner_margin(margin)
+}
+
 /// The whole window: top bar, status bar, menu, scoreboard and a match.
 pub fn viewer_ui(
     ui: &mut Ui,
@@ -142,12 +152,12 @@ pub fn viewer_ui(
     let mode = Mode::for_width(ui.available_width());
     let menu_open = view.menu_open.unwrap_or(mode == Mode::Wide);
     egui::Panel::top("top-bar")
-        .frame(Frame::side_top_panel(ui.style()).inner_margin(Margin::symmetric(10, 7)))
+        .frame(panel_frame(Margin::symmetric(10, 7)))
         .show(ui, |ui| {
             commands.extend(top_bar_ui(ui, session, view, mode, menu_open))
         });
     egui::Panel::bottom("status")
-        .frame(Frame::side_top_panel(ui.style()).inner_margin(Margin::symmetric(10, 4)))
+        .frame(panel_frame(Margin::symmetric(10, 4)))
         .show(ui, |ui| commands.extend(status_bar_ui(ui, session, now_ms)));
     if ui.input(|input| input.key_pressed(egui::Key::Escape)) {
         if session.open_match().is_some() {
@@ -159,18 +169,20 @@ pub fn viewer_ui(
     let open = session.open_match();
     match mode {
         Mode::Narrow => {
-            egui::CentralPanel::default().show(ui, |ui| {
-                if menu_open {
-                    if ui.button("‹ Scores").clicked() {
-                        view.menu_open = Some(false);
+            egui::CentralPanel::default()
+                .frame(panel_frame(Margin::same(8)))
+                .show(ui, |ui| {
+                    if menu_open {
+                        if ui.button("‹ Scores").clicked() {
+                            view.menu_open = Some(false);
+                        }
+                        commands.extend(menu_ui(ui, session, view));
+                    } else if let Some(tracked) = open {
+                        commands.extend(detail_ui(ui, session, tracked, now_ms, DetailFrame::Page));
+                    } else {
+                        commands.extend(scoreboard_ui(ui, session, view, now_ms));
                     }
-                    commands.extend(menu_ui(ui, session, view));
-                } else if let Some(tracked) = open {
-                    commands.extend(detail_ui(ui, session, tracked, now_ms, DetailFrame::Page));
-                } else {
-                    commands.extend(scoreboard_ui(ui, session, view, now_ms));
-                }
-            });
+                });
         }
         Mode::Medium | Mode::Wide => {
             // In a medium window the menu and a match take turns beside the scoreboard, so the
@@ -180,7 +192,7 @@ pub fn viewer_ui(
                 egui::Panel::left("menu")
                     .resizable(false)
                     .exact_size(MENU_WIDTH)
-                    .frame(Frame::side_top_panel(ui.style()).inner_margin(Margin::same(10)))
+                    .frame(panel_frame(Margin::same(10)))
                     .show(ui, |ui| commands.extend(menu_ui(ui, session, view)));
             }
             let featured = if mode == Mode::Wide && open.is_none() {
@@ -201,13 +213,13 @@ pub fn viewer_ui(
                 egui::Panel::right("detail")
                     .resizable(false)
                     .exact_size(size)
-                    .frame(Frame::side_top_panel(ui.style()).inner_margin(Margin::same(12)))
+                    .frame(panel_frame(Margin::same(12)))
                     .show(ui, |ui| {
                         commands.extend(detail_ui(ui, session, tracked, now_ms, frame));
                     });
             }
             egui::CentralPanel::default()
-                .frame(Frame::central_panel(ui.style()).inner_margin(Margin::same(12)))
+                .frame(panel_frame(Margin::same(12)))
                 .show(ui, |ui| {
                     commands.extend(scoreboard_ui(ui, session, view, now_ms))
                 });
