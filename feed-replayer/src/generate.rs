@@ -40,12 +40,47 @@ pub enum GenerateError {
 pub struct Request {
     /// The seed; the same seed and options give the same match.
     pub seed: u64,
-    /// The topic; by default `<sport>/synthetic/<home>-<away>-<seed>`.
+    /// The topic; by default `<sport>/<competition>/<home>-<away>-<seed>`, the competition
+    /// segment made from [`Request::competition`] (`synthetic` without one).
     pub topic: Option<MatchTopic>,
+    /// Display name of the competition; invented when absent.
+    pub competition: Option<String>,
     /// Home team or player; invented when absent.
     pub home: Option<Team>,
     /// Away team or player; invented when absent.
     pub away: Option<Team>,
+}
+
+/// A topic segment from a display name: lower-case ASCII letters and digits, words joined by
+/// `-` (`UEFA Champions League 2004-05` → `uefa-champions-league-2004-05`). Letters with
+/// accents lose them where a plain form exists (`Atlético` → `atletico`); other characters
+/// separate words.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let plain = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'ç' | 'ć' | 'č' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' | 'ń' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => 'o',
+            'š' | 'ś' => 's',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            'ž' | 'ź' | 'ż' => 'z',
+            other => other,
+        };
+        if plain.is_ascii_alphanumeric() {
+            slug.push(plain);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    slug
 }
 
 /// Reads `Name` or `Name:CODE`.
@@ -167,21 +202,37 @@ fn header(
         Sport::Tennis => "tennis",
         Sport::Other => "other",
     };
+    // A match of a named competition is published under it, so following that competition
+    // (or listing it) finds the match; a competition name without a letter or digit gives none.
+    let competition_slug = request
+        .competition
+        .as_deref()
+        .map(|name| {
+            let mut slug = slugify(name);
+            slug.truncate(scoreline_protocol::topic::MAX_SEGMENT_LEN);
+            slug.trim_end_matches('-').to_owned()
+        })
+        .filter(|slug| !slug.is_empty())
+        .unwrap_or_else(|| "synthetic".to_owned());
     let topic = match &request.topic {
         Some(topic) => topic.clone(),
         None => {
             let text = format!(
-                "{sport_slug}/synthetic/{}-{}-{}",
+                "{sport_slug}/{competition_slug}/{}-{}-{}",
                 slug(&home),
                 slug(&away),
                 request.seed
             );
             // Team codes make good slugs; should one not (accents, punctuation), use the seed.
             MatchTopic::parse(&text).or_else(|_| {
-                MatchTopic::parse(&format!("{sport_slug}/synthetic/match-{}", request.seed))
+                MatchTopic::parse(&format!(
+                    "{sport_slug}/{competition_slug}/match-{}",
+                    request.seed
+                ))
             })?
         }
     };
+    let competition = request.competition.as_deref().unwrap_or(competition);
     Ok(Header {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
@@ -610,9 +661,16 @@ pub fn basketball(
         // Two minutes between quarters, fifteen at half-time.
         period_start_ms = end_ms + if period == 2 { 15 * 60_000 } else { 2 * 60_000 };
     }
+    // The quarter scores are whatever the caller gave: they may be a real result or invented,
+    // so the header says where they came from and nothing more.
     let source = match quarters {
-        Some(_) => format!(
-            "quarter scores from the public record; plays synthesized by feed-replayer generate --sport basketball --seed {}",
+        Some(quarters) => format!(
+            "quarter scores given as --quarters {}; plays synthesized by feed-replayer generate --sport basketball --seed {}",
+            quarters
+                .iter()
+                .map(|(home, away)| format!("{home}-{away}"))
+                .collect::<Vec<_>>()
+                .join(","),
             request.seed
         ),
         None => format!(
@@ -677,9 +735,17 @@ pub fn tennis(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
     let (home, away) = two_teams(&mut rng, PLAYERS, request);
-    let points = match sets {
-        Some(sets) => scripted_points(&mut rng, format, sets)?,
-        None => simulated_points(&mut rng, format),
+    // A simulated match knows who served first; scripted set scores are filled in without
+    // modelling service, so who serves is left unknown rather than invented.
+    let (points, first_server) = match sets {
+        Some(sets) => (
+            scripted_points(&mut rng, format, sets)?,
+            format.first_server,
+        ),
+        None => {
+            let (points, first_server) = simulated_points(&mut rng, format);
+            (points, Some(first_server))
+        }
     };
     let mut builder = Builder::new();
     builder.push(0, None, EventKind::MatchStarted);
@@ -697,9 +763,17 @@ pub fn tennis(
         None,
         EventKind::MatchEnded { winner: None },
     );
+    // As for basketball: the set scores are the caller's, real or invented.
     let source = match sets {
-        Some(_) => format!(
-            "set scores from the public record; points synthesized by feed-replayer generate --sport tennis --seed {}",
+        Some(sets) => format!(
+            "set scores given as --sets {}; points synthesized by feed-replayer generate --sport tennis --seed {}",
+            sets.iter()
+                .map(|set| match set.tiebreak_loser_points {
+                    Some(points) => format!("{}-{}({points})", set.home, set.away),
+                    None => format!("{}-{}", set.home, set.away),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
             request.seed
         ),
         None => format!(
@@ -713,7 +787,10 @@ pub fn tennis(
         "Synthetic Open"
     };
     let mut header = header(Sport::Tennis, request, home, away, competition, source)?;
-    header.tennis = Some(format);
+    header.tennis = Some(TennisFormat {
+        first_server,
+        ..format
+    });
     Ok(builder.finish(header))
 }
 
@@ -884,7 +961,8 @@ fn scripted_points(
     Ok(points)
 }
 
-fn simulated_points(rng: &mut ChaCha8Rng, format: TennisFormat) -> Vec<TennisPoint> {
+/// Plays a match out point by point; returns the points and who served first.
+fn simulated_points(rng: &mut ChaCha8Rng, format: TennisFormat) -> (Vec<TennisPoint>, Side) {
     let needed = format.sets_to_win();
     let mut sets_won = Score::default();
     let mut server = if rng.gen_bool(0.5) {
@@ -892,6 +970,7 @@ fn simulated_points(rng: &mut ChaCha8Rng, format: TennisFormat) -> Vec<TennisPoi
     } else {
         Side::Away
     };
+    let first_server = server;
     let mut points = Vec::new();
     let mut set_number: u8 = 0;
     while sets_won.home < needed && sets_won.away < needed {
@@ -927,7 +1006,7 @@ fn simulated_points(rng: &mut ChaCha8Rng, format: TennisFormat) -> Vec<TennisPoi
             }
         }
     }
-    points
+    (points, first_server)
 }
 
 /// Plays one game or tie-break point by point; the server wins about 64% of points.
@@ -1024,6 +1103,7 @@ mod tests {
                 TennisFormat {
                     best_of: 5,
                     final_set: FinalSet::Advantage,
+                    first_server: None,
                 },
             ] {
                 let tennis_match = tennis(&request(seed), format, None).unwrap();
@@ -1038,10 +1118,91 @@ mod tests {
     }
 
     #[test]
+    fn a_simulated_match_announces_who_served_first() {
+        // The server wins about 64% of points, so following service from the announced first
+        // server by the rules must find the server winning most points; a wrong first server
+        // would find the receiver winning them.
+        let (mut served_won, mut points) = (0_u32, 0_u32);
+        for seed in 0..10 {
+            let fixture = tennis(&request(seed), TennisFormat::default(), None).unwrap();
+            let format = fixture.header.tennis.unwrap();
+            assert!(format.first_server.is_some(), "seed {seed}");
+            let mut snapshot =
+                scoreline_protocol::MatchSnapshot::new(fixture.header.match_topic.clone());
+            snapshot.tennis = Some(format);
+            for (index, event) in fixture.events.iter().enumerate() {
+                let EventKind::Point { side } = event.kind else {
+                    continue;
+                };
+                let games: u32 = snapshot.periods.iter().map(|set| set.home + set.away).sum();
+                let tiebreak = snapshot
+                    .game
+                    .filter(|game| game.tiebreak)
+                    .map(|game| u32::from(game.home + game.away));
+                let server = format.server(games, tiebreak).unwrap();
+                points += 1;
+                served_won += u32::from(server == side);
+                let event = scoreline_protocol::ScoreEvent {
+                    match_topic: snapshot.match_topic.clone(),
+                    epoch: 0,
+                    seq: index as u64 + 1,
+                    ts_ms: event.offset_ms,
+                    clock_secs: None,
+                    prev_critical_seq: None,
+                    kind: event.kind.clone(),
+                };
+                scoreline_protocol::apply(&mut snapshot, &event).unwrap();
+            }
+        }
+        let share = f64::from(served_won) / f64::from(points);
+        assert!(
+            (0.58..0.70).contains(&share),
+            "server won {share:.2} of {points} points"
+        );
+    }
+
+    #[test]
+    fn a_named_competition_names_the_topic_and_given_scores_are_not_called_real() {
+        let named = Request {
+            seed: 4,
+            competition: Some("Ligue Régionale 2025-26".into()),
+            ..Request::default()
+        };
+        let fixture = football(&named).unwrap();
+        assert_eq!(
+            fixture.header.competition.as_deref(),
+            Some("Ligue Régionale 2025-26")
+        );
+        assert_eq!(
+            fixture.header.match_topic.competition_slug(),
+            "ligue-regionale-2025-26"
+        );
+        let unnamed = football(&request(4)).unwrap();
+        assert_eq!(unnamed.header.match_topic.competition_slug(), "synthetic");
+        assert_eq!(slugify("  St. Mary's -- Under 21 "), "st-mary-s-under-21");
+        assert_eq!(slugify("!!!"), "");
+
+        let sets = parse_sets("6-4, 6-7(5), 7-5").unwrap();
+        let given = tennis(&request(1), TennisFormat::default(), Some(&sets)).unwrap();
+        let source = given.header.source.unwrap();
+        assert!(!source.contains("public record"), "{source}");
+        assert!(source.contains("--sets 6-4,6-7(5),7-5"), "{source}");
+        let quarters = parse_quarters("22-23,27-19,26-33,14-18").unwrap();
+        let given = basketball(&request(1), Some(&quarters)).unwrap();
+        let source = given.header.source.unwrap();
+        assert!(!source.contains("public record"), "{source}");
+        assert!(
+            source.contains("--quarters 22-23,27-19,26-33,14-18"),
+            "{source}"
+        );
+    }
+
+    #[test]
     fn real_set_scores_come_out_exactly() {
         let format = TennisFormat {
             best_of: 5,
             final_set: FinalSet::Advantage,
+            first_server: None,
         };
         let sets = parse_sets("5-7, 6-4, 6-2, 6-7(5), 7-5").unwrap();
         for seed in 0..20 {
@@ -1071,6 +1232,7 @@ mod tests {
                 TennisFormat {
                     best_of: 3,
                     final_set: FinalSet::TiebreakTo10,
+                    first_server: None,
                 },
                 Some(&long_deuce),
             )
@@ -1089,6 +1251,7 @@ mod tests {
         let format = TennisFormat {
             best_of: 3,
             final_set: FinalSet::TiebreakAt12,
+            first_server: None,
         };
         // Simulated matches validate, and some deciding sets go past six games all.
         let mut past_six_all = 0;

@@ -1,6 +1,7 @@
 //! `feed-replayer`: replays recorded matches live into Scoreline, and validates, records,
 //! generates and imports the fixtures it plays. See `fixtures/README.md` and `docs/replayer.md`.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use feed_replayer::publish::{
     DEFAULT_CHANNEL_PREFIX, HttpPublisher, Publisher, RedisMode, RedisPublisher,
 };
 use feed_replayer::record::{self, RecordOptions};
-use feed_replayer::replay::{ReplayOptions, describe, replay_all};
+use feed_replayer::replay::{ReplayOptions, counted, describe, replay_all};
 use feed_replayer::{generate, statsbomb, validate};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use scoreline_protocol::{MatchTopic, Topic};
@@ -100,6 +101,10 @@ struct ReplayArgs {
     /// displays keep time at any --speed (0: only the fixture's own events).
     #[arg(long, default_value_t = 60)]
     clock_every_secs: u32,
+    /// When stderr is not a terminal (a log file, CI), print each match's progress as a plain
+    /// line this often, and once more at the end (0: never). A terminal gets progress bars.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    progress_every_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -132,7 +137,8 @@ struct GenerateArgs {
     /// Seed: the same seed gives the same match.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Match topic (default: <sport>/synthetic/<home>-<away>-<seed>).
+    /// Match topic (default: <sport>/<competition>/<home>-<away>-<seed>, the competition made
+    /// from --competition, else `synthetic`).
     #[arg(long)]
     topic: Option<String>,
     /// Tennis: the real set scores to fill in point by point, e.g. 6-4,6-7(5),7-5.
@@ -206,13 +212,22 @@ enum ImportCommand {
         /// The matching lineups file, for team names when the events lack them.
         #[arg(long)]
         lineups: Option<PathBuf>,
-        /// Match topic for the fixture, e.g. football/world-cup/arg-fra-2022-12-18.
+        /// The competition's matches file (matches/<competition_id>/<season_id>.json): the
+        /// date, kickoff, competition, season, stadium and home team of the match.
         #[arg(long)]
-        topic: String,
-        /// Kickoff time in milliseconds since the Unix epoch (StatsBomb events carry none).
-        #[arg(long, default_value_t = 0)]
-        kickoff_ms: u64,
-        /// Display name of the competition.
+        matches: Option<PathBuf>,
+        /// Which match of --matches this is (default: the events file's name, <match_id>.json).
+        #[arg(long, requires = "matches")]
+        match_id: Option<u64>,
+        /// Match topic for the fixture (default: football/<competition>/<home>-<away>, with
+        /// -<date> when --matches gives it, e.g. football/fifa-world-cup/argentina-france-2022-12-18).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Kickoff time in milliseconds since the Unix epoch (StatsBomb events carry none;
+        /// default: from --matches, else 0).
+        #[arg(long)]
+        kickoff_ms: Option<u64>,
+        /// Display name of the competition (default: from --matches, with the season).
         #[arg(long)]
         competition: Option<String>,
         /// Write here instead of stdout.
@@ -250,25 +265,66 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(ImportCommand::Statsbomb {
             events,
             lineups,
+            matches,
+            match_id,
             topic,
             kickoff_ms,
             competition,
             out,
         }) => {
-            let topic = MatchTopic::parse(&topic).with_context(|| format!("--topic {topic}"))?;
+            let derived_topic = topic.is_none();
+            let topic = topic
+                .as_deref()
+                .map(|text| MatchTopic::parse(text).with_context(|| format!("--topic {text}")))
+                .transpose()?;
+            let info = match &matches {
+                Some(matches) => {
+                    let match_id = match match_id {
+                        Some(id) => id,
+                        None => events
+                            .file_stem()
+                            .and_then(|stem| stem.to_str())
+                            .and_then(|stem| stem.parse().ok())
+                            .with_context(|| {
+                                format!(
+                                    "which match of {} is {}? Name the events file <match_id>.json or pass --match-id",
+                                    matches.display(),
+                                    events.display()
+                                )
+                            })?,
+                    };
+                    let info = statsbomb::match_info(&read_text(matches)?, match_id)
+                        .with_context(|| format!("reading {}", matches.display()))?;
+                    Some(info)
+                }
+                None => None,
+            };
             let events_text = read_text(&events)?;
             let lineups_text = lineups.as_deref().map(read_text).transpose()?;
-            let fixture = statsbomb::import(
-                &events_text,
-                lineups_text.as_deref(),
-                statsbomb::ImportOptions {
-                    match_topic: topic,
-                    kickoff_ms,
-                    competition,
-                    source: format!("imported from StatsBomb events file {}", file_name(&events)),
-                },
-            )
-            .with_context(|| format!("importing {}", events.display()))?;
+            let options = statsbomb::ImportOptions {
+                match_topic: topic,
+                kickoff_ms: kickoff_ms
+                    .or_else(|| info.as_ref().and_then(|info| info.kickoff_ms))
+                    .unwrap_or(0),
+                topic_competition: competition
+                    .is_none()
+                    .then(|| info.as_ref().and_then(|info| info.competition_name.clone()))
+                    .flatten(),
+                competition: competition
+                    .or_else(|| info.as_ref().and_then(|info| info.competition.clone())),
+                venue: info.as_ref().and_then(|info| info.venue.clone()),
+                home_team: info.as_ref().map(|info| info.home.clone()),
+                date: info.as_ref().map(|info| info.date.clone()),
+                source: format!("imported from StatsBomb events file {}", file_name(&events)),
+            };
+            let fixture = statsbomb::import(&events_text, lineups_text.as_deref(), options)
+                .with_context(|| format!("importing {}", events.display()))?;
+            if derived_topic {
+                eprintln!(
+                    "topic {} (made from the teams; choose another with --topic)",
+                    fixture.header.match_topic
+                );
+            }
             write_fixture(&fixture, out.as_deref())
         }
     }
@@ -397,9 +453,16 @@ fn validate_files(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
     }
     if invalid > 0 {
-        bail!("{invalid} of {} fixtures are invalid", files.len());
+        let verb = if invalid == 1 { "is" } else { "are" };
+        bail!(
+            "{invalid} of {} {verb} invalid",
+            counted(files.len() as u64, "fixture", "fixtures")
+        );
     }
-    println!("{} fixtures valid", files.len());
+    println!(
+        "{} valid",
+        counted(files.len() as u64, "fixture", "fixtures")
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -407,7 +470,14 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let pace = Pace::new(args.speed, args.from.unwrap_or(0)).context("--speed")?;
     let fixtures = match load_valid(&args.paths)? {
         Ok(fixtures) => fixtures,
-        Err(invalid) => bail!("{invalid} fixture(s) are invalid; nothing was published"),
+        Err(invalid) => bail!(
+            "{} invalid; nothing was published",
+            if invalid == 1 {
+                "1 fixture is".to_owned()
+            } else {
+                format!("{invalid} fixtures are")
+            }
+        ),
     };
     let mut plans = Vec::with_capacity(fixtures.len());
     let mut topics = std::collections::HashSet::new();
@@ -451,29 +521,36 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 .context("cannot reach Redis (is it running? set --redis-url, or use --http or --dry-run)")?,
         ))
     };
-    let progress = if args.dry_run {
+    // Bars on a terminal; plain lines every --progress-every-secs anywhere else (indicatif
+    // draws nothing there). A dry run's events go to stdout, so it shows neither.
+    let on_terminal = std::io::stderr().is_terminal();
+    let progress = if args.dry_run || !on_terminal {
         MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     } else {
         MultiProgress::new()
     };
+    let progress_lines_every = (!args.dry_run && !on_terminal && args.progress_every_secs > 0)
+        .then(|| Duration::from_secs(args.progress_every_secs));
     let cancel = cancel_on_signal();
     let options = ReplayOptions {
         pace,
         looping: args.looping,
         loop_pause: Duration::from_secs(args.loop_pause_secs),
         retry_for: Duration::from_secs(args.retry_secs),
+        progress_lines_every,
     };
     let outcomes = replay_all(plans, Arc::new(publisher), options, cancel, &progress).await?;
     let published: u64 = outcomes.iter().map(|outcome| outcome.published).sum();
     let stopped = outcomes.iter().any(|outcome| outcome.cancelled);
     eprintln!(
-        "{} {published} events of {} matches",
+        "{} {} of {}",
         if stopped {
             "stopped by a signal after"
         } else {
             "published"
         },
-        outcomes.len()
+        counted(published, "event", "events"),
+        counted(outcomes.len() as u64, "match", "matches")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -503,10 +580,10 @@ async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
     eprintln!(
-        "recorded {} matches ({} events, {} malformed messages skipped)",
-        summary.written.len(),
-        summary.events,
-        summary.skipped
+        "recorded {} ({}, {} skipped)",
+        counted(summary.written.len() as u64, "match", "matches"),
+        counted(summary.events, "event", "events"),
+        counted(summary.skipped, "malformed message", "malformed messages")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -523,6 +600,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             .context("--topic")?,
         home: team(&args.home),
         away: team(&args.away),
+        competition: args.competition.clone(),
     };
     let mut fixture = match args.sport {
         SportArg::Football => generate::football(&request)?,
@@ -559,9 +637,6 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(kickoff_ms) = args.kickoff {
         fixture.header.kickoff_ms = kickoff_ms;
-    }
-    if args.competition.is_some() {
-        fixture.header.competition = args.competition;
     }
     if args.venue.is_some() {
         fixture.header.venue = args.venue;

@@ -29,6 +29,10 @@ pub struct ReplayOptions {
     pub loop_pause: Duration,
     /// How long a match keeps retrying a broker that is down before the replay gives up.
     pub retry_for: Duration,
+    /// Print every match's progress as plain lines on stderr this often, and once more at the
+    /// end: for a log file or CI, where the progress bars (drawn only on a terminal) show
+    /// nothing. `None` prints no lines.
+    pub progress_lines_every: Option<Duration>,
 }
 
 impl Default for ReplayOptions {
@@ -38,6 +42,7 @@ impl Default for ReplayOptions {
             looping: false,
             loop_pause: Duration::from_secs(10),
             retry_for: Duration::from_secs(30),
+            progress_lines_every: None,
         }
     }
 }
@@ -85,8 +90,15 @@ pub async fn replay_all(
     progress: &MultiProgress,
 ) -> Result<Vec<MatchOutcome>, ReplayError> {
     let mut tasks = JoinSet::new();
+    let prefix_width = plans
+        .iter()
+        .map(|plan| plan.match_topic.as_str().chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut bars = Vec::with_capacity(plans.len());
     for (index, plan) in plans.into_iter().enumerate() {
-        let bar = progress.add(match_bar(&plan));
+        let bar = progress.add(match_bar(&plan, prefix_width));
+        bars.push(bar.clone());
         let publisher = Arc::clone(&publisher);
         let cancel = cancel.clone();
         tasks.spawn(async move {
@@ -94,6 +106,18 @@ pub async fn replay_all(
             (index, outcome)
         });
     }
+    let printer = options.progress_lines_every.map(|every| {
+        let bars = bars.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                for line in progress_lines(&bars) {
+                    eprintln!("{line}");
+                }
+            }
+        })
+    });
     let mut outcomes = Vec::with_capacity(tasks.len());
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
@@ -107,6 +131,13 @@ pub async fn replay_all(
                 cancel.cancel();
                 first_error.get_or_insert(ReplayError::Task(join_error.to_string()));
             }
+        }
+    }
+    if let Some(printer) = printer {
+        printer.abort();
+        // Where every match ended, so a log shows the final state too.
+        for line in progress_lines(&bars) {
+            eprintln!("{line}");
         }
     }
     if let Some(error) = first_error {
@@ -298,15 +329,48 @@ async fn publish_with_retry(
     }
 }
 
-/// A progress bar for one match: its topic, how far through the recording, and the score.
-pub fn match_bar(plan: &Plan) -> ProgressBar {
+/// A progress bar for one match: its topic, how far through the recording, and the score. The
+/// topic is padded to `prefix_width` characters so the bars line up, and never cut: topics that
+/// differ only at the end (the date of a final) must stay apart.
+pub fn match_bar(plan: &Plan, prefix_width: usize) -> ProgressBar {
     let bar = ProgressBar::new(plan.duration_ms().max(1));
-    let style = ProgressStyle::with_template("{prefix:40!} [{bar:20}] {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style =
+        ProgressStyle::with_template(&format!("{{prefix:{prefix_width}}} [{{bar:20}}] {{msg}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(plan.match_topic.to_string());
     bar
+}
+
+/// Every bar's state as one plain line each, topics padded to the longest: what a log file or CI
+/// gets instead of the bars, e.g.
+/// `football/world-cup/arg-fra-2022-12-18   64%  ARG 2-0 FRA · 2nd half 79' · seq 97`.
+pub fn progress_lines(bars: &[ProgressBar]) -> Vec<String> {
+    let width = bars
+        .iter()
+        .map(|bar| bar.prefix().chars().count())
+        .max()
+        .unwrap_or(0);
+    bars.iter()
+        .map(|bar| {
+            let percent = bar
+                .length()
+                .filter(|length| *length > 0)
+                .map_or(0, |length| bar.position().min(length) * 100 / length);
+            let line = format!("{:width$}  {percent:>3}%  {}", bar.prefix(), bar.message());
+            line.trim_end().to_owned()
+        })
+        .collect()
+}
+
+/// `1 match`, `2 matches`: a count with its noun in the right number.
+pub fn counted(count: u64, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
 }
 
 /// One line for a fan: teams, score, period and clock, e.g.
@@ -375,4 +439,37 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_keep_whole_topics_aligned_with_percent_and_state() {
+        let long = ProgressBar::hidden();
+        long.set_length(200);
+        long.set_position(50);
+        long.set_prefix("football/champions-league/mun-bay-1999-05-26");
+        long.set_message("MUN 0-1 BAY · 2nd half 60' · seq 40");
+        let short = ProgressBar::hidden();
+        short.set_length(10);
+        short.set_position(10);
+        short.set_prefix("tennis/x/a-b");
+        short.set_message("");
+        assert_eq!(
+            progress_lines(&[long, short]),
+            vec![
+                "football/champions-league/mun-bay-1999-05-26   25%  MUN 0-1 BAY · 2nd half 60' · seq 40",
+                "tennis/x/a-b                                  100%",
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(counted(1, "match", "matches"), "1 match");
+        assert_eq!(counted(0, "match", "matches"), "0 matches");
+        assert_eq!(counted(2, "fixture", "fixtures"), "2 fixtures");
+    }
 }

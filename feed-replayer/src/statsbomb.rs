@@ -15,7 +15,9 @@
 //! - `Substitution` (the player going off, `substitution.replacement` coming on).
 //!
 //! Events carry no home/away marker: the team of the first `Starting XI` event is taken as home,
-//! which is how StatsBomb orders them. Real time between periods is not in the data, so breaks get
+//! which is how StatsBomb orders them, unless the competition's matches file
+//! (`matches/<competition_id>/<season_id>.json`, read by [`match_info`]) names the home team. That
+//! file also gives the date, kickoff, competition, season and stadium. Real time between periods is not in the data, so breaks get
 //! their usual length (15 minutes at half-time, 5 before extra time and before penalties).
 
 use std::collections::HashMap;
@@ -26,22 +28,56 @@ use scoreline_protocol::{
 use serde::Deserialize;
 
 use crate::fixture::{FORMAT_NAME, FORMAT_VERSION, Fixture, FixtureEvent, Header, RecordedResult};
+use crate::generate::slugify;
 use crate::validate;
 
 /// The largest input read: real events files are 3-5 MB.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The competition segment of a derived topic when no competition is known.
+pub const DEFAULT_COMPETITION_SLUG: &str = "statsbomb";
+
 /// What the importer cannot know from the events file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
-    /// The topic the fixture publishes to.
-    pub match_topic: MatchTopic,
+    /// The topic the fixture publishes to; `None` derives one with [`default_topic`] from the
+    /// competition, the teams and `date`.
+    pub match_topic: Option<MatchTopic>,
     /// Kickoff time (milliseconds since the Unix epoch).
     pub kickoff_ms: u64,
     /// Display name of the competition.
     pub competition: Option<String>,
+    /// Where the match was played.
+    pub venue: Option<String>,
+    /// The home team's name as the events spell it, when known from elsewhere (the matches file):
+    /// overrides the first-`Starting XI` rule.
+    pub home_team: Option<String>,
+    /// The match date (`YYYY-MM-DD`), for a derived topic.
+    pub date: Option<String>,
+    /// The competition's name without its season, for a derived topic (the date says when);
+    /// `competition` is used when absent.
+    pub topic_competition: Option<String>,
     /// Where the data came from, for the header.
     pub source: String,
+}
+
+/// What a StatsBomb matches file says about one match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchInfo {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Kickoff, when the file gives the time (read as UTC: the data does not say its zone).
+    pub kickoff_ms: Option<u64>,
+    /// Competition and season, e.g. `FIFA World Cup 2022`.
+    pub competition: Option<String>,
+    /// Competition name alone, for the topic, e.g. `FIFA World Cup`.
+    pub competition_name: Option<String>,
+    /// The stadium.
+    pub venue: Option<String>,
+    /// Home team.
+    pub home: String,
+    /// Away team.
+    pub away: String,
 }
 
 /// Why a file could not be imported.
@@ -50,7 +86,7 @@ pub enum ImportError {
     /// Not JSON, or not StatsBomb's shape; serde's message names line and column.
     #[error("not a StatsBomb {what} file")]
     Json {
-        /// `events` or `lineups`.
+        /// `events`, `lineups` or `matches`.
         what: &'static str,
         /// Where and why.
         #[source]
@@ -59,6 +95,12 @@ pub enum ImportError {
     /// The topic is not football.
     #[error("StatsBomb data is football; the topic {0} is not")]
     NotFootball(MatchTopic),
+    /// The matches file does not list the match.
+    #[error("the matches file lists no match {0}")]
+    NotListed(u64),
+    /// No valid topic can be made from the names; the caller must give one.
+    #[error("cannot make a topic from {0:?}; give one with --topic")]
+    NoTopic(String),
     /// Fewer or more than two teams appear.
     #[error("found {0} teams; a match has two")]
     Teams(usize),
@@ -156,8 +198,10 @@ pub fn import(
     lineups_json: Option<&str>,
     options: ImportOptions,
 ) -> Result<Fixture, ImportError> {
-    if Sport::from_slug(options.match_topic.sport_slug()) != Sport::Football {
-        return Err(ImportError::NotFootball(options.match_topic));
+    if let Some(topic) = &options.match_topic
+        && Sport::from_slug(topic.sport_slug()) != Sport::Football
+    {
+        return Err(ImportError::NotFootball(topic.clone()));
     }
     let mut events: Vec<Event> =
         serde_json::from_str(events_json).map_err(|source| ImportError::Json {
@@ -203,6 +247,21 @@ pub fn import(
     if teams.len() != 2 {
         return Err(ImportError::Teams(teams.len()));
     }
+    if options.home_team.as_ref() == Some(&teams[1]) {
+        teams.swap(0, 1);
+    }
+    let match_topic = match options.match_topic.clone() {
+        Some(topic) => topic,
+        None => default_topic(
+            options
+                .topic_competition
+                .as_deref()
+                .or(options.competition.as_deref()),
+            &teams[0],
+            &teams[1],
+            options.date.as_deref(),
+        )?,
+    };
     let side_of = |team: &Option<Named>| match team {
         Some(team) if team.name == teams[1] => Side::Away,
         _ => Side::Home,
@@ -361,10 +420,10 @@ pub fn import(
         header: Header {
             format: FORMAT_NAME.into(),
             version: FORMAT_VERSION,
-            match_topic: options.match_topic,
+            match_topic,
             sport: Sport::Football,
             competition: options.competition,
-            venue: None,
+            venue: options.venue,
             home: Team {
                 name: teams[0].clone(),
                 code: None,
@@ -399,6 +458,122 @@ pub fn import(
     })?;
     fixture.header.result = RecordedResult::from_snapshot(&snapshot);
     Ok(fixture)
+}
+
+/// The topic a match is published under when none is given:
+/// `football/<competition>/<home>-<away>[-<date>]`, e.g.
+/// `football/fifa-world-cup/argentina-france-2022-12-18`. The competition segment is
+/// [`DEFAULT_COMPETITION_SLUG`] when no competition is known; long team names are cut at a word
+/// so the segment stays within the topic's length limit.
+pub fn default_topic(
+    competition: Option<&str>,
+    home: &str,
+    away: &str,
+    date: Option<&str>,
+) -> Result<MatchTopic, ImportError> {
+    use scoreline_protocol::topic::MAX_SEGMENT_LEN;
+    let cut = |slug: String, max: usize| -> String {
+        if slug.len() <= max {
+            return slug;
+        }
+        let mut cut = slug[..max].to_owned();
+        if slug.as_bytes()[max] != b'-'
+            && let Some(end) = cut.rfind('-')
+        {
+            cut.truncate(end);
+        }
+        cut.trim_end_matches('-').to_owned()
+    };
+    let competition = competition
+        .map(|name| cut(slugify(name), MAX_SEGMENT_LEN))
+        .filter(|slug| !slug.is_empty())
+        .unwrap_or_else(|| DEFAULT_COMPETITION_SLUG.to_owned());
+    let date = date.map(slugify).filter(|date| !date.is_empty());
+    // Each team gets an equal share of what the date leaves of the segment.
+    let room = MAX_SEGMENT_LEN - date.as_ref().map_or(0, |date| date.len() + 1) - 1;
+    let mut segment = format!(
+        "{}-{}",
+        cut(slugify(home), room / 2),
+        cut(slugify(away), room / 2)
+    );
+    if let Some(date) = date {
+        segment.push('-');
+        segment.push_str(&date);
+    }
+    let text = format!("football/{competition}/{segment}");
+    MatchTopic::parse(&text).map_err(|_| ImportError::NoTopic(format!("{home} v {away}")))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedMatch {
+    match_id: u64,
+    #[serde(default)]
+    match_date: Option<String>,
+    #[serde(default)]
+    kick_off: Option<String>,
+    #[serde(default)]
+    competition: Option<ListedCompetition>,
+    #[serde(default)]
+    season: Option<ListedSeason>,
+    home_team: ListedHome,
+    away_team: ListedAway,
+    #[serde(default)]
+    stadium: Option<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedCompetition {
+    competition_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedSeason {
+    season_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedHome {
+    home_team_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedAway {
+    away_team_name: String,
+}
+
+/// Reads what a StatsBomb matches file (`matches/<competition_id>/<season_id>.json`) says about
+/// match `match_id`.
+pub fn match_info(matches_json: &str, match_id: u64) -> Result<MatchInfo, ImportError> {
+    let listed: Vec<ListedMatch> =
+        serde_json::from_str(matches_json).map_err(|source| ImportError::Json {
+            what: "matches",
+            source,
+        })?;
+    let found = listed
+        .into_iter()
+        .find(|listed| listed.match_id == match_id)
+        .ok_or(ImportError::NotListed(match_id))?;
+    let date = found.match_date.unwrap_or_default();
+    let kickoff_ms = found.kick_off.as_deref().and_then(|time| {
+        let time = time.split('.').next().unwrap_or(time);
+        let parsed = humantime::parse_rfc3339_weak(&format!("{date}T{time}Z")).ok()?;
+        let since = parsed.duration_since(std::time::UNIX_EPOCH).ok()?;
+        u64::try_from(since.as_millis()).ok()
+    });
+    let competition_name = found.competition.map(|c| c.competition_name);
+    let competition = match (&competition_name, found.season) {
+        (Some(name), Some(season)) => Some(format!("{name} {}", season.season_name)),
+        (name, _) => name.clone(),
+    };
+    Ok(MatchInfo {
+        date,
+        kickoff_ms,
+        competition,
+        competition_name,
+        venue: found.stadium.map(|stadium| stadium.name),
+        home: found.home_team.home_team_name,
+        away: found.away_team.away_team_name,
+    })
 }
 
 fn card_colour(card: Option<&Named>) -> Option<CardColour> {

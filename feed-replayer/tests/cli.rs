@@ -74,7 +74,7 @@ fn validate_names_the_file_and_line_and_fails() {
         message.contains(&format!("broken.jsonl:{line}: unknown field \"playr\"")),
         "{message}"
     );
-    assert!(message.contains("1 of 2 fixtures are invalid"), "{message}");
+    assert!(message.contains("1 of 2 fixtures is invalid"), "{message}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("MUN 2-1 BAY"));
 }
 
@@ -204,7 +204,7 @@ fn dry_run_prints_every_event_as_published_json() {
             .enumerate()
             .all(|(index, event)| event.seq == index as u64 + 1)
     );
-    assert!(stderr(&output).contains(&format!("published {} events of 1 matches", events.len())));
+    assert!(stderr(&output).contains(&format!("published {} events of 1 match", events.len())));
 }
 
 #[test]
@@ -324,6 +324,42 @@ fn http_mode_posts_every_event_with_the_token() {
         );
         serde_json::from_value::<EventDraft>(draft).unwrap();
     }
+}
+
+#[test]
+fn without_a_terminal_progress_comes_as_plain_lines() {
+    let (port, _seen) = stand_in_service("202 Accepted");
+    let output = replayer(&[
+        "replay",
+        "--http",
+        &format!("http://127.0.0.1:{port}"),
+        "--token",
+        "t",
+        "--clock-every-secs",
+        "0",
+        "--speed",
+        "2500",
+        "--progress-every-secs",
+        "1",
+        &fixture_path(SMALL),
+    ]);
+    let message = stderr(&output);
+    assert!(output.status.success(), "{message}");
+    // The whole topic, 45 characters: nothing cut at 40.
+    let lines: Vec<&str> = message
+        .lines()
+        .filter(|line| line.starts_with("football/champions-league/mun-bay-1999-05-26 "))
+        .collect();
+    assert!(
+        lines.len() >= 2,
+        "periodic lines and a last one expected:\n{message}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.contains("100%") && last.contains("MUN 2-1 BAY"),
+        "{last}"
+    );
+    assert!(lines[0].contains('%'), "{}", lines[0]);
 }
 
 #[test]
@@ -504,7 +540,7 @@ fn record_then_validate_round_trips_through_the_binary() {
         .read_to_string(&mut message)
         .unwrap();
     assert!(status.success(), "{message}");
-    assert!(message.contains("recorded 1 matches"), "{message}");
+    assert!(message.contains("recorded 1 match ("), "{message}");
     let file = out
         .path()
         .join("football/champions-league/mun-bay-1999-05-26.jsonl");

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use feed_replayer::statsbomb::{ImportError, ImportOptions, import};
+use feed_replayer::statsbomb::{ImportError, ImportOptions, import, match_info};
 use feed_replayer::validate;
 use scoreline_protocol::{CardColour, EventKind, MatchTopic, Side};
 
@@ -23,10 +23,11 @@ fn sample(name: &str) -> String {
 
 fn options() -> ImportOptions {
     ImportOptions {
-        match_topic: MatchTopic::parse("football/sample-cup/riv-hil").unwrap(),
+        match_topic: Some(MatchTopic::parse("football/sample-cup/riv-hil").unwrap()),
         kickoff_ms: 1_700_000_000_000,
         competition: Some("Sample Cup".into()),
         source: "test sample".into(),
+        ..ImportOptions::default()
     }
 }
 
@@ -169,7 +170,7 @@ fn broken_input_is_refused_with_a_reason() {
     ));
 
     let mut tennis = options();
-    tennis.match_topic = MatchTopic::parse("tennis/x/y").unwrap();
+    tennis.match_topic = Some(MatchTopic::parse("tennis/x/y").unwrap());
     assert!(matches!(
         import(&events, None, tennis).unwrap_err(),
         ImportError::NotFootball(_)
@@ -212,5 +213,120 @@ fn the_cli_writes_a_fixture_that_validates() {
     assert!(
         String::from_utf8_lossy(&validated.stdout)
             .contains("Riverside FC 2-2 Hillcrest United (3-2 pens)")
+    );
+}
+
+#[test]
+fn without_a_topic_one_is_made_from_the_competition_teams_and_date() {
+    let events = sample("events-sample.json");
+    let plain = import(
+        &events,
+        None,
+        ImportOptions {
+            source: "test sample".into(),
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        plain.header.match_topic.as_str(),
+        "football/statsbomb/riverside-fc-hillcrest-united"
+    );
+
+    let info = match_info(&sample("matches-sample.json"), 7001).unwrap();
+    assert_eq!(info.date, "2024-05-18");
+    assert_eq!(info.competition.as_deref(), Some("Sample Cup 2023/2024"));
+    assert_eq!(info.home, "Riverside FC");
+    // 2024-05-18 17:30 UTC.
+    assert_eq!(info.kickoff_ms, Some(1_716_053_400_000));
+    let dated = import(
+        &events,
+        None,
+        ImportOptions {
+            kickoff_ms: info.kickoff_ms.unwrap(),
+            competition: info.competition.clone(),
+            topic_competition: info.competition_name.clone(),
+            venue: info.venue.clone(),
+            home_team: Some(info.home.clone()),
+            date: Some(info.date.clone()),
+            source: "test sample".into(),
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        dated.header.match_topic.as_str(),
+        "football/sample-cup/riverside-fc-hillcrest-united-2024-05-18"
+    );
+    assert_eq!(dated.header.venue.as_deref(), Some("Riverside Park"));
+    assert_eq!(dated.header.kickoff_ms, 1_716_053_400_000);
+
+    // The matches file's home team wins over the order of the Starting XI events.
+    let other_way = match_info(&sample("matches-sample.json"), 7002).unwrap();
+    let swapped = import(
+        &events,
+        None,
+        ImportOptions {
+            home_team: Some(other_way.home.clone()),
+            date: Some(other_way.date.clone()),
+            source: "test sample".into(),
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(swapped.header.home.name, "Hillcrest United");
+    assert_eq!(
+        swapped.header.match_topic.as_str(),
+        "football/statsbomb/hillcrest-united-riverside-fc-2024-05-25"
+    );
+    let snapshot = validate::check(&swapped).unwrap_or_else(|problems| panic!("{problems:?}"));
+    assert_eq!((snapshot.score.home, snapshot.score.away), (2, 2));
+    assert_eq!(snapshot.shootout.map(|s| (s.home, s.away)), Some((2, 3)));
+
+    assert!(matches!(
+        match_info(&sample("matches-sample.json"), 1).unwrap_err(),
+        ImportError::NotListed(1)
+    ));
+}
+
+#[test]
+fn the_cli_imports_without_a_topic_using_the_matches_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("imported.jsonl");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/statsbomb");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_feed-replayer"))
+        .args(["import", "statsbomb"])
+        .arg(data.join("events-sample.json"))
+        .arg("--matches")
+        .arg(data.join("matches-sample.json"))
+        .args(["--match-id", "7001", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{message}");
+    assert!(
+        message.contains("topic football/sample-cup/riverside-fc-hillcrest-united-2024-05-18"),
+        "{message}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains(r#""competition":"Sample Cup 2023/2024""#),
+        "{text}"
+    );
+
+    // Without --match-id the events file's name must say which match it is.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_feed-replayer"))
+        .args(["import", "statsbomb"])
+        .arg(data.join("events-sample.json"))
+        .arg("--matches")
+        .arg(data.join("matches-sample.json"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--match-id"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -116,7 +116,9 @@ pub fn apply(snapshot: &mut MatchSnapshot, event: &ScoreEvent) -> Result<Applied
         snapshot.critical_seq = event.seq;
     }
     snapshot.updated_ms = snapshot.updated_ms.max(event.ts_ms);
-    if let Some(secs) = event.clock_secs {
+    if let Some(secs) = event.clock_secs
+        && snapshot.sport.has_clock_in(snapshot.period)
+    {
         let running = snapshot.clock.is_some_and(|clock| clock.running);
         snapshot.clock = Some(Clock {
             secs,
@@ -296,7 +298,9 @@ fn change(snapshot: &mut MatchSnapshot, event: &ScoreEvent) -> bool {
             snapshot.status = MatchStatus::Live;
             snapshot.period = *period;
             period_score(snapshot, *period);
-            if snapshot.sport.default_period_secs().is_some() {
+            if !snapshot.sport.has_clock_in(*period) {
+                snapshot.clock = None;
+            } else if snapshot.sport.default_period_secs().is_some() {
                 let secs = event
                     .clock_secs
                     .unwrap_or_else(|| snapshot.sport.period_start_secs(*period));
@@ -336,6 +340,7 @@ fn change(snapshot: &mut MatchSnapshot, event: &ScoreEvent) -> bool {
             }
             true
         }
+        EventKind::Clock { .. } if !snapshot.sport.has_clock_in(snapshot.period) => false,
         EventKind::Clock { running } => {
             let secs = event
                 .clock_secs

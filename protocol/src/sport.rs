@@ -60,6 +60,13 @@ impl Sport {
         }
     }
 
+    /// Whether a game clock runs in `period`. Every period of a sport with a clock has one, except
+    /// a football penalty shoot-out (period 5), which is played kick by kick: a clock there would
+    /// read on from the end of extra time ("106'") as if the match were still being played.
+    pub fn has_clock_in(self, period: u8) -> bool {
+        !(self == Sport::Football && period >= 5)
+    }
+
     /// A short human name for period `period` of this sport, e.g. `2nd half`, `Q3`, `OT1`, `Set 2`.
     pub fn period_name(self, period: u8) -> String {
         match (self, period) {
@@ -114,6 +121,10 @@ pub struct TennisFormat {
     /// How the deciding set ends at 6–6.
     #[serde(default)]
     pub final_set: FinalSet,
+    /// Who serves the first game (the toss is won before the first point), when the feed knows:
+    /// who serves any later point follows from it by the rules ([`TennisFormat::server`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_server: Option<Side>,
 }
 
 impl Default for TennisFormat {
@@ -121,11 +132,29 @@ impl Default for TennisFormat {
         TennisFormat {
             best_of: 3,
             final_set: FinalSet::TiebreakTo10,
+            first_server: None,
         }
     }
 }
 
 impl TennisFormat {
+    /// Who serves the next point after `games_played` games of the match (a tie-break counts as
+    /// one game) and, within a tie-break, `tiebreak_points_played` points of it; `None` when the
+    /// first server is not known. Service changes after every game; in a tie-break the player
+    /// whose turn it is serves the first point, then service changes after every two points.
+    pub fn server(self, games_played: u32, tiebreak_points_played: Option<u32>) -> Option<Side> {
+        let first = self.first_server?;
+        let game_server = if games_played.is_multiple_of(2) {
+            first
+        } else {
+            first.opponent()
+        };
+        Some(match tiebreak_points_played {
+            Some(points) if points.div_ceil(2) % 2 == 1 => game_server.opponent(),
+            _ => game_server,
+        })
+    }
+
     /// Sets a player needs to win the match.
     pub fn sets_to_win(self) -> u32 {
         u32::from(self.best_of / 2 + 1)
@@ -219,6 +248,7 @@ mod tests {
         let slam = TennisFormat {
             best_of: 5,
             final_set: FinalSet::TiebreakAt12,
+            first_server: None,
         };
         let won = |set, home, away| slam.set_winner(set, Score::new(home, away));
         assert_eq!(won(1, 6, 4), Some(Side::Home));
@@ -231,11 +261,40 @@ mod tests {
         let old = TennisFormat {
             best_of: 5,
             final_set: FinalSet::Advantage,
+            first_server: None,
         };
         assert_eq!(old.tiebreak_at_games(5), None);
         assert_eq!(old.set_winner(5, Score::new(7, 6)), None);
         assert_eq!(TennisFormat::default().tiebreak_points(3), 10);
         assert_eq!(TennisFormat::default().tiebreak_points(2), 7);
+    }
+
+    #[test]
+    fn service_changes_every_game_and_every_two_tiebreak_points() {
+        let unknown = TennisFormat::default();
+        assert_eq!(unknown.server(0, None), None);
+        let format = TennisFormat {
+            first_server: Some(Side::Away),
+            ..TennisFormat::default()
+        };
+        assert_eq!(format.server(0, None), Some(Side::Away));
+        assert_eq!(format.server(1, None), Some(Side::Home));
+        assert_eq!(format.server(12, None), Some(Side::Away));
+        // The tie-break at 6-6 (12 games played): Away serves one point, then two each.
+        let tiebreak: Vec<Option<Side>> = (0..6)
+            .map(|points| format.server(12, Some(points)))
+            .collect();
+        let (away, home) = (Some(Side::Away), Some(Side::Home));
+        assert_eq!(tiebreak, vec![away, home, home, away, away, home]);
+        // The tie-break counts as a game: Home serves the next set's first game.
+        assert_eq!(format.server(13, None), home);
+    }
+
+    #[test]
+    fn a_football_shootout_has_no_clock() {
+        assert!(Sport::Football.has_clock_in(4));
+        assert!(!Sport::Football.has_clock_in(5));
+        assert!(Sport::Basketball.has_clock_in(5), "overtime has a clock");
     }
 
     #[test]

@@ -454,6 +454,7 @@ fn tennis_deciding_set_follows_each_final_set_rule() {
         let mut feed = tennis_feed(TennisFormat {
             best_of: 3,
             final_set,
+            first_server: None,
         });
         feed.games("HAHAHAHAHH");
         feed.games("AHAHAHAHAA");
@@ -468,6 +469,7 @@ fn tennis_points_after_the_match_is_decided_are_refused() {
     let mut feed = tennis_feed(TennisFormat {
         best_of: 3,
         final_set: FinalSet::TiebreakTo10,
+        first_server: None,
     });
     feed.games("HAHAHAHAHH HHHHHH");
     let decided_at = feed.seq;
@@ -496,6 +498,7 @@ fn tennis_five_setter_needs_three_sets() {
     let mut feed = tennis_feed(TennisFormat {
         best_of: 5,
         final_set: FinalSet::TiebreakTo10,
+        first_server: None,
     });
     feed.games("HHHHHH HHHHHH");
     feed.points("H");
@@ -701,6 +704,49 @@ fn clock_runs_on_from_the_last_reading_and_stops_at_breaks() {
         snapshot.clock_display(feed.ts_ms + 90_000),
         Some("08:30".into())
     );
+}
+
+#[test]
+fn a_penalty_shootout_has_no_clock() {
+    let mut feed = Feed::new(FOOTBALL);
+    feed.push(EventKind::PeriodStarted { period: 1 });
+    feed.push(EventKind::PeriodEnded { period: 1 });
+    for period in 2..=4 {
+        let start = Sport::Football.period_start_secs(period);
+        feed.push_at(Some(start), EventKind::PeriodStarted { period });
+        feed.push_at(Some(start + 15 * 60), EventKind::PeriodEnded { period });
+    }
+    let before_shootout = check(
+        &feed.events,
+        "Break period 4 score 0-0 periods 1:0-0 2:0-0 3:0-0 4:0-0",
+    );
+    assert_eq!(
+        before_shootout
+            .clock
+            .map(|clock| (clock.secs, clock.running)),
+        Some((120 * 60, false)),
+        "extra time ends with the clock stopped at 120:00"
+    );
+
+    // Feeds may stamp the shoot-out's events with a clock reading (the end of extra time, or a
+    // running count); none of them may start a clock.
+    feed.push_at(Some(105 * 60), EventKind::PeriodStarted { period: 5 });
+    let started = check(
+        &feed.events,
+        "Live period 5 score 0-0 periods 1:0-0 2:0-0 3:0-0 4:0-0 5:0-0",
+    );
+    assert_eq!(started.clock, None, "a shoot-out is played kick by kick");
+    assert_eq!(started.clock_display(feed.ts_ms + 60_000), None);
+
+    feed.push_at(Some(106 * 60), kick(Side::Home, true));
+    feed.push_at(Some(106 * 60), EventKind::Clock { running: true });
+    feed.push(kick(Side::Away, false));
+    let kicking = check(
+        &feed.events,
+        "Live period 5 score 0-0 periods 1:0-0 2:0-0 3:0-0 4:0-0 5:0-0 shootout 1-0",
+    );
+    assert_eq!(kicking.clock, None);
+    assert_eq!(kicking.clock_display(feed.ts_ms + 600_000), None);
 }
 
 #[test]
@@ -1179,7 +1225,11 @@ fn tennis() -> impl Strategy<Value = Generated> {
         any::<bool>(),
     )
         .prop_map(|(best_of, final_set, winners, announces_sets)| {
-            let format = TennisFormat { best_of, final_set };
+            let format = TennisFormat {
+                best_of,
+                final_set,
+                first_server: None,
+            };
             let mut feed = tennis_feed(format);
             let mut model = TennisModel::new(format);
             // Once the drawn winners run out the home player takes every point, so the match

@@ -10,14 +10,103 @@
 use std::collections::BTreeMap;
 
 use scoreline_protocol::{
-    ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ResumePoint, ScoreEvent, ServerMessage,
+    ApplyError, MatchSnapshot, MatchTopic, ResumePoint, Score, ScoreEvent, ServerMessage, Side,
     Sport, apply,
 };
 
 use crate::follow::FollowList;
 
-/// How long a changed score stays highlighted.
-pub const FLASH_MILLIS: u64 = 2_500;
+/// How long a goal (or a goal taken away) stays announced on its row: long enough that a fan
+/// who looks up a little later still sees who scored, as live-score apps keep it.
+pub const GOAL_BADGE_MILLIS: u64 = 60_000;
+
+/// How long a routine score change (a basket, a tennis set, a shoot-out kick) stays highlighted:
+/// long enough to notice, short enough that a basketball game's steady scoring does not keep
+/// rows lit and drown out a football goal.
+pub const QUIET_HIGHLIGHT_MILLIS: u64 = 3_000;
+
+/// How a score changed, which decides how loudly the row says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A goal: a badge with the scorer and minute.
+    Goal,
+    /// A goal taken away (disallowed, corrected): a badge too, so the fan knows why the score
+    /// went down.
+    GoalDisallowed,
+    /// Anything routine: basketball points, tennis sets, shoot-out kicks.
+    Quiet,
+}
+
+/// The last change of a match's headline score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoreChange {
+    /// When the viewer saw it.
+    pub at_ms: u64,
+    /// The side whose score changed, when one did (a snapshot may change both).
+    pub side: Option<Side>,
+    /// How it changed.
+    pub kind: ChangeKind,
+}
+
+impl ScoreChange {
+    /// How long this change is shown.
+    pub fn shown_for_millis(&self) -> u64 {
+        match self.kind {
+            ChangeKind::Goal | ChangeKind::GoalDisallowed => GOAL_BADGE_MILLIS,
+            ChangeKind::Quiet => QUIET_HIGHLIGHT_MILLIS,
+        }
+    }
+
+    /// When it stops being shown.
+    pub fn until_ms(&self) -> u64 {
+        self.at_ms.saturating_add(self.shown_for_millis())
+    }
+
+    /// What changed between two headline scores (goals or points, and the shoot-out) of a match
+    /// of `sport`; `None` when nothing did.
+    fn between(
+        sport: Sport,
+        before: (Score, Option<Score>),
+        after: (Score, Option<Score>),
+        at_ms: u64,
+    ) -> Option<ScoreChange> {
+        if before == after {
+            return None;
+        }
+        let (score_before, score_after) = (before.0, after.0);
+        let changed = |side: Side| score_before.get(side) != score_after.get(side);
+        let side = match (changed(Side::Home), changed(Side::Away)) {
+            (true, false) => Some(Side::Home),
+            (false, true) => Some(Side::Away),
+            (false, false) => {
+                // Only the shoot-out moved.
+                let (pens_before, pens_after) =
+                    (before.1.unwrap_or_default(), after.1.unwrap_or_default());
+                match (
+                    pens_before.home != pens_after.home,
+                    pens_before.away != pens_after.away,
+                ) {
+                    (true, false) => Some(Side::Home),
+                    (false, true) => Some(Side::Away),
+                    _ => None,
+                }
+            }
+            (true, true) => None,
+        };
+        let goals = matches!(sport, Sport::Football | Sport::Other) && score_before != score_after;
+        let kind = match side {
+            Some(side) if goals && score_after.get(side) > score_before.get(side) => {
+                ChangeKind::Goal
+            }
+            Some(side) if goals && score_after.get(side) < score_before.get(side) => {
+                ChangeKind::GoalDisallowed
+            }
+            None if goals => ChangeKind::Goal,
+            _ => ChangeKind::Quiet,
+        };
+        Some(ScoreChange { at_ms, side, kind })
+    }
+}
 
 /// One followed match and what the viewer knows about its freshness.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +119,11 @@ pub struct TrackedMatch {
     /// A gap was seen and a fresh snapshot has been asked for; until it comes the score may be
     /// behind.
     pub repairing: bool,
-    /// When the headline score last changed, to flash it.
+    /// When the headline score last changed (also while the viewer was away: the fan must
+    /// notice the goal they missed).
     pub score_changed_ms: Option<u64>,
+    /// How it last changed, to announce it on the row.
+    pub score_change: Option<ScoreChange>,
     /// The connection generation on which the server last sent a `resync` for this match. A
     /// complete `subscribed` reply on that connection which lacks the match does not drop it:
     /// the server may send a resync instead of a snapshot, before the reply as well as after.
@@ -44,12 +136,20 @@ pub struct TrackedMatch {
 }
 
 impl TrackedMatch {
-    /// Whether the score was changed recently enough to flash at `now_ms`, and how far into the
-    /// flash it is (0.0 just changed, 1.0 done).
-    pub fn flash_progress(&self, now_ms: u64) -> Option<f32> {
-        let changed_ms = self.score_changed_ms?;
-        let elapsed_millis = now_ms.saturating_sub(changed_ms);
-        (elapsed_millis < FLASH_MILLIS).then(|| elapsed_millis as f32 / FLASH_MILLIS as f32)
+    /// The score change still shown at `now_ms`, if any. A change is shown as a steady state
+    /// (no fade), so the screen is redrawn when it starts and when it ends, and not in between.
+    pub fn highlight(&self, now_ms: u64) -> Option<ScoreChange> {
+        self.score_change
+            .filter(|change| now_ms >= change.at_ms && now_ms < change.until_ms())
+    }
+
+    /// Records a change of the headline score seen at `now_ms`.
+    fn score_moved(&mut self, before: (Score, Option<Score>), now_ms: u64) {
+        let after = (self.snapshot.score, self.snapshot.shootout);
+        if let Some(change) = ScoreChange::between(self.snapshot.sport, before, after, now_ms) {
+            self.score_changed_ms = Some(now_ms);
+            self.score_change = Some(change);
+        }
     }
 }
 
@@ -67,47 +167,26 @@ pub struct Outcome {
     pub updated: Vec<MatchTopic>,
 }
 
-/// The three sections of the board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Section {
-    /// In play, at a break or suspended.
+/// Which matches the board shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BoardFilter {
+    /// Every followed match.
+    #[default]
+    All,
+    /// Only matches being played now (in play, at a break or suspended).
     Live,
-    /// Not started yet.
-    Upcoming,
-    /// Over: finished, abandoned or postponed.
-    Finished,
 }
 
-impl Section {
-    /// The section a status belongs in.
-    pub fn of(status: MatchStatus) -> Section {
-        if status.is_in_progress() {
-            Section::Live
-        } else if status == MatchStatus::Scheduled {
-            Section::Upcoming
-        } else {
-            Section::Finished
-        }
-    }
-
-    /// Heading shown above the section.
-    pub fn title(self) -> &'static str {
-        match self {
-            Section::Live => "Live",
-            Section::Upcoming => "Upcoming",
-            Section::Finished => "Finished",
-        }
-    }
-}
-
-/// Matches of one competition within a section.
+/// Matches of one competition (as the snapshots name it, season included), in board order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group<'a> {
     /// The sport.
     pub sport: Sport,
-    /// The competition's display name (or its slug when the feed gave none).
+    /// The sport's topic slug, e.g. `football`.
+    pub sport_slug: String,
+    /// The competition's display name (or its slug made readable when the feed gave none).
     pub competition: String,
-    /// The matches, in listing order.
+    /// The matches, in board order: by kickoff, then topic.
     pub matches: Vec<&'a TrackedMatch>,
 }
 
@@ -245,12 +324,11 @@ impl Scoreboard {
                     tracked.repairing = false;
                     return;
                 }
-                if current.score != snapshot.score || current.shootout != snapshot.shootout {
-                    // A score that changed while we were away deserves the same flash as a
-                    // live one: the fan must notice the goal they missed.
-                    tracked.score_changed_ms = Some(now_ms);
-                }
+                // A score that changed while we were away is announced like a live one: the fan
+                // must notice the goal they missed.
+                let before = (current.score, current.shootout);
                 tracked.snapshot = snapshot.clone();
+                tracked.score_moved(before, now_ms);
                 tracked.confirmed_generation = generation;
                 tracked.repairing = false;
             }
@@ -262,6 +340,7 @@ impl Scoreboard {
                         confirmed_generation: generation,
                         repairing: false,
                         score_changed_ms: None,
+                        score_change: None,
                         resynced_generation: None,
                         resume_sent_generation: None,
                     },
@@ -289,6 +368,7 @@ impl Scoreboard {
                 confirmed_generation: generation,
                 repairing: false,
                 score_changed_ms: None,
+                score_change: None,
                 resynced_generation: None,
                 resume_sent_generation: None,
             });
@@ -301,9 +381,7 @@ impl Scoreboard {
                 } else if !tracked.repairing {
                     tracked.confirmed_generation = generation;
                 }
-                if score_before != (tracked.snapshot.score, tracked.snapshot.shootout) {
-                    tracked.score_changed_ms = Some(now_ms);
-                }
+                tracked.score_moved(score_before, now_ms);
                 outcome.updated.push(topic.clone());
             }
             Err(ApplyError::NotNewer { .. }) => {
@@ -406,48 +484,73 @@ impl Scoreboard {
         self.matches.is_empty()
     }
 
-    /// The board as drawn: matches passing `filter`, in sections (live, upcoming, finished),
-    /// grouped by sport and competition, each in the order fans expect.
-    pub fn sections(&self, filter: &str) -> Vec<(Section, Vec<Group<'_>>)> {
-        let mut sections: BTreeMap<Section, BTreeMap<(String, String), Vec<&TrackedMatch>>> =
-            BTreeMap::new();
+    /// The board as drawn: the matches passing `filter` (and `board`), grouped by competition.
+    ///
+    /// The order is stable while matches are played: groups by sport (football, basketball,
+    /// tennis, others), then competition name; matches within a group by kickoff, then topic.
+    /// Nothing a match does (scoring, going live, finishing) moves its row, so a click always
+    /// lands on the row that was under the pointer. Only a match that appears or disappears
+    /// shifts the rows after it.
+    pub fn groups(&self, filter: &str, board: BoardFilter) -> Vec<Group<'_>> {
+        let mut groups: BTreeMap<(u8, String, String), Vec<&TrackedMatch>> = BTreeMap::new();
         for tracked in self.matches.values() {
-            if !matches_filter(&tracked.snapshot, filter) {
+            let snapshot = &tracked.snapshot;
+            if !matches_filter(snapshot, filter)
+                || (board == BoardFilter::Live && !snapshot.status.is_in_progress())
+            {
                 continue;
             }
-            let snapshot = &tracked.snapshot;
-            sections
-                .entry(Section::of(snapshot.status))
-                .or_default()
+            groups
                 .entry((
+                    sport_rank(snapshot.sport),
                     snapshot.match_topic.sport_slug().to_owned(),
                     competition_name(snapshot),
                 ))
                 .or_default()
                 .push(tracked);
         }
-        sections
+        groups
             .into_iter()
-            .map(|(section, groups)| {
-                let groups = groups
-                    .into_iter()
-                    .map(|((_, competition), mut matches)| {
-                        matches.sort_by(|a, b| {
-                            scoreline_protocol::wire::listing_order(&a.snapshot, &b.snapshot)
-                        });
-                        Group {
-                            sport: matches
-                                .first()
-                                .map_or(Sport::Other, |tracked| tracked.snapshot.sport),
-                            competition,
-                            matches,
-                        }
-                    })
-                    .collect();
-                (section, groups)
+            .map(|((_, sport_slug, competition), mut matches)| {
+                matches.sort_by(|a, b| board_order(&a.snapshot, &b.snapshot));
+                Group {
+                    sport: matches
+                        .first()
+                        .map_or(Sport::Other, |tracked| tracked.snapshot.sport),
+                    sport_slug,
+                    competition,
+                    matches,
+                }
             })
             .collect()
     }
+
+    /// How many matches are being played now.
+    pub fn live_count(&self) -> usize {
+        self.matches
+            .values()
+            .filter(|tracked| tracked.snapshot.status.is_in_progress())
+            .count()
+    }
+}
+
+/// Sports in the order fans of a general live-score app expect them.
+fn sport_rank(sport: Sport) -> u8 {
+    match sport {
+        Sport::Football => 0,
+        Sport::Basketball => 1,
+        Sport::Tennis => 2,
+        Sport::Other => 3,
+    }
+}
+
+/// Rows within a group: by kickoff (matches without one last), then topic. Status plays no part,
+/// so a row stays where it is from kickoff to the final whistle.
+pub fn board_order(a: &MatchSnapshot, b: &MatchSnapshot) -> std::cmp::Ordering {
+    let kickoff = |snapshot: &MatchSnapshot| snapshot.kickoff_ms.unwrap_or(u64::MAX);
+    kickoff(a)
+        .cmp(&kickoff(b))
+        .then_with(|| a.match_topic.cmp(&b.match_topic))
 }
 
 fn request_repair(tracked: &mut TrackedMatch, topic: &MatchTopic, outcome: &mut Outcome) {
@@ -576,7 +679,7 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_then_events_move_the_score_and_flash_it() {
+    fn a_goal_is_announced_for_a_minute_a_disallowed_one_too_and_baskets_quietly() {
         let events = history();
         let mut board = Scoreboard::new();
         board.apply(&subscribed(snapshot_after(&events[..2])), &follows(), 1, 0);
@@ -584,8 +687,64 @@ mod tests {
         assert_eq!(outcome.needs_snapshot, vec![]);
         let tracked = board.get(&topic()).unwrap();
         assert_eq!(tracked.snapshot.score.home, 1);
-        assert_eq!(tracked.flash_progress(500), Some(0.0));
-        assert!(tracked.flash_progress(500 + FLASH_MILLIS).is_none());
+        let badge = tracked.highlight(500).expect("a goal is announced");
+        assert_eq!(
+            (badge.kind, badge.side),
+            (ChangeKind::Goal, Some(Side::Home))
+        );
+        assert!(tracked.highlight(500 + GOAL_BADGE_MILLIS - 1).is_some());
+        assert!(tracked.highlight(500 + GOAL_BADGE_MILLIS).is_none());
+
+        // The goal is ruled out: the score goes down and the row says so.
+        let voided = event(
+            4,
+            EventKind::Correction {
+                corrects: 3,
+                replacement: None,
+            },
+        );
+        board.apply(&ServerMessage::Event(voided), &follows(), 1, 9_000);
+        let tracked = board.get(&topic()).unwrap();
+        assert_eq!(tracked.snapshot.score.home, 0);
+        let badge = tracked.highlight(9_000).unwrap();
+        assert_eq!(
+            (badge.kind, badge.side),
+            (ChangeKind::GoalDisallowed, Some(Side::Home))
+        );
+
+        // Basketball points are routine: a short, quiet highlight.
+        let basketball = ScoreChange::between(
+            Sport::Basketball,
+            (Score::new(10, 8), None),
+            (Score::new(12, 8), None),
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            (basketball.kind, basketball.until_ms()),
+            (ChangeKind::Quiet, 100 + QUIET_HIGHLIGHT_MILLIS)
+        );
+        // So is a shoot-out kick, credited to the side that kicked.
+        let kick = ScoreChange::between(
+            Sport::Football,
+            (Score::new(3, 3), Some(Score::new(1, 1))),
+            (Score::new(3, 3), Some(Score::new(1, 2))),
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            (kick.kind, kick.side),
+            (ChangeKind::Quiet, Some(Side::Away))
+        );
+        assert_eq!(
+            ScoreChange::between(
+                Sport::Football,
+                (Score::new(1, 0), None),
+                (Score::new(1, 0), None),
+                5
+            ),
+            None
+        );
     }
 
     #[test]
@@ -1027,40 +1186,111 @@ mod tests {
     }
 
     #[test]
-    fn sections_group_by_status_and_competition_and_filter_by_words() {
+    fn groups_by_competition_and_season_and_filter_by_words() {
         let mut board = Scoreboard::new();
         let mut upcoming =
             MatchSnapshot::new(MatchTopic::parse("football/la-liga/rma-fcb").unwrap());
         upcoming.home = Team::new("Real Madrid", "RMA");
         upcoming.away = Team::new("Barcelona", "FCB");
+        let mut earlier_season = snapshot_after(&history());
+        earlier_season.match_topic =
+            MatchTopic::parse("football/premier-league/ars-che-1999").unwrap();
+        earlier_season.competition = Some("Premier League 1998-99".into());
         let reply = ServerMessage::Subscribed {
             topics: vec![Topic::parse("football").unwrap()],
-            snapshots: vec![snapshot_after(&history()), upcoming],
+            snapshots: vec![snapshot_after(&history()), upcoming, earlier_season],
             omitted: 0,
             resumed: Vec::new(),
         };
         board.apply(&reply, &follows(), 1, 0);
 
-        let sections = board.sections("");
-        assert_eq!(sections.len(), 2);
-        assert_eq!(sections[0].0, Section::Live);
-        assert_eq!(sections[0].1[0].competition, "Premier League");
-        assert_eq!(sections[1].0, Section::Upcoming);
+        let groups = board.groups("", BoardFilter::All);
+        let names: Vec<&str> = groups.iter().map(|g| g.competition.as_str()).collect();
         assert_eq!(
-            sections[1].1[0].competition, "La Liga",
-            "slug made readable"
+            names,
+            vec!["La Liga", "Premier League", "Premier League 1998-99"],
+            "one group per competition and season, slugs made readable"
         );
+        assert_eq!(board.live_count(), 2);
+        let live = board.groups("", BoardFilter::Live);
+        assert_eq!(live.len(), 2);
 
-        let filtered = board.sections("madrid");
+        let filtered = board.groups("madrid", BoardFilter::All);
         assert_eq!(filtered.len(), 1);
+        assert_eq!(filtered[0].matches[0].snapshot.home.name, "Real Madrid");
         assert_eq!(
-            filtered[0].1[0].matches[0].snapshot.home.name,
-            "Real Madrid"
+            board.groups("ARS  1998", BoardFilter::All).len(),
+            1,
+            "words, any case"
         );
-        assert!(board.sections("ARS  premier").len() == 1, "words, any case");
         assert!(
-            board.sections("ars madrid").is_empty(),
+            board.groups("ars madrid", BoardFilter::All).is_empty(),
             "every word must match"
         );
+    }
+
+    #[test]
+    fn rows_keep_their_order_whatever_the_matches_do() {
+        // Three matches of one competition: their order depends on kickoff and topic only, so
+        // going live, scoring, finishing or being corrected never moves a row under the cursor.
+        let mut board = Scoreboard::new();
+        let mut snapshots = Vec::new();
+        for (slug, kickoff_ms) in [("c-d", 2_000), ("a-b", 1_000), ("e-f", 2_000)] {
+            let mut snapshot =
+                MatchSnapshot::new(MatchTopic::parse(&format!("football/cup/{slug}")).unwrap());
+            snapshot.kickoff_ms = Some(kickoff_ms);
+            snapshot.competition = Some("Cup".into());
+            snapshot.seq = 1;
+            snapshots.push(snapshot);
+        }
+        board.apply(
+            &ServerMessage::Subscribed {
+                topics: vec![Topic::parse("football").unwrap()],
+                snapshots: snapshots.clone(),
+                omitted: 0,
+                resumed: Vec::new(),
+            },
+            &follows(),
+            1,
+            0,
+        );
+        let order = |board: &Scoreboard| -> Vec<String> {
+            board.groups("", BoardFilter::All)[0]
+                .matches
+                .iter()
+                .map(|tracked| tracked.snapshot.match_topic.match_slug().to_owned())
+                .collect()
+        };
+        let expected = vec!["a-b", "c-d", "e-f"];
+        assert_eq!(order(&board), expected);
+        // The last match kicks off and scores, the first finishes, the middle one is suspended.
+        let statuses = [
+            ("e-f", EventKind::MatchStarted),
+            ("e-f", goal(Side::Away)),
+            ("a-b", EventKind::MatchEnded { winner: None }),
+            (
+                "c-d",
+                EventKind::StatusChanged {
+                    status: scoreline_protocol::MatchStatus::Suspended,
+                    reason: None,
+                },
+            ),
+        ];
+        let mut seqs = std::collections::HashMap::new();
+        for (slug, kind) in statuses {
+            let seq = seqs.entry(slug).or_insert(1_u64);
+            *seq += 1;
+            let event = ScoreEvent {
+                match_topic: MatchTopic::parse(&format!("football/cup/{slug}")).unwrap(),
+                epoch: 0,
+                seq: *seq,
+                ts_ms: 5_000,
+                clock_secs: None,
+                prev_critical_seq: None,
+                kind,
+            };
+            board.apply(&ServerMessage::Event(event), &follows(), 1, 5_000);
+            assert_eq!(order(&board), expected);
+        }
     }
 }

@@ -15,7 +15,7 @@ use scoreline_protocol::{
 };
 
 use crate::connection::{Link, LinkAction, LinkState};
-use crate::follow::FollowList;
+use crate::follow::{FollowList, TeamFollow};
 use crate::scoreboard::{Scoreboard, TrackedMatch};
 
 /// How often the catalogue is asked for again while connected, so new matches appear in the
@@ -33,9 +33,6 @@ pub const RATE_LIMIT_RETRY_MILLIS: u64 = 1_000;
 /// The frame limit assumed before any server announced its own (`limits.max_frame_bytes` in the
 /// welcome, which comes after the first subscribe is sent): the protocol's documented default.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024;
-
-/// While a score flashes, repaint at about this interval so the fade is smooth.
-pub const FLASH_FRAME_MILLIS: u64 = 33;
 
 /// The default server for the local demo.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080/ws";
@@ -58,6 +55,12 @@ pub enum Command {
     Follow(Topic),
     /// Stop following a topic.
     Unfollow(Topic),
+    /// Follow a team (every match the server lists with it).
+    FollowTeam(TeamFollow),
+    /// Stop following a team.
+    UnfollowTeam(TeamFollow),
+    /// Follow every sport the server has: the first look for a fan who follows nothing.
+    FollowEverything,
     /// Show a match's detail.
     OpenMatch(MatchTopic),
     /// Close the detail view.
@@ -95,17 +98,47 @@ pub struct CatalogueSport {
 /// One competition of the catalogue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogueCompetition {
-    /// The competition's topic, e.g. `football/premier-league`.
+    /// The competition's topic, e.g. `football/champions-league`.
     pub topic: Topic,
-    /// Its display name.
+    /// Its display name: what every edition's name begins with (`UEFA Champions League` for
+    /// `UEFA Champions League 1998-99` and `... 2004-05`), or the one name they all share.
     pub name: String,
+    /// Its editions (seasons, or anything else the feeds put after the common name), by name.
+    pub editions: Vec<CatalogueEdition>,
+}
+
+impl CatalogueCompetition {
+    /// How many matches it has, over all editions.
+    pub fn match_count(&self) -> usize {
+        self.editions
+            .iter()
+            .map(|edition| edition.matches.len())
+            .sum()
+    }
+}
+
+/// The matches of one competition that share a display name, e.g. one season.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogueEdition {
+    /// The full display name the snapshots give, e.g. `UEFA Champions League 1998-99`.
+    pub name: String,
+    /// What distinguishes it from the competition's other editions, e.g. `1998-99`; empty when
+    /// the competition has a single edition.
+    pub label: String,
     /// Its matches, in the server's order (live first).
     pub matches: Vec<MatchSummary>,
 }
 
-/// The catalogue as a sport → competition → match tree, sports and competitions by name.
+/// The catalogue as a sport → competition → edition → match tree, sports by topic and
+/// competitions and editions by name.
+///
+/// A competition is one topic (`football/champions-league`), which is what a fan follows; the
+/// snapshots may name its matches differently (`UEFA Champions League 1998-99`,
+/// `UEFA Champions League 2004-05`), so each name is kept as an edition instead of taking
+/// whichever came first.
 pub fn catalogue_tree(catalogue: &Catalogue) -> Vec<CatalogueSport> {
-    let mut sports: Vec<CatalogueSport> = Vec::new();
+    let mut sports: BTreeMap<Topic, BTreeMap<Topic, BTreeMap<String, Vec<MatchSummary>>>> =
+        BTreeMap::new();
     for summary in &catalogue.matches {
         let topic = &summary.match_topic;
         let (Ok(sport_topic), Ok(competition_topic)) = (
@@ -118,40 +151,201 @@ pub fn catalogue_tree(catalogue: &Catalogue) -> Vec<CatalogueSport> {
         ) else {
             continue;
         };
-        let sport = match sports.iter().position(|s| s.topic == sport_topic) {
-            Some(index) => &mut sports[index],
-            None => {
-                sports.push(CatalogueSport {
-                    topic: sport_topic,
-                    competitions: Vec::new(),
-                });
-                sports.last_mut().expect("just pushed")
-            }
-        };
-        let competition = match sport
-            .competitions
-            .iter()
-            .position(|c| c.topic == competition_topic)
-        {
-            Some(index) => &mut sport.competitions[index],
-            None => {
-                sport.competitions.push(CatalogueCompetition {
-                    name: summary.competition.clone().unwrap_or_else(|| {
-                        crate::scoreboard::slug_to_title(topic.competition_slug())
-                    }),
-                    topic: competition_topic,
-                    matches: Vec::new(),
-                });
-                sport.competitions.last_mut().expect("just pushed")
-            }
-        };
-        competition.matches.push(summary.clone());
-    }
-    sports.sort_by(|a, b| a.topic.cmp(&b.topic));
-    for sport in &mut sports {
-        sport.competitions.sort_by(|a, b| a.name.cmp(&b.name));
+        let name = summary
+            .competition
+            .clone()
+            .unwrap_or_else(|| crate::scoreboard::slug_to_title(topic.competition_slug()));
+        sports
+            .entry(sport_topic)
+            .or_default()
+            .entry(competition_topic)
+            .or_default()
+            .entry(name)
+            .or_default()
+            .push(summary.clone());
     }
     sports
+        .into_iter()
+        .map(|(topic, competitions)| {
+            let mut competitions: Vec<CatalogueCompetition> = competitions
+                .into_iter()
+                .map(|(topic, editions)| {
+                    let names: Vec<&str> = editions.keys().map(String::as_str).collect();
+                    let name = common_name(&names);
+                    let editions = editions
+                        .into_iter()
+                        .map(|(full, matches)| CatalogueEdition {
+                            label: full[name.len().min(full.len())..]
+                                .trim_start_matches([' ', ',', '-', '·'])
+                                .trim()
+                                .to_owned(),
+                            name: full,
+                            matches,
+                        })
+                        .collect();
+                    CatalogueCompetition {
+                        topic,
+                        name,
+                        editions,
+                    }
+                })
+                .collect();
+            competitions.sort_by(|a, b| a.name.cmp(&b.name));
+            CatalogueSport {
+                topic,
+                competitions,
+            }
+        })
+        .collect()
+}
+
+/// The words every name begins with (`UEFA Champions League` for `UEFA Champions League
+/// 1998-99` and `UEFA Champions League 2004-05`), or the name itself when there is one; the
+/// first name when they share no word.
+fn common_name(names: &[&str]) -> String {
+    let Some(first) = names.first() else {
+        return String::new();
+    };
+    if names.len() == 1 {
+        return (*first).to_owned();
+    }
+    let mut common: Vec<&str> = first.split_whitespace().collect();
+    for name in &names[1..] {
+        let words: Vec<&str> = name.split_whitespace().collect();
+        let shared = common
+            .iter()
+            .zip(&words)
+            .take_while(|(a, b)| a == b)
+            .count();
+        common.truncate(shared);
+    }
+    if common.is_empty() {
+        (*first).to_owned()
+    } else {
+        common
+            .join(" ")
+            .trim_end_matches([',', '-', '·'])
+            .to_owned()
+    }
+}
+
+/// Checks and normalises a server address typed by the fan: `ws://host[:port][/path]`. The
+/// error says what is wrong in words a fan understands, and suggests the likely fix.
+pub fn parse_server_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("Enter the server's address, for example ws://127.0.0.1:8080/ws".to_owned());
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("wss://") {
+        return Err(
+            "Secure server addresses (wss://) are not supported by this viewer yet; use ws://"
+                .to_owned(),
+        );
+    }
+    if let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    {
+        return Err(format!(
+            "That is a web address; the viewer needs the server's WebSocket address, for example ws://{}",
+            suggested_rest(rest)
+        ));
+    }
+    let Some(rest) = lower.strip_prefix("ws://") else {
+        return Err(format!(
+            "Not a server address: it must start with ws:// (for example ws://{})",
+            suggested_rest(text)
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+            (host, Some(port))
+        }
+        _ => (authority, None),
+    };
+    if host.is_empty() {
+        return Err("Not a server address: the host is missing after ws://".to_owned());
+    }
+    if text.chars().any(char::is_whitespace) {
+        return Err("Not a server address: it cannot contain spaces".to_owned());
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|port| port > 0)
+    {
+        return Err(format!(
+            "Not a server address: {port:?} is not a port number"
+        ));
+    }
+    // Keep the fan's spelling of the path; only the scheme is made lower-case.
+    Ok(format!("ws://{}", &text["ws://".len()..]))
+}
+
+/// `host:port/ws` from whatever followed the scheme a fan typed, for a suggestion.
+fn suggested_rest(rest: &str) -> String {
+    let rest = rest.trim_start_matches('/');
+    if rest.contains('/') {
+        rest.to_owned()
+    } else {
+        format!("{}/ws", rest.trim_end_matches('/'))
+    }
+}
+
+/// Why the connection failed or ended, in a fan's words, from what the WebSocket library
+/// reported (`Connect: URL error: Unable to connect to ws://...` for a server that is down).
+pub fn connection_problem(raw: &str, url: &str) -> String {
+    let place = url
+        .trim_start_matches("ws://")
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or(url);
+    let host = place.rsplit_once(':').map_or(place, |(host, _)| host);
+    let lower = raw.to_ascii_lowercase();
+    let http_status = lower
+        .split_once("http error: ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|code| code.parse::<u16>().ok());
+    if lower.contains("unable to connect") || lower.contains("connection refused") {
+        format!("Server unreachable: nothing answers at {place}")
+    } else if lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+        || lower.contains("no address associated")
+    {
+        format!("Server unreachable: no host is called {host}")
+    } else if lower.contains("connect timed out") {
+        format!(
+            "Server unreachable: {place} did not answer within {} s",
+            crate::connection::CONNECT_TIMEOUT_MILLIS / 1_000
+        )
+    } else if let Some(status) = http_status {
+        match status {
+            503 => "The server is too busy to take the connection (HTTP 503)".to_owned(),
+            401 | 403 => format!("The server refused this viewer (HTTP {status})"),
+            _ => format!("{place} answered, but not as a Scoreline server (HTTP {status})"),
+        }
+    } else if lower.contains("closed the connection") {
+        "The server closed the connection".to_owned()
+    } else if lower.contains("reset") {
+        "Connection lost: reset by the network or the server".to_owned()
+    } else if lower.contains("stopped answering") {
+        "Connection lost: the server stopped answering".to_owned()
+    } else {
+        format!("Connection lost: {raw}")
+    }
+}
+
+/// Whether what a row shows can be trusted, and if not why: drawn beside the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Confirmed on the current connection (or finished, which no longer changes).
+    Fresh,
+    /// A gap was found; a fresh snapshot is on its way.
+    Updating,
+    /// Not confirmed since the connection was lost: may be behind.
+    NotConfirmed,
+    /// The server itself says it could not prove this is the latest state.
+    ServerUnsure,
 }
 
 /// How the current connection brought the matches held from before it up to date: shown in the
@@ -217,6 +411,12 @@ pub struct Session {
     retry_requests_at_ms: Option<u64>,
     /// The last problem worth telling the fan (a server error, a bad frame).
     last_problem: Option<String>,
+    /// Why the server address was refused, while it is: the viewer does not connect to an
+    /// address that cannot work, and says so once instead of retrying it forever.
+    url_problem: Option<String>,
+    /// Follow every sport once the catalogue lists some: set for a fan who follows nothing yet
+    /// (first run), so the first look is a scoreboard rather than an empty window.
+    follow_everything_pending: bool,
     /// Frames that could not be understood, ignored since start.
     ignored_frames: u64,
     /// Queued work for the socket adapter.
@@ -242,15 +442,35 @@ impl Session {
             retry_requests: Vec::new(),
             retry_requests_at_ms: None,
             last_problem: None,
+            url_problem: None,
+            follow_everything_pending: false,
             ignored_frames: 0,
             actions: Vec::new(),
         }
     }
 
-    /// Starts connecting.
+    /// Follows every sport the server lists as soon as its catalogue arrives, unless the fan
+    /// follows something first: for the first run, so the first look is a scoreboard.
+    pub fn follow_everything_once_listed(&mut self) {
+        self.follow_everything_pending = true;
+    }
+
+    /// Starts connecting, unless the server address cannot work: then the session stays offline
+    /// and [`Session::url_problem`] says why, once, instead of retrying forever.
     pub fn start(&mut self, now_ms: u64) {
-        let actions = self.link.start(now_ms);
-        self.push_link_actions(actions);
+        match parse_server_url(&self.url) {
+            Ok(_) => {
+                self.url_problem = None;
+                let actions = self.link.start(now_ms);
+                self.push_link_actions(actions);
+            }
+            Err(problem) => {
+                tracing::warn!(url = %self.url, %problem, "not connecting");
+                self.url_problem = Some(problem);
+                let actions = self.link.stop();
+                self.push_link_actions(actions);
+            }
+        }
     }
 
     /// The socket opened: subscribe to everything followed, resuming each held match from its
@@ -286,7 +506,8 @@ impl Session {
     /// A frame over the limit would make the server close the connection (1009) on every
     /// reconnect; a match left out simply gets a snapshot, as before resume existed.
     fn resubscribe_request(&mut self, max_frame_bytes: usize, generation: u64) -> ClientMessage {
-        let plain = ClientMessage::subscribe(self.follows.topics());
+        let subscriptions = self.follows.subscriptions();
+        let plain = ClientMessage::subscribe(&subscriptions);
         let mut size_bytes = plain.to_json().len() + r#","resume":{}"#.len();
         let mut resume = BTreeMap::new();
         let mut left_out = 0_usize;
@@ -321,7 +542,7 @@ impl Session {
             left_out,
             "re-subscribing; held matches resume where they stopped"
         );
-        ClientMessage::resume(self.follows.topics(), resume)
+        ClientMessage::resume(&subscriptions, resume)
     }
 
     /// The socket failed or closed. Everything shown becomes possibly stale until the next
@@ -332,7 +553,9 @@ impl Session {
         } else {
             tracing::debug!(url = %self.url, reason, "connect failed");
         }
-        let actions = self.link.lost(now_ms, reason);
+        let actions = self
+            .link
+            .lost(now_ms, connection_problem(reason, &self.url));
         self.push_link_actions(actions);
         self.next_catalogue_ms = None;
     }
@@ -389,6 +612,11 @@ impl Session {
                     omitted: *omitted,
                     received_ms: Some(now_ms),
                 };
+                if self.follow_everything_pending && !matches.is_empty() {
+                    self.follow_everything_pending = false;
+                    self.follow_every_sport();
+                }
+                self.find_team_matches();
             }
             ServerMessage::Error {
                 code,
@@ -589,24 +817,29 @@ impl Session {
     }
 
     /// When the screen next needs drawing without any socket event: the next session deadline
-    /// (ping, retry, timeout, catalogue), the next whole second while a game clock runs or a
-    /// retry countdown shows, or the next frame of a flash. `None` means sleep until the socket
-    /// wakes the UI: this is what keeps an idle viewer's CPU near zero.
+    /// (ping, retry, timeout, catalogue), the next change of a clock on screen (a minute for
+    /// football, a second for basketball), the end of a goal badge or score highlight, or the
+    /// next second of a retry countdown. `None` means sleep until the socket wakes the UI: this
+    /// is what keeps an idle viewer's CPU near zero. Nothing on screen fades or blinks, so
+    /// nothing needs a frame between these moments.
     pub fn next_repaint_ms(&self, now_ms: u64) -> Option<u64> {
         let board = self.scoreboard();
-        let flashing = board
+        let highlights_end = board
             .matches()
-            .any(|tracked| tracked.flash_progress(now_ms).is_some());
-        let clock_running = board.matches().any(|tracked| {
-            tracked.snapshot.status.is_in_progress()
-                && tracked.snapshot.clock.is_some_and(|clock| clock.running)
-        });
+            .filter_map(|tracked| tracked.highlight(now_ms))
+            .map(|change| change.until_ms())
+            .min();
+        let clocks_change = board
+            .matches()
+            .filter_map(|tracked| next_clock_change_ms(&tracked.snapshot, now_ms))
+            .min();
         let counting_down = self.link.retry_in(now_ms).is_some();
         let next_second_ms = now_ms - now_ms % 1_000 + 1_000;
         [
             self.next_deadline_ms(),
-            flashing.then(|| now_ms + FLASH_FRAME_MILLIS),
-            (clock_running || counting_down).then_some(next_second_ms),
+            highlights_end,
+            clocks_change,
+            counting_down.then_some(next_second_ms),
         ]
         .into_iter()
         .flatten()
@@ -617,42 +850,54 @@ impl Session {
     pub fn command(&mut self, command: Command, now_ms: u64) {
         match command {
             Command::Follow(topic) => {
-                if self.follows.follow(topic.clone()) {
+                self.follow_everything_pending = false;
+                let followed = topic.clone();
+                if self.change_follows(|follows| follows.follow(followed)) {
                     tracing::info!(%topic, "following");
-                    if self.link.is_connected() {
-                        self.actions
-                            .push(Action::Send(ClientMessage::subscribe([&topic])));
-                    }
                 }
             }
             Command::Unfollow(topic) => {
-                if self.follows.unfollow(&topic) {
+                if self.change_follows(|follows| follows.unfollow(&topic)) {
                     tracing::info!(%topic, "unfollowing");
-                    if self.link.is_connected() {
-                        self.actions
-                            .push(Action::Send(ClientMessage::unsubscribe([&topic])));
-                    }
-                    self.scoreboard.retain_followed(&self.follows);
-                    if self
-                        .open_match
-                        .as_ref()
-                        .is_some_and(|open| self.scoreboard.get(open).is_none())
-                    {
-                        self.open_match = None;
-                    }
                 }
+            }
+            Command::FollowTeam(team) => {
+                self.follow_everything_pending = false;
+                tracing::info!(team = %team.name, sport = %team.sport, "following a team");
+                let before = self.follows.subscriptions();
+                if self.follows.follow_team(team) {
+                    let found = self.follows.team_matches_in(&self.catalogue.matches);
+                    self.follows.set_team_matches(found);
+                    self.update_subscriptions(&before);
+                }
+            }
+            Command::UnfollowTeam(team) => {
+                tracing::info!(team = %team.name, sport = %team.sport, "unfollowing a team");
+                self.change_follows(|follows| follows.unfollow_team(&team));
+            }
+            Command::FollowEverything => {
+                self.follow_everything_pending = false;
+                self.follow_every_sport();
             }
             Command::OpenMatch(topic) => self.open_match = Some(topic),
             Command::CloseMatch => self.open_match = None,
-            Command::SetUrl(url) => {
-                let url = url.trim().to_owned();
-                if url != self.url || !self.link.is_connected() {
+            Command::SetUrl(text) => match parse_server_url(&text) {
+                Err(problem) => {
+                    tracing::info!(url = %text.trim(), %problem, "server address refused");
+                    self.url_problem = Some(problem);
+                }
+                Ok(url) if url != self.url => {
                     tracing::info!(%url, "switching server");
-                    self.url = url;
-                    self.catalogue = Catalogue::default();
+                    self.switch_server(url);
                     self.start(now_ms);
                 }
-            }
+                Ok(_) => {
+                    self.url_problem = None;
+                    if !self.link.is_connected() {
+                        self.start(now_ms);
+                    }
+                }
+            },
             Command::ConnectNow => self.start(now_ms),
             Command::GoOffline => {
                 let actions = self.link.stop();
@@ -660,6 +905,98 @@ impl Session {
                 self.next_catalogue_ms = None;
             }
             Command::RefreshCatalogue => self.request_catalogue(now_ms),
+        }
+    }
+
+    /// Forgets everything that belonged to the old server: its matches, its catalogue (and the
+    /// team matches found in it), its welcome and any repair in progress. What the fan follows
+    /// stays: it is subscribed on the new server when it opens.
+    fn switch_server(&mut self, url: String) {
+        self.url = url;
+        self.scoreboard = Scoreboard::new();
+        self.catalogue = Catalogue::default();
+        self.follows.set_team_matches(Default::default());
+        self.server = None;
+        self.open_match = None;
+        self.pending_repairs.clear();
+        self.repairs_in_flight.clear();
+        self.awaiting_resync.clear();
+        self.retry_requests.clear();
+        self.retry_requests_at_ms = None;
+        self.catch_up = CatchUp::default();
+        self.last_problem = None;
+        self.url_problem = None;
+    }
+
+    /// Applies `change` to the follow list; when it changed anything, subscribes what became
+    /// followed and unsubscribes what no longer is. Returns whether anything changed.
+    fn change_follows(&mut self, change: impl FnOnce(&mut FollowList) -> bool) -> bool {
+        let before = self.follows.subscriptions();
+        if !change(&mut self.follows) {
+            return false;
+        }
+        self.update_subscriptions(&before);
+        true
+    }
+
+    /// Sends the difference between the subscriptions `before` a change and now: new topics
+    /// first, so a broader follow replacing narrower ones never leaves a moment uncovered. Drops
+    /// matches no longer followed, and closes the detail of one.
+    fn update_subscriptions(&mut self, before: &BTreeSet<Topic>) {
+        let after = self.follows.subscriptions();
+        if self.link.is_connected() {
+            let added: Vec<&Topic> = after.difference(before).collect();
+            let removed: Vec<&Topic> = before.difference(&after).collect();
+            if !added.is_empty() {
+                self.actions
+                    .push(Action::Send(ClientMessage::subscribe(added)));
+            }
+            if !removed.is_empty() {
+                self.actions
+                    .push(Action::Send(ClientMessage::unsubscribe(removed)));
+            }
+        }
+        self.scoreboard.retain_followed(&self.follows);
+        if self
+            .open_match
+            .as_ref()
+            .is_some_and(|open| self.scoreboard.get(open).is_none())
+        {
+            self.open_match = None;
+        }
+    }
+
+    /// Follows every sport the catalogue lists, in one request.
+    fn follow_every_sport(&mut self) {
+        let sports: BTreeSet<Topic> = self
+            .catalogue
+            .matches
+            .iter()
+            .filter_map(|summary| Topic::parse(summary.match_topic.sport_slug()).ok())
+            .collect();
+        if sports.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = sports.len(),
+            "following every sport the server lists"
+        );
+        self.change_follows(|follows| {
+            let mut changed = false;
+            for sport in sports {
+                changed |= follows.follow(sport);
+            }
+            changed
+        });
+    }
+
+    /// Finds the followed teams' matches in the catalogue and subscribes what changed.
+    fn find_team_matches(&mut self) {
+        let before = self.follows.subscriptions();
+        let found = self.follows.team_matches_in(&self.catalogue.matches);
+        self.follows.set_team_matches(found);
+        if self.follows.subscriptions() != before {
+            self.update_subscriptions(&before);
         }
     }
 
@@ -684,6 +1021,26 @@ impl Session {
         self.link.is_connected()
             && tracked.confirmed_generation == self.link.generation()
             && !tracked.repairing
+    }
+
+    /// Whether the fan can trust what a row shows, and if not why. A finished match is not
+    /// marked while offline or reconnecting: it no longer changes (a rare late correction is
+    /// caught up on the next connection like anything else).
+    pub fn freshness(&self, tracked: &TrackedMatch) -> Freshness {
+        if tracked.repairing && self.link.is_connected() {
+            Freshness::Updating
+        } else if tracked.snapshot.stale {
+            Freshness::ServerUnsure
+        } else if self.is_fresh(tracked) || tracked.snapshot.status.is_over() {
+            Freshness::Fresh
+        } else {
+            Freshness::NotConfirmed
+        }
+    }
+
+    /// Why the server address was refused, while it is.
+    pub fn url_problem(&self) -> Option<&str> {
+        self.url_problem.as_deref()
     }
 
     /// How the current connection caught up the matches held from before it.
@@ -754,6 +1111,29 @@ impl Session {
     pub fn ignored_frames(&self) -> u64 {
         self.ignored_frames
     }
+}
+
+/// When the clock a row shows for this match next reads differently (football shows whole
+/// minutes, other sports seconds), rounded up to the next whole second of wall time so that
+/// every clock on screen moves on in the same frame rather than each in its own; `None` without
+/// a running clock.
+pub fn next_clock_change_ms(
+    snapshot: &scoreline_protocol::MatchSnapshot,
+    now_ms: u64,
+) -> Option<u64> {
+    let clock = snapshot.clock.filter(|clock| clock.running)?;
+    if !snapshot.status.is_in_progress() {
+        return None;
+    }
+    let step_secs = match snapshot.sport {
+        scoreline_protocol::Sport::Football => 60,
+        _ => 1,
+    };
+    let next_secs = (clock.secs_at(now_ms) / step_secs + 1) * step_secs;
+    let change_ms = clock
+        .at_ms
+        .saturating_add(u64::from(next_secs.saturating_sub(clock.secs)) * 1_000);
+    Some(change_ms.div_ceil(1_000).saturating_mul(1_000))
 }
 
 #[cfg(test)]
@@ -1356,7 +1736,7 @@ mod tests {
     }
 
     #[test]
-    fn catalogue_tree_groups_by_sport_and_competition() {
+    fn catalogue_tree_groups_by_sport_and_competition_and_keeps_each_season() {
         let summary = |topic: &str, competition: Option<&str>| {
             let mut snapshot = MatchSnapshot::new(MatchTopic::parse(topic).unwrap());
             snapshot.competition = competition.map(str::to_owned);
@@ -1368,6 +1748,14 @@ mod tests {
                 summary("football/premier-league/ars-che", Some("Premier League")),
                 summary("football/la-liga/rma-fcb", None),
                 summary("football/premier-league/liv-mci", Some("Premier League")),
+                summary(
+                    "football/champions-league/mil-liv-2005",
+                    Some("UEFA Champions League 2004-05"),
+                ),
+                summary(
+                    "football/champions-league/mun-bay-1999",
+                    Some("UEFA Champions League 1998-99"),
+                ),
             ],
             omitted: 0,
             received_ms: Some(1),
@@ -1378,32 +1766,88 @@ mod tests {
         let competitions: Vec<(&str, usize)> = tree[0]
             .competitions
             .iter()
-            .map(|c| (c.name.as_str(), c.matches.len()))
+            .map(|c| (c.name.as_str(), c.match_count()))
             .collect();
-        assert_eq!(competitions, vec![("La Liga", 1), ("Premier League", 2)]);
+        assert_eq!(
+            competitions,
+            vec![
+                ("La Liga", 1),
+                ("Premier League", 2),
+                ("UEFA Champions League", 2)
+            ]
+        );
         assert_eq!(
             tree[0].competitions[1].topic.as_str(),
             "football/premier-league"
         );
+        let seasons: Vec<(&str, &str, usize)> = tree[0].competitions[2]
+            .editions
+            .iter()
+            .map(|e| (e.name.as_str(), e.label.as_str(), e.matches.len()))
+            .collect();
+        assert_eq!(
+            seasons,
+            vec![
+                ("UEFA Champions League 1998-99", "1998-99", 1),
+                ("UEFA Champions League 2004-05", "2004-05", 1)
+            ],
+            "each season its own, whatever order the server listed them in"
+        );
+        assert_eq!(tree[0].competitions[1].editions[0].label, "");
     }
 
     #[test]
-    fn an_idle_viewer_sleeps_until_the_next_ping_and_a_running_clock_ticks_each_second() {
+    fn the_viewer_repaints_only_when_something_on_screen_changes() {
         let mut session = connected(&["football"]);
         let ping_due_ms = 10 + crate::connection::PING_INTERVAL_MILLIS;
         session.receive_text(r#"{"type":"pong","id":1,"server_ms":5}"#, 20);
         assert_eq!(session.next_repaint_ms(1_000), Some(ping_due_ms));
 
-        // A live match with a running clock: one repaint per second for the clock.
+        // A live football match: its clock reads in minutes, so the next repaint is when the
+        // minute changes, not every second. The period started at ts 2000 with the clock at 0.
         session.receive_text(&subscribed(&["football"], vec![snapshot(2)]), 1_000);
-        assert_eq!(session.next_repaint_ms(1_250), Some(2_000));
-
-        // A goal: the flash animates until it has faded.
-        session.receive(ServerMessage::Event(history(3)[2].clone()), 1_300);
+        assert_eq!(session.next_repaint_ms(2_500), Some(ping_due_ms));
         assert_eq!(
-            session.next_repaint_ms(1_300),
-            Some(1_300 + FLASH_FRAME_MILLIS)
+            next_clock_change_ms(
+                &session.scoreboard().get(&match_topic()).unwrap().snapshot,
+                2_500
+            ),
+            Some(62_000)
         );
+
+        // A goal: the badge stays, unchanged, until it expires; no frame in between.
+        session.receive(ServerMessage::Event(history(3)[2].clone()), 3_000);
+        let badge_end = 3_000 + crate::scoreboard::GOAL_BADGE_MILLIS;
+        assert_eq!(
+            session.next_repaint_ms(3_000),
+            Some(ping_due_ms),
+            "the ping comes first"
+        );
+        session.tick(ping_due_ms);
+        session.receive_text(r#"{"type":"pong","id":2,"server_ms":5}"#, ping_due_ms);
+        let later = ping_due_ms + 1;
+        let next = session.next_repaint_ms(later).unwrap();
+        assert!(next > later + 1_000, "no animation frames: {next}");
+        assert!(next <= badge_end);
+
+        // A basketball clock reads in seconds.
+        let mut basketball = MatchSnapshot::new(MatchTopic::parse("basketball/nba/a-b").unwrap());
+        basketball.status = scoreline_protocol::MatchStatus::Live;
+        basketball.period = 1;
+        basketball.clock = Some(scoreline_protocol::Clock {
+            secs: 10,
+            running: true,
+            at_ms: 1_000,
+        });
+        assert_eq!(next_clock_change_ms(&basketball, 1_500), Some(2_000));
+        assert_eq!(next_clock_change_ms(&basketball, 2_000), Some(3_000));
+        // Clocks read at other instants still move on at whole seconds, all together.
+        basketball.clock = Some(scoreline_protocol::Clock {
+            secs: 10,
+            running: true,
+            at_ms: 1_250,
+        });
+        assert_eq!(next_clock_change_ms(&basketball, 1_300), Some(3_000));
 
         // Offline and nothing on screen moves: nothing to wake up for at all.
         let mut offline = self::session(&[]);
@@ -1468,5 +1912,265 @@ mod tests {
             vec![Action::Connect("ws://127.0.0.1:9/ws".into())]
         );
         assert_eq!(session.url(), "ws://127.0.0.1:9/ws");
+    }
+
+    #[test]
+    fn a_bad_server_address_is_refused_once_and_never_retried() {
+        let mut session = connected(&["football"]);
+        session.command(Command::SetUrl("127.0.0.1:8080/ws".into()), 100);
+        assert!(session.take_actions().is_empty(), "no connect, no drop");
+        assert_eq!(session.url(), DEFAULT_URL, "the working server is kept");
+        assert!(session.is_connected());
+        assert_eq!(
+            session.url_problem(),
+            Some(
+                "Not a server address: it must start with ws:// (for example ws://127.0.0.1:8080/ws)"
+            )
+        );
+        // A good address clears the problem.
+        session.command(Command::SetUrl(DEFAULT_URL.into()), 101);
+        assert_eq!(session.url_problem(), None);
+
+        // A bad address saved from an earlier run: the viewer stays offline and says why,
+        // however long it waits.
+        let mut saved = Session::new(
+            "http://scores.example:8080".into(),
+            FollowList::default(),
+            Link::new(Backoff::default(), Jitter::new(3)),
+        );
+        saved.start(0);
+        assert_eq!(saved.take_actions(), vec![Action::Disconnect]);
+        assert_eq!(saved.link_state(), &LinkState::Offline);
+        assert!(
+            saved
+                .url_problem()
+                .unwrap()
+                .contains("ws://scores.example:8080/ws")
+        );
+        for now_ms in [1_000, 60_000, 3_600_000] {
+            saved.tick(now_ms);
+            assert!(saved.take_actions().is_empty());
+        }
+        assert_eq!(saved.next_repaint_ms(0), None);
+        for bad in [
+            "",
+            "ws://",
+            "ws://host:99999/ws",
+            "wss://host/ws",
+            "ws://a b/ws",
+        ] {
+            assert!(parse_server_url(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_server_url(" WS://Host:8080/ws "),
+            Ok("ws://Host:8080/ws".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_is_called_unreachable() {
+        let mut session = session(&["football"]);
+        session.start(0);
+        session.lost(
+            5,
+            "Connect: URL error: Unable to connect to ws://127.0.0.1:8080/ws",
+        );
+        let LinkState::Waiting { reason, .. } = session.link_state() else {
+            panic!("{:?}", session.link_state())
+        };
+        assert_eq!(
+            reason,
+            "Server unreachable: nothing answers at 127.0.0.1:8080"
+        );
+        let url = "ws://scores.example:8080/ws";
+        for (raw, expected) in [
+            (
+                "Connect: IO error: failed to lookup address information: Name or service not known",
+                "Server unreachable: no host is called scores.example",
+            ),
+            (
+                "connect timed out",
+                "Server unreachable: scores.example:8080 did not answer within 10 s",
+            ),
+            (
+                "Connect: HTTP error: 404 Not Found",
+                "scores.example:8080 answered, but not as a Scoreline server (HTTP 404)",
+            ),
+            (
+                "read: Connection reset without closing handshake",
+                "Connection lost: reset by the network or the server",
+            ),
+        ] {
+            assert_eq!(connection_problem(raw, url), expected);
+            assert!(!connection_problem(raw, url).contains("URL error"));
+        }
+    }
+
+    #[test]
+    fn offline_finished_matches_are_not_marked_stale_but_live_ones_are() {
+        let mut session = connected(&["football"]);
+        let mut finished = MatchSnapshot::new(MatchTopic::parse("football/cup/a-b").unwrap());
+        finished.seq = 9;
+        finished.status = scoreline_protocol::MatchStatus::Finished;
+        session.receive_text(
+            &subscribed(&["football"], vec![snapshot(3), finished.clone()]),
+            20,
+        );
+        session.command(Command::GoOffline, 30);
+        let board = session.scoreboard();
+        let live = board.get(&match_topic()).unwrap();
+        let over = board.get(&finished.match_topic).unwrap();
+        assert_eq!(session.freshness(live), Freshness::NotConfirmed);
+        assert_eq!(session.freshness(over), Freshness::Fresh);
+
+        // The server's own doubt is shown whatever the connection.
+        let mut doubtful = snapshot(3);
+        doubtful.stale = true;
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![doubtful]), 20);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!(session.freshness(tracked), Freshness::ServerUnsure);
+    }
+
+    #[test]
+    fn switching_servers_forgets_the_old_servers_matches() {
+        let mut session = connected(&["football"]);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        session.receive(
+            ServerMessage::Catalogue {
+                matches: vec![MatchSummary::from(&snapshot(3))],
+                omitted: 0,
+            },
+            21,
+        );
+        session.command(Command::OpenMatch(match_topic()), 22);
+        session.command(Command::SetUrl("ws://other.example:9000/ws".into()), 30);
+        assert_eq!(
+            session.take_actions(),
+            vec![Action::Connect("ws://other.example:9000/ws".into())]
+        );
+        assert!(session.scoreboard().is_empty());
+        assert!(session.catalogue().matches.is_empty());
+        assert!(session.open_match().is_none());
+        assert!(session.server().is_none());
+        assert_eq!(
+            session.follows().to_strings(),
+            vec!["football"],
+            "follows stay"
+        );
+        session.opened(40);
+        assert_eq!(
+            sends(&session.take_actions())[0],
+            r#"{"type":"subscribe","topics":["football"]}"#,
+            "nothing of the old server's matches is resumed on the new one"
+        );
+    }
+
+    #[test]
+    fn a_first_run_follows_every_sport_the_server_lists() {
+        let mut session = session(&[]);
+        session.follow_everything_once_listed();
+        session.start(0);
+        session.opened(10);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![r#"{"type":"list"}"#, r#"{"type":"ping","id":1}"#],
+            "nothing to subscribe before the catalogue"
+        );
+        let tennis = MatchSnapshot::new(MatchTopic::parse("tennis/open/a-b").unwrap());
+        session.receive(
+            ServerMessage::Catalogue {
+                matches: vec![
+                    MatchSummary::from(&snapshot(3)),
+                    MatchSummary::from(&tennis),
+                ],
+                omitted: 0,
+            },
+            20,
+        );
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![r#"{"type":"subscribe","topics":["football","tennis"]}"#]
+        );
+        assert_eq!(session.follows().to_strings(), vec!["football", "tennis"]);
+        // Only once: a later catalogue does not undo the fan's choices.
+        session.command(Command::Unfollow(topic("tennis")), 30);
+        session.take_actions();
+        session.receive(
+            ServerMessage::Catalogue {
+                matches: vec![MatchSummary::from(&tennis)],
+                omitted: 0,
+            },
+            40,
+        );
+        assert!(sends(&session.take_actions()).is_empty());
+    }
+
+    #[test]
+    fn following_a_team_subscribes_its_matches_and_follows_them_to_new_ones() {
+        let mut session = connected(&[]);
+        let listed = |slug: &str, home: &str, away: &str| {
+            let mut snapshot =
+                MatchSnapshot::new(MatchTopic::parse(&format!("football/{slug}")).unwrap());
+            snapshot.home = Team::new(home, "HOM");
+            snapshot.away = Team::new(away, "AWA");
+            MatchSummary::from(&snapshot)
+        };
+        session.receive(
+            ServerMessage::Catalogue {
+                matches: vec![
+                    listed("premier-league/ars-che", "Arsenal", "Chelsea"),
+                    listed("premier-league/liv-mci", "Liverpool", "Man City"),
+                ],
+                omitted: 0,
+            },
+            20,
+        );
+        let arsenal = TeamFollow::new(topic("football"), "Arsenal").unwrap();
+        session.command(Command::FollowTeam(arsenal.clone()), 30);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![r#"{"type":"subscribe","topics":["football/premier-league/ars-che"]}"#]
+        );
+        // The next catalogue lists another Arsenal match: it is subscribed too.
+        session.receive(
+            ServerMessage::Catalogue {
+                matches: vec![
+                    listed("premier-league/ars-che", "Arsenal", "Chelsea"),
+                    listed("fa-cup/ars-tot", "Arsenal", "Tottenham"),
+                ],
+                omitted: 0,
+            },
+            40,
+        );
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![r#"{"type":"subscribe","topics":["football/fa-cup/ars-tot"]}"#]
+        );
+        // Following all of football makes the team's own subscriptions redundant.
+        session.command(Command::Follow(topic("football")), 50);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                r#"{"type":"subscribe","topics":["football"]}"#,
+                r#"{"type":"unsubscribe","topics":["football/fa-cup/ars-tot","football/premier-league/ars-che"]}"#,
+            ]
+        );
+        session.command(Command::Unfollow(topic("football")), 60);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                r#"{"type":"subscribe","topics":["football/fa-cup/ars-tot","football/premier-league/ars-che"]}"#,
+                r#"{"type":"unsubscribe","topics":["football"]}"#,
+            ]
+        );
+        session.command(Command::UnfollowTeam(arsenal), 70);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                r#"{"type":"unsubscribe","topics":["football/fa-cup/ars-tot","football/premier-league/ars-che"]}"#
+            ]
+        );
+        assert!(session.follows().is_empty());
     }
 }

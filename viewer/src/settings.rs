@@ -1,9 +1,10 @@
-//! What the viewer remembers between runs: the server address and the follow list. Kept apart
-//! from runtime state (the scoreboard, the connection) so that nothing transient is ever saved.
+//! What the viewer remembers between runs: the server address and what the fan follows (topics
+//! and teams). Kept apart from runtime state (the scoreboard, the connection) so that nothing
+//! transient is ever saved.
 
 use serde::{Deserialize, Serialize};
 
-use crate::follow::FollowList;
+use crate::follow::{FollowList, TeamFollow};
 use crate::session::DEFAULT_URL;
 
 /// The key the settings are stored under in eframe's storage.
@@ -17,6 +18,8 @@ pub struct Settings {
     pub server_url: String,
     /// Followed topics, as strings so an old or hand-edited file with a bad topic still loads.
     pub follows: Vec<String>,
+    /// Followed teams, as `sport:name` (e.g. `football:Arsenal`).
+    pub teams: Vec<String>,
 }
 
 impl Default for Settings {
@@ -24,14 +27,33 @@ impl Default for Settings {
         Settings {
             server_url: DEFAULT_URL.to_owned(),
             follows: Vec::new(),
+            teams: Vec::new(),
         }
     }
 }
 
 impl Settings {
-    /// The follow list, skipping (and logging) topics that no longer parse.
+    /// The follow list, skipping (and logging) topics and teams that no longer parse.
     pub fn follow_list(&self) -> FollowList {
-        FollowList::from_strings(self.follows.iter().map(String::as_str))
+        let mut list = FollowList::from_strings(self.follows.iter().map(String::as_str));
+        for text in &self.teams {
+            match TeamFollow::from_setting(text) {
+                Some(team) => {
+                    list.follow_team(team);
+                }
+                None => tracing::warn!(team = %text, "ignoring saved team"),
+            }
+        }
+        list
+    }
+
+    /// The settings to save for this server and follow list.
+    pub fn of(server_url: &str, follows: &FollowList) -> Settings {
+        Settings {
+            server_url: server_url.to_owned(),
+            follows: follows.to_strings(),
+            teams: follows.teams().map(TeamFollow::to_setting).collect(),
+        }
     }
 
     /// Reads settings from their stored JSON; a missing or unreadable entry gives the defaults,
@@ -62,12 +84,21 @@ mod tests {
         let settings = Settings {
             server_url: "ws://example.invalid/ws".into(),
             follows: vec!["football".into(), "tennis/wimbledon".into()],
+            teams: vec!["basketball:Lakers".into()],
         };
+        assert_eq!(
+            Settings::of(&settings.server_url, &settings.follow_list()),
+            settings
+        );
         assert_eq!(Settings::from_json(Some(&settings.to_json())), settings);
         assert_eq!(Settings::from_json(Some("{not json")), Settings::default());
         assert_eq!(Settings::from_json(None), Settings::default());
-        let partial = Settings::from_json(Some(r#"{"follows":["tennis","Bad Topic"]}"#));
+        let partial = Settings::from_json(Some(
+            r#"{"follows":["tennis","Bad Topic"],"teams":["nonsense","tennis:Coco Gauff"]}"#,
+        ));
         assert_eq!(partial.server_url, DEFAULT_URL);
-        assert_eq!(partial.follow_list().to_strings(), vec!["tennis"]);
+        let list = partial.follow_list();
+        assert_eq!(list.to_strings(), vec!["tennis"]);
+        assert_eq!(list.teams().count(), 1);
     }
 }
