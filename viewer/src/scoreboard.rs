@@ -815,6 +815,32 @@ mod tests {
     }
 
     #[test]
+    fn a_skip_the_event_proves_harmless_is_no_gap_to_repair() {
+        let events = history();
+        let mut board = Scoreboard::new();
+        board.apply(&subscribed(snapshot_after(&events)), &follows(), 1, 0);
+        let last_critical = board.get(&topic()).unwrap().snapshot.critical_seq;
+        // Seqs 6 and 7 were clock readings the server coalesced away for this lagging fan; seq 8
+        // says the critical event before it is one the fan has.
+        let mut next = event(8, EventKind::Clock { running: false });
+        next.prev_critical_seq = Some(last_critical);
+        let outcome = board.apply(&ServerMessage::Event(next), &follows(), 1, 0);
+        assert_eq!(
+            outcome.needs_snapshot,
+            vec![],
+            "no repair for coalesced readings"
+        );
+        let tracked = board.get(&topic()).unwrap();
+        assert!(!tracked.repairing);
+        assert_eq!(tracked.snapshot.seq, 8);
+        // A skip over a critical event is still a gap.
+        let mut lost = event(10, EventKind::Clock { running: true });
+        lost.prev_critical_seq = Some(9);
+        let outcome = board.apply(&ServerMessage::Event(lost), &follows(), 1, 0);
+        assert_eq!(outcome.needs_snapshot, vec![topic()]);
+    }
+
+    #[test]
     fn reconnect_snapshot_replaces_stale_state_and_confirms_it() {
         let events = history();
         let mut board = Scoreboard::new();
