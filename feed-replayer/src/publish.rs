@@ -188,6 +188,11 @@ pub struct RedisPublisher {
     addr: String,
     mode: RedisMode,
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// What each match's history holds as Redis confirmed it, kept across reconnections, so a
+    /// Redis that lost its data (or failed over to a replica that missed writes) gets each
+    /// match's numbering and history back before the next event, instead of starting the match
+    /// over mid-way.
+    ledgers: scoreline_feed::Ledgers,
 }
 
 impl RedisPublisher {
@@ -205,6 +210,7 @@ impl RedisPublisher {
             addr,
             mode,
             connection: tokio::sync::Mutex::new(None),
+            ledgers: scoreline_feed::Ledgers::default(),
         };
         let mut connection = publisher.connection().await?;
         redis::cmd("PING")
@@ -247,12 +253,22 @@ impl RedisPublisher {
         let connection = self.connection().await?;
         let result = match &self.mode {
             RedisMode::Numbered(layout) => {
-                let mut feed = scoreline_feed::Publisher::new(connection, layout.clone());
+                let mut feed = scoreline_feed::Publisher::with_ledgers(
+                    connection,
+                    layout.clone(),
+                    self.ledgers.clone(),
+                );
                 let draft = event.draft();
-                match history {
+                let recoveries_before = self.ledgers.recoveries().len();
+                let published = match history {
                     History::StartNew => feed.publish_new_history(&draft).await,
                     History::Continue => feed.publish(&draft).await,
+                };
+                for recovery in self.ledgers.recoveries().iter().skip(recoveries_before) {
+                    // Rare and worth seeing in the operator's terminal or log, progress or not.
+                    eprintln!("{}", describe_recovery(recovery));
                 }
+                published
             }
             RedisMode::Plain { .. } => {
                 let mut connection = connection;
@@ -272,14 +288,26 @@ impl RedisPublisher {
                 *self.connection.lock().await = None;
                 Err(self.error(source))
             }
-            // The publish script reads no history, so this does not happen; if it did, the
-            // same call would fail the same way again.
+            // Redis lost the match again while it was being put back: worth another try.
+            Err(error @ scoreline_feed::FeedError::KeepsForgetting(_)) => {
+                Err(PublishError::Redis {
+                    addr: self.addr.clone(),
+                    message: error.to_string(),
+                    transient: true,
+                })
+            }
+            // An answer this version does not understand: the same call would fail again.
             Err(other) => Err(PublishError::Redis {
                 addr: self.addr.clone(),
                 message: other.to_string(),
                 transient: false,
             }),
         }
+    }
+
+    /// The times a match was found forgotten by Redis and put back, oldest first.
+    pub fn recoveries(&self) -> Vec<scoreline_feed::Recovery> {
+        self.ledgers.recoveries()
     }
 
     /// See [`Publisher::find_published`].
@@ -449,6 +477,27 @@ pub fn numbered_as_answered(event: &ScoreEvent, answer: &str) -> ScoreEvent {
         seq: field("seq").unwrap_or(event.seq),
         ..event.clone()
     }
+}
+
+/// One line about a match Redis had forgotten and the replayer put back.
+pub fn describe_recovery(recovery: &scoreline_feed::Recovery) -> String {
+    let had = match recovery.redis_had {
+        Some(position) => format!("epoch {} seq {}", position.epoch, position.seq),
+        None => "nothing".to_owned(),
+    };
+    let how = match recovery.how {
+        scoreline_feed::RecoveryKind::Restored { entries } => format!(
+            "put its numbering back at seq {} with {entries} history entries",
+            recovery.position.seq
+        ),
+        scoreline_feed::RecoveryKind::Republished { events } => {
+            format!("published its {events} events again as a new history")
+        }
+    };
+    format!(
+        "{}: Redis held {had} instead of epoch {} seq {}; {how}",
+        recovery.topic, recovery.position.epoch, recovery.position.seq
+    )
 }
 
 /// Maps a publish answer's status to success or the matching error.

@@ -242,7 +242,10 @@ pub async fn number<C: redis::aio::ConnectionLike + Send>(
         Some(redis::Value::Int(value)) => u64::try_from(*value).ok(),
         _ => None,
     };
-    let (epoch, seq) = (int(0).ok_or_else(unexpected)?, int(1).ok_or_else(unexpected)?);
+    let (epoch, seq) = (
+        int(0).ok_or_else(unexpected)?,
+        int(1).ok_or_else(unexpected)?,
+    );
     match answer.len() {
         2 => Ok(Numbered::Published(draft.clone().numbered(epoch, seq))),
         3 => Ok(Numbered::Forgotten {
@@ -302,6 +305,53 @@ pub async fn restore<C: redis::aio::ConnectionLike + Send>(
         b"newer" => Ok(Restored::Newer { epoch: count }),
         _ => Err(unexpected()),
     }
+}
+
+/// Where the numbering of every match stands in Redis (each match's sequence hash), at most
+/// `limit` matches: what a reader that was away compares with what it holds.
+pub async fn read_heads<C: redis::aio::ConnectionLike + Send + Sync>(
+    connection: &mut C,
+    layout: &Layout,
+    limit: usize,
+) -> Result<Vec<(MatchTopic, Position)>, FeedError> {
+    let pattern = format!("{}{{*}}:seq", layout.key_prefix);
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(connection)
+            .await?;
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 || keys.len() >= limit {
+            break;
+        }
+    }
+    keys.truncate(limit);
+    let mut heads = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("HMGET").arg(key).arg("epoch").arg("seq");
+        }
+        let answers: Vec<(Option<u64>, Option<u64>)> = pipe.query_async(connection).await?;
+        for (key, answer) in chunk.iter().zip(answers) {
+            let topic = key
+                .strip_prefix(&layout.key_prefix)
+                .and_then(|rest| rest.strip_prefix('{'))
+                .and_then(|rest| rest.strip_suffix("}:seq"))
+                .and_then(|topic| MatchTopic::parse(topic).ok());
+            if let (Some(topic), (Some(epoch), Some(seq))) = (topic, answer) {
+                heads.push((topic, Position { epoch, seq }));
+            }
+        }
+    }
+    Ok(heads)
 }
 
 /// Reads a match's recorded events with `seq` after `after_seq`, oldest first, at most `limit`.

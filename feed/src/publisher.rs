@@ -26,7 +26,10 @@ struct Ledger {
 
 impl Ledger {
     fn record(&mut self, event: &ScoreEvent, history_len: usize) {
-        if self.confirmed.is_some_and(|position| position.epoch != event.epoch) {
+        if self
+            .confirmed
+            .is_some_and(|position| position.epoch != event.epoch)
+        {
             self.events.clear();
         }
         self.confirmed = Some(Position {
@@ -186,7 +189,11 @@ impl<C: redis::aio::ConnectionLike + Send> Publisher<C> {
         self.ledgers.recoveries()
     }
 
-    async fn run(&mut self, draft: &EventDraft, new_history: bool) -> Result<ScoreEvent, FeedError> {
+    async fn run(
+        &mut self,
+        draft: &EventDraft,
+        new_history: bool,
+    ) -> Result<ScoreEvent, FeedError> {
         let topic = &draft.match_topic;
         let expect = if new_history {
             None
@@ -195,7 +202,15 @@ impl<C: redis::aio::ConnectionLike + Send> Publisher<C> {
         };
         // Twice at most: once as usual, once more after putting a forgotten match back.
         for _ in 0..2 {
-            match number(&mut self.connection, &self.layout, draft, new_history, expect).await? {
+            match number(
+                &mut self.connection,
+                &self.layout,
+                draft,
+                new_history,
+                expect,
+            )
+            .await?
+            {
                 Numbered::Published(event) => {
                     self.ledgers.record(&event, self.layout.history_len);
                     return Ok(event);
@@ -223,31 +238,32 @@ impl<C: redis::aio::ConnectionLike + Send> Publisher<C> {
             return Ok(None);
         };
         let events: Vec<ScoreEvent> = ledger.events.iter().cloned().collect();
-        let how = match restore(&mut self.connection, &self.layout, topic, position, &events).await? {
-            Restored::Restored { entries } => RecoveryKind::Restored { entries },
-            Restored::Intact => return Ok(None),
-            Restored::Newer { .. } => {
-                // Someone started the match again meanwhile: continuing our history is no longer
-                // possible, so publish it whole as the newest history, then the draft.
-                let mut republished = 0;
-                for (index, event) in events.iter().enumerate() {
-                    let event = self.publish_fresh(&event.draft(), index == 0).await?;
+        let how =
+            match restore(&mut self.connection, &self.layout, topic, position, &events).await? {
+                Restored::Restored { entries } => RecoveryKind::Restored { entries },
+                Restored::Intact => return Ok(None),
+                Restored::Newer { .. } => {
+                    // Someone started the match again meanwhile: continuing our history is no longer
+                    // possible, so publish it whole as the newest history, then the draft.
+                    let mut republished = 0;
+                    for (index, event) in events.iter().enumerate() {
+                        let event = self.publish_fresh(&event.draft(), index == 0).await?;
+                        self.ledgers.record(&event, self.layout.history_len);
+                        republished += 1;
+                    }
+                    let event = self.publish_fresh(draft, republished == 0).await?;
                     self.ledgers.record(&event, self.layout.history_len);
-                    republished += 1;
+                    self.remember(Recovery {
+                        topic: topic.clone(),
+                        position,
+                        redis_had,
+                        how: RecoveryKind::Republished {
+                            events: republished,
+                        },
+                    });
+                    return Ok(Some(event));
                 }
-                let event = self.publish_fresh(draft, republished == 0).await?;
-                self.ledgers.record(&event, self.layout.history_len);
-                self.remember(Recovery {
-                    topic: topic.clone(),
-                    position,
-                    redis_had,
-                    how: RecoveryKind::Republished {
-                        events: republished,
-                    },
-                });
-                return Ok(Some(event));
-            }
-        };
+            };
         self.remember(Recovery {
             topic: topic.clone(),
             position,
@@ -266,7 +282,9 @@ impl<C: redis::aio::ConnectionLike + Send> Publisher<C> {
     ) -> Result<ScoreEvent, FeedError> {
         match number(&mut self.connection, &self.layout, draft, new_history, None).await? {
             Numbered::Published(event) => Ok(event),
-            Numbered::Forgotten { .. } => Err(FeedError::KeepsForgetting(draft.match_topic.clone())),
+            Numbered::Forgotten { .. } => {
+                Err(FeedError::KeepsForgetting(draft.match_topic.clone()))
+            }
         }
     }
 

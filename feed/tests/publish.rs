@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use futures_util::StreamExt;
-use scoreline_feed::{Layout, Publisher, read_history, read_recent_history};
+use scoreline_feed::{
+    Layout, Numbered, Position, Publisher, RecoveryKind, number, read_history, read_recent_history,
+};
 use scoreline_protocol::{EventDraft, EventKind, MatchTopic, ScoreEvent, Side};
 use scoreline_testkit::{RedisServer, goal};
 
@@ -140,4 +142,160 @@ async fn the_history_is_bounded_and_keeps_the_newest() {
         .await
         .unwrap();
     assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12]);
+}
+
+/// A publisher over a connection that finds Redis again after it restarts.
+async fn reconnecting(redis: &RedisServer) -> redis::aio::ConnectionManager {
+    redis::aio::ConnectionManager::new(redis.client())
+        .await
+        .unwrap()
+}
+
+/// Every event of the match's history, oldest first.
+async fn whole_history(redis: &RedisServer) -> Vec<ScoreEvent> {
+    let mut connection = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let topic = MatchTopic::parse(GAME).unwrap();
+    read_history(&mut connection, &Layout::default(), &topic, 0, 1000)
+        .await
+        .unwrap()
+}
+
+/// Publishes until Redis answers again (it is restarting).
+async fn publish_when_back<C: redis::aio::ConnectionLike + Send>(
+    publisher: &mut Publisher<C>,
+    draft: &EventDraft,
+) -> ScoreEvent {
+    for _ in 0..100 {
+        match publisher.publish(draft).await {
+            Ok(event) => return event,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    panic!("Redis never came back")
+}
+
+#[tokio::test]
+async fn a_redis_that_lost_its_data_gets_the_match_back_before_the_next_event() {
+    let mut redis = RedisServer::start().unwrap();
+    let mut publisher = Publisher::new(reconnecting(&redis).await, Layout::default());
+    let mut published = Vec::new();
+    for kind in [EventKind::MatchStarted, goal(Side::Home), goal(Side::Away)] {
+        published.push(publisher.publish(&draft(kind)).await.unwrap());
+    }
+    redis.start_again().unwrap();
+    assert!(whole_history(&redis).await.is_empty(), "Redis kept nothing");
+
+    let next = publish_when_back(&mut publisher, &draft(goal(Side::Home))).await;
+    assert_eq!(
+        (next.epoch, next.seq),
+        (published[0].epoch, 4),
+        "the same history goes on: no new epoch, no reused seq"
+    );
+    published.push(next);
+    assert_eq!(whole_history(&redis).await, published);
+    let recoveries = publisher.recoveries();
+    assert_eq!(recoveries.len(), 1);
+    assert_eq!(recoveries[0].redis_had, None);
+    assert_eq!(
+        recoveries[0].how,
+        RecoveryKind::Restored { entries: 3 },
+        "{recoveries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_numbering_rolled_back_by_a_failover_is_put_forward_again() {
+    let redis = RedisServer::start().unwrap();
+    let connection = reconnecting(&redis).await;
+    let mut publisher = Publisher::new(connection.clone(), Layout::default());
+    let mut published = Vec::new();
+    for _ in 0..5 {
+        published.push(publisher.publish(&draft(goal(Side::Home))).await.unwrap());
+    }
+    // What a replica that missed the last two writes holds once promoted: seq 3, history 1..3.
+    let layout = Layout::default();
+    let topic = MatchTopic::parse(GAME).unwrap();
+    let mut raw = connection.clone();
+    let kept = &published[..3];
+    let mut rollback = redis::pipe();
+    rollback.atomic().del(layout.history_key(&topic));
+    for event in kept {
+        rollback
+            .cmd("XADD")
+            .arg(layout.history_key(&topic))
+            .arg(format!("0-{}", event.seq))
+            .arg("event")
+            .arg(event.to_json());
+    }
+    rollback.hset(layout.sequence_key(&topic), "seq", 3);
+    let () = rollback.query_async(&mut raw).await.unwrap();
+
+    let next = publisher.publish(&draft(goal(Side::Away))).await.unwrap();
+    assert_eq!(next.seq, 6, "seqs 4 and 5 are not reused for other events");
+    published.push(next);
+    assert_eq!(whole_history(&redis).await, published);
+    assert_eq!(
+        publisher.recoveries()[0]
+            .redis_had
+            .map(|position| position.seq),
+        Some(3)
+    );
+}
+
+#[tokio::test]
+async fn the_script_numbers_nothing_when_redis_forgot_what_the_caller_expects() {
+    let redis = RedisServer::start().unwrap();
+    let mut connection = reconnecting(&redis).await;
+    let layout = Layout::default();
+    let expect = Position { epoch: 7, seq: 12 };
+    let answer = number(
+        &mut connection,
+        &layout,
+        &draft(goal(Side::Home)),
+        false,
+        Some(expect),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, Numbered::Forgotten { redis: None });
+    assert!(whole_history(&redis).await.is_empty(), "nothing recorded");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "nothing numbered: {keys:?}");
+}
+
+#[tokio::test]
+async fn a_match_started_over_by_someone_else_is_published_again_as_the_newest_history() {
+    let redis = RedisServer::start().unwrap();
+    let connection = reconnecting(&redis).await;
+    let mut ours = Publisher::new(connection.clone(), Layout::default());
+    let first = ours.publish(&draft(EventKind::MatchStarted)).await.unwrap();
+    ours.publish(&draft(goal(Side::Home))).await.unwrap();
+    // Another feed, with no memory of ours, starts the match over.
+    let mut other = Publisher::new(connection.clone(), Layout::default());
+    let theirs = other
+        .publish_new_history(&draft(EventKind::MatchStarted))
+        .await
+        .unwrap();
+    assert!(theirs.epoch > first.epoch);
+
+    let next = ours.publish(&draft(goal(Side::Away))).await.unwrap();
+    assert!(next.epoch > theirs.epoch, "ours is the newest history now");
+    let history = whole_history(&redis).await;
+    assert_eq!(
+        history.iter().map(|event| event.seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(history[2], next);
+    assert_eq!(
+        ours.recoveries()[0].how,
+        RecoveryKind::Republished { events: 2 }
+    );
 }

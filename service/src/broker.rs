@@ -19,10 +19,12 @@ use scoreline_protocol::{MatchSnapshot, ScoreEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use scoreline_feed::{Layout, Publisher, read_history};
-use scoreline_protocol::EventDraft;
+use scoreline_feed::{FeedError, Layout, Numbered, Position, Restored, read_heads, read_history};
+use scoreline_protocol::{ApplyError, EventDraft};
 
-use crate::hub::{BackfillRequest, Command, HubHandle, InboundEvent, StoredSnapshot};
+use crate::hub::{
+    BackfillError, BackfillRequest, Command, Head, HubGone, HubHandle, InboundEvent, StoredSnapshot,
+};
 use crate::telemetry;
 
 /// How Redis is used.
@@ -51,24 +53,30 @@ impl RedisSettings {
     }
 }
 
-/// A draft could not be numbered and published.
+/// An event could not be numbered and published.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishDraftError {
-    /// The broker is unreachable.
-    #[error("the broker is unavailable: {0}")]
-    Unavailable(String),
-    /// The event does not fit its match (in-process broker only; Redis feeds learn it from the
-    /// service's metrics).
-    #[error("the event was refused: {0}")]
-    Rejected(String),
+    /// The event does not apply to its match as it stands (the reducer's reason): nothing was
+    /// numbered.
+    #[error("the event does not apply to its match")]
+    Refused(#[source] ApplyError),
+    /// The broker could not take it.
+    #[error("the broker is unavailable")]
+    Unavailable(#[from] BrokerError),
 }
 
 /// The broker could not take an event.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    /// Redis did not accept the publish.
-    #[error("the broker is unavailable: {0}")]
-    Unavailable(String),
+    /// The hub is gone (the service is shutting down).
+    #[error("the hub is not running")]
+    Hub(#[from] HubGone),
+    /// Redis did not take the event.
+    #[error("Redis did not take the event")]
+    Feed(#[from] FeedError),
+    /// The match store is full of matches in play.
+    #[error("the match store is full")]
+    StoreFull,
 }
 
 /// Where events are published and whether that path works.
@@ -92,9 +100,7 @@ impl Broker {
                     event: event.clone(),
                     received_at: Instant::now(),
                 };
-                hub.send(Command::Event(inbound))
-                    .await
-                    .map_err(|gone| BrokerError::Unavailable(gone.to_string()))
+                Ok(hub.send(Command::Event(inbound)).await?)
             }
             Broker::Redis(redis) => redis.publish(event).await,
         }
@@ -102,6 +108,12 @@ impl Broker {
 
     /// Numbers an event in its match's history and publishes it: atomically in Redis (the feed
     /// crate's script), or in the hub for the in-process broker. Returns the numbered event.
+    ///
+    /// The hub checks first that the event applies to its match, so a refused event uses up no
+    /// seq. Through Redis, the service publishes like any feed that remembers: it passes the
+    /// position it holds, and when Redis has forgotten the match (a restart without
+    /// persistence, a failover to a replica that missed writes) it puts the numbering and the
+    /// events it holds back before numbering this one.
     pub async fn publish_draft(
         &self,
         draft: EventDraft,
@@ -115,23 +127,34 @@ impl Broker {
                     new_history,
                     reply,
                 };
-                let gone = || PublishDraftError::Unavailable("the hub is gone".into());
-                hub.send(command).await.map_err(|_| gone())?;
-                answer
-                    .await
-                    .map_err(|_| gone())?
-                    .map_err(|rejected| PublishDraftError::Rejected(rejected.to_string()))
+                hub.send(command).await.map_err(BrokerError::from)?;
+                match answer.await.map_err(|_| BrokerError::Hub(HubGone))? {
+                    Ok(event) => Ok(event),
+                    Err(crate::matches::Rejected::StoreFull(_)) => {
+                        Err(BrokerError::StoreFull.into())
+                    }
+                    Err(rejected) => Err(PublishDraftError::Refused(rejected.into_cause())),
+                }
             }
-            Broker::Redis(redis) => {
-                let mut publisher = Publisher::new(redis.commands.clone(), redis.settings.layout());
-                let published = if new_history {
-                    publisher.publish_new_history(&draft).await
-                } else {
-                    publisher.publish(&draft).await
-                };
-                published.map_err(|error| PublishDraftError::Unavailable(error.to_string()))
-            }
+            Broker::Redis(redis) => redis.publish_draft(draft, new_history).await,
         }
+    }
+
+    /// Checks with the hub that an event applies to its match before anything is published.
+    /// Answers the position the hub holds for the match.
+    pub async fn check(
+        &self,
+        event: &ScoreEvent,
+        new_history: bool,
+    ) -> Result<Option<Position>, PublishDraftError> {
+        let hub = match self {
+            Broker::Memory { hub } => hub,
+            Broker::Redis(redis) => &redis.hub,
+        };
+        hub.check(event.clone(), new_history)
+            .await
+            .map_err(BrokerError::from)?
+            .map_err(PublishDraftError::Refused)
     }
 
     /// Whether events flow: always for memory; for Redis, while subscribed and answering.
@@ -158,6 +181,9 @@ pub struct RedisBroker {
     settings: Arc<RedisSettings>,
     commands: ConnectionManager,
     ready: Arc<AtomicBool>,
+    /// The hub, which checks events before they are published and holds what the service knows
+    /// of each match's history.
+    hub: HubHandle,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -174,6 +200,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 const SUBSCRIBER_PING_INTERVAL: Duration = Duration::from_secs(2);
 /// Most events read back to fill one gap.
 const MAX_BACKFILL: usize = 10_000;
+/// Most match positions read after (re)subscribing; matches beyond catch up at their next event.
+const MAX_HEADS: usize = 100_000;
 /// How often the subscriber sends itself a canary through Redis pub/sub.
 const CANARY_INTERVAL: Duration = Duration::from_secs(1);
 /// A canary not back within this long means the subscription is not delivering.
@@ -184,7 +212,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl RedisBroker {
     /// Prepares the broker without connecting: a service may start while Redis is down.
-    pub fn new(settings: RedisSettings) -> anyhow::Result<RedisBroker> {
+    pub fn new(settings: RedisSettings, hub: HubHandle) -> anyhow::Result<RedisBroker> {
         let client = redis::Client::open(settings.url.as_str())?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_response_timeout(Some(COMMAND_TIMEOUT))
@@ -196,7 +224,65 @@ impl RedisBroker {
             settings: Arc::new(settings),
             commands,
             ready: Arc::default(),
+            hub,
         })
+    }
+
+    /// See [`Broker::publish_draft`].
+    async fn publish_draft(
+        &self,
+        draft: EventDraft,
+        new_history: bool,
+    ) -> Result<ScoreEvent, PublishDraftError> {
+        let candidate = draft.clone().numbered(0, 0);
+        let expect = self
+            .hub
+            .check(candidate, new_history)
+            .await
+            .map_err(BrokerError::from)?
+            .map_err(PublishDraftError::Refused)?;
+        let layout = self.settings.layout();
+        let mut connection = self.commands.clone();
+        let topic = draft.match_topic.clone();
+        // Twice at most: once as usual, once more after putting a forgotten match back.
+        for _ in 0..2 {
+            let numbered =
+                scoreline_feed::number(&mut connection, &layout, &draft, new_history, expect)
+                    .await
+                    .map_err(BrokerError::from)?;
+            let redis_had = match numbered {
+                Numbered::Published(event) => return Ok(event),
+                Numbered::Forgotten { redis } => redis,
+            };
+            let Some((position, events)) = self
+                .hub
+                .ledger(topic.clone())
+                .await
+                .map_err(BrokerError::from)?
+            else {
+                break;
+            };
+            let restored =
+                scoreline_feed::restore(&mut connection, &layout, &topic, position, &events)
+                    .await
+                    .map_err(BrokerError::from)?;
+            tracing::warn!(%topic, ?redis_had, epoch = position.epoch, seq = position.seq, ?restored, "Redis had forgotten the match; put its numbering and history back");
+            if let Restored::Restored { .. } = restored {
+                metrics::counter!(telemetry::HISTORIES_RESTORED).increment(1);
+            }
+            if let Restored::Newer { .. } = restored {
+                // Someone started the match over meanwhile: go on in that newer history.
+                let numbered =
+                    scoreline_feed::number(&mut connection, &layout, &draft, new_history, None)
+                        .await
+                        .map_err(BrokerError::from)?;
+                if let Numbered::Published(event) = numbered {
+                    return Ok(event);
+                }
+                break;
+            }
+        }
+        Err(BrokerError::Feed(FeedError::KeepsForgetting(topic)).into())
     }
 
     async fn publish(&self, event: &ScoreEvent) -> Result<(), BrokerError> {
@@ -208,7 +294,7 @@ impl RedisBroker {
             .query_async::<i64>(&mut connection)
             .await
             .map(drop)
-            .map_err(|error| BrokerError::Unavailable(error.to_string()))
+            .map_err(|error| BrokerError::Feed(FeedError::Redis(error)))
     }
 
     /// Starts the subscriber (feeding `hub`) and the snapshot writer (draining `snapshots`).
@@ -255,8 +341,8 @@ impl RedisBroker {
             );
             let events = match tokio::time::timeout(COMMAND_TIMEOUT, read).await {
                 Ok(Ok(events)) => Ok(events),
-                Ok(Err(error)) => Err(error.to_string()),
-                Err(_) => Err("Redis did not answer in time".to_owned()),
+                Ok(Err(error)) => Err(BackfillError::Feed(error)),
+                Err(_) => Err(BackfillError::Timeout(COMMAND_TIMEOUT)),
             };
             if hub
                 .send(Command::Backfill { request, events })
@@ -331,8 +417,12 @@ impl RedisBroker {
                     }
                     connected_before = true;
                     self.restore_into(&hub).await;
-                    // Fill whatever the matches missed while this instance was not listening.
-                    let _ = hub.send(Command::Resubscribed).await;
+                    // Fill whatever the matches missed while this instance was not listening,
+                    // and find what Redis forgot meanwhile.
+                    let heads = self.read_heads().await;
+                    if hub.send(Command::Resubscribed { heads }).await.is_err() {
+                        break;
+                    }
                     self.pump(sink, stream, &hub, &shutdown).await;
                     self.set_ready(false);
                     if shutdown.is_cancelled() {
@@ -369,6 +459,29 @@ impl RedisBroker {
         let (mut sink, stream) = pubsub.split();
         tokio::time::timeout(COMMAND_TIMEOUT, sink.psubscribe(pattern)).await??;
         Ok((sink, stream))
+    }
+
+    /// Where every match's numbering stands in Redis; `None` (logged) when it cannot be read.
+    async fn read_heads(&self) -> Option<Vec<Head>> {
+        let mut connection = self.commands.clone();
+        let layout = self.settings.layout();
+        let read = read_heads(&mut connection, &layout, MAX_HEADS);
+        match tokio::time::timeout(COMMAND_TIMEOUT * 5, read).await {
+            Ok(Ok(heads)) => Some(
+                heads
+                    .into_iter()
+                    .map(|(topic, position)| Head { topic, position })
+                    .collect(),
+            ),
+            Ok(Err(error)) => {
+                tracing::warn!(error = %telemetry::ErrorChain(&error), "could not read where the match histories stand");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("reading where the match histories stand took too long");
+                None
+            }
+        }
     }
 
     /// Loads stored snapshots into the hub (those newer than what it has win).

@@ -20,16 +20,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
+use scoreline_feed::Position;
 use scoreline_protocol::{
-    Delivery, ErrorCode, EventDraft, MatchSnapshot, MatchStatus, MatchSummary, MatchTopic,
-    ResumePoint, ResyncReason, ScoreEvent, ServerMessage, Topic,
+    ApplyError, Delivery, ErrorCode, EventDraft, MatchSnapshot, MatchStatus, MatchSummary,
+    MatchTopic, ResumePoint, ResyncReason, ScoreEvent, ServerMessage, Topic,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::history::RecentEvents;
+use crate::history::{RecentEvents, Recorded};
 use crate::mailbox::{CoalesceId, Mailbox, Outbound, Pushed};
-use crate::matches::{MatchStore, Rejected, StoreLimits};
+use crate::matches::{MatchStore, Rejected, StoreLimits, fingerprint};
 use crate::routing::{ConnId, Routes};
 use crate::telemetry;
 
@@ -90,9 +91,46 @@ pub struct BackfillRequest {
     pub epoch: u64,
     /// Every event after this seq.
     pub after_seq: u64,
-    /// Set when the events are for one resuming client rather than for the match itself: the
-    /// connection, and the last seq it must be sent from the history (later ones are live).
-    pub for_client: Option<(ConnId, u64)>,
+    /// What the events are for.
+    pub purpose: Purpose,
+}
+
+/// Why a match's history is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// To fill a gap in what the service applied (events after the match's current seq).
+    Gap,
+    /// To build the match again from the start of an epoch's history: a newer epoch first seen
+    /// mid-way, or a conflict showing the history was rewritten.
+    Rebuild,
+    /// For one resuming client: the connection, and the last seq it must be sent from the
+    /// history (later ones are live).
+    Client {
+        /// The connection.
+        conn: ConnId,
+        /// The last seq to send from the history.
+        until_seq: u64,
+    },
+}
+
+/// A history read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// Redis refused, or the history holds something unreadable.
+    #[error("reading the match history failed")]
+    Feed(#[source] scoreline_feed::FeedError),
+    /// Redis did not answer in time.
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Where one match's numbering stands in Redis (the `seq` hash), as read after (re)subscribing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The match.
+    pub topic: MatchTopic,
+    /// Redis's epoch and last seq of it.
+    pub position: Position,
 }
 
 /// What the hub can be asked to do.
@@ -152,11 +190,31 @@ pub enum Command {
         /// What was asked.
         request: BackfillRequest,
         /// The events, oldest first.
-        events: Result<Vec<ScoreEvent>, String>,
+        events: Result<Vec<ScoreEvent>, BackfillError>,
     },
-    /// The broker subscribed again after losing its connection: fetch whatever every unfinished
-    /// match missed meanwhile.
-    Resubscribed,
+    /// The broker subscribed (again): fetch whatever the matches missed meanwhile. `heads` is
+    /// where every match's numbering stands in Redis, when it could be read.
+    Resubscribed {
+        /// Redis's position of every match it numbers, or `None` when it could not be read.
+        heads: Option<Vec<Head>>,
+    },
+    /// Checks an event before a feed numbers it: whether it applies to its match as it stands.
+    /// Answers the match's current position (the expectation to pass to the publish script).
+    Check {
+        /// The event, numbered as it would be.
+        event: ScoreEvent,
+        /// Whether it starts a new history.
+        new_history: bool,
+        /// The current position, or the reducer's reason to refuse the event.
+        reply: oneshot::Sender<Result<Option<Position>, ApplyError>>,
+    },
+    /// What the service holds of a match's history, to put back into a Redis that forgot it.
+    Ledger {
+        /// The match.
+        topic: MatchTopic,
+        /// Its position and the events held (oldest first, at most `--resume-events`).
+        reply: oneshot::Sender<Option<(Position, Vec<ScoreEvent>)>>,
+    },
     /// Snapshots loaded from the shared store; each replaces the in-memory one if newer.
     Restore(Vec<MatchSnapshot>),
     /// Snapshots for the HTTP API.
@@ -202,10 +260,10 @@ struct Resuming {
     since: Instant,
 }
 
-/// Events held for one match until its gap is filled.
+/// Events held for one match until its gap is filled, by (epoch, seq).
 #[derive(Debug)]
 struct Held {
-    events: BTreeMap<u64, InboundEvent>,
+    events: BTreeMap<(u64, u64), InboundEvent>,
     since: Instant,
 }
 
@@ -257,14 +315,42 @@ impl Hub {
                 reply,
             } => {
                 let event = self.number(draft, new_history);
-                let outcome = self.publish(InboundEvent {
-                    event: event.clone(),
-                    received_at: Instant::now(),
-                });
-                let _ = reply.send(outcome.map(|_| event));
+                // Refused before it is numbered, so a refusal uses up no seq.
+                let outcome = match self.matches.check(&event) {
+                    Ok(()) => self
+                        .publish(InboundEvent {
+                            event: event.clone(),
+                            received_at: Instant::now(),
+                        })
+                        .map(|_| event),
+                    Err(error) => Err(Rejected::Invalid(error)),
+                };
+                // The HTTP request may have gone meanwhile; nobody is left to tell.
+                let _ = reply.send(outcome);
             }
             Command::Backfill { request, events } => self.backfilled(request, events),
-            Command::Resubscribed => self.catch_up(),
+            Command::Resubscribed { heads } => self.catch_up(heads),
+            Command::Check {
+                event,
+                new_history,
+                reply,
+            } => {
+                let current = self
+                    .matches
+                    .get(event.match_topic.as_str())
+                    .filter(|snapshot| snapshot.seq > 0 && !new_history);
+                let position = current.map(|snapshot| Position {
+                    epoch: snapshot.epoch,
+                    seq: snapshot.seq,
+                });
+                let mut candidate = event;
+                candidate.epoch = position.map_or(u64::MAX, |position| position.epoch);
+                let verdict = self.matches.check(&candidate).map(|()| position);
+                let _ = reply.send(verdict);
+            }
+            Command::Ledger { topic, reply } => {
+                let _ = reply.send(self.ledger(&topic));
+            }
             Command::Restore(snapshots) => {
                 for snapshot in snapshots {
                     self.matches.restore(snapshot);
@@ -337,7 +423,10 @@ impl Hub {
                         topic: topic.clone(),
                         epoch: point.epoch,
                         after_seq: point.seq,
-                        for_client: Some((conn, entry.snapshot.seq)),
+                        purpose: Purpose::Client {
+                            conn,
+                            until_seq: entry.snapshot.seq,
+                        },
                     };
                     let sent = self
                         .backfill
@@ -417,32 +506,34 @@ impl Hub {
     }
 
     /// Takes an event from the broker. If it follows its match's history it goes out at once; if
-    /// it skips `seq` values it is held while the missing ones are fetched. Returns the number of
-    /// recipients (0 while held).
+    /// it skips `seq` values it is held while the missing ones are fetched, and if it belongs to a
+    /// newer history first seen mid-way, while that history is read from its start. Returns the
+    /// number of recipients (0 while held).
     pub fn publish(&mut self, inbound: InboundEvent) -> Result<usize, Rejected> {
         metrics::counter!(telemetry::EVENTS_IN).increment(1);
         let topic = inbound.event.match_topic.clone();
         if let Some(held) = self.held.get_mut(&topic) {
             if held.events.len() < MAX_HELD && held.since.elapsed() < BACKFILL_PATIENCE {
-                held.events.insert(inbound.event.seq, inbound);
+                held.events
+                    .insert((inbound.event.epoch, inbound.event.seq), inbound);
                 return Ok(0);
             }
             // The history is not coming (or too much piled up): go on without it.
             self.release(&topic);
             return self.deliver(inbound);
         }
-        if let Some(after_seq) = self.gap_before(&inbound.event)
+        if let Some((after_seq, purpose)) = self.missing_before(&inbound.event)
             && let Some(backfill) = &self.backfill
         {
             let request = BackfillRequest {
                 topic: topic.clone(),
                 epoch: inbound.event.epoch,
                 after_seq,
-                for_client: None,
+                purpose,
             };
             if backfill.try_send(request).is_ok() {
                 let mut events = BTreeMap::new();
-                events.insert(inbound.event.seq, inbound);
+                events.insert((inbound.event.epoch, inbound.event.seq), inbound);
                 self.held.insert(
                     topic,
                     Held {
@@ -456,25 +547,58 @@ impl Hub {
         self.deliver(inbound)
     }
 
-    /// The seq after which events are missing before `event`, if any. A numbered history starts
-    /// at seq 1, so a match first seen at a later seq is missing its start too.
-    fn gap_before(&self, event: &ScoreEvent) -> Option<u64> {
-        let (epoch, seq) = self
-            .matches
-            .get(event.match_topic.as_str())
-            .map_or((event.epoch, 0), |snapshot| (snapshot.epoch, snapshot.seq));
-        (event.epoch == epoch && event.seq > seq + 1).then_some(seq)
+    /// What is missing before `event`, if anything: the seq after which events are missing and
+    /// how to get them. A numbered history starts at seq 1, so a match first seen at a later seq
+    /// is missing its start, and a newer epoch first seen at a later seq is read from its start
+    /// and the match rebuilt from it (never shown from the middle, with blank names).
+    fn missing_before(&self, event: &ScoreEvent) -> Option<(u64, Purpose)> {
+        let Some(entry) = self.matches.entry(event.match_topic.as_str()) else {
+            return (event.seq > 1).then_some((0, Purpose::Gap));
+        };
+        let snapshot = &entry.snapshot;
+        if snapshot.seq == 0 {
+            return (event.seq > 1).then_some((0, Purpose::Gap));
+        }
+        if event.epoch == snapshot.epoch {
+            return (event.seq > snapshot.seq + 1).then_some((snapshot.seq, Purpose::Gap));
+        }
+        let readable = entry.unreadable != Some(event.epoch);
+        (event.epoch > snapshot.epoch && event.seq > 1 && readable).then_some((0, Purpose::Rebuild))
     }
 
-    /// Answers a backfill: delivers the missing events, then those held, in seq order. Events at
-    /// or before the match's current seq only refill its resume record (after a restart).
-    fn backfilled(&mut self, request: BackfillRequest, events: Result<Vec<ScoreEvent>, String>) {
-        if let Some((conn, until_seq)) = request.for_client {
-            self.resumed_from_history(conn, &request, until_seq, events);
-            return;
+    /// Answers a history read: fills a gap, rebuilds a match, or catches up a resuming client.
+    fn backfilled(
+        &mut self,
+        request: BackfillRequest,
+        events: Result<Vec<ScoreEvent>, BackfillError>,
+    ) {
+        match request.purpose {
+            Purpose::Client { conn, until_seq } => {
+                self.resumed_from_history(conn, &request, until_seq, events);
+            }
+            Purpose::Rebuild => {
+                self.rebuild(&request, events);
+                self.release(&request.topic);
+            }
+            Purpose::Gap => {
+                let conflict = self.fill_gap(&request, events);
+                self.release(&request.topic);
+                if let Some((epoch, seq)) = conflict {
+                    self.conflicted(&request.topic, epoch, seq);
+                }
+            }
         }
+    }
+
+    /// Delivers the missing events of a gap. Events at or before the match's current seq only
+    /// refill its resume record (after a restart), or reveal a conflict, which is returned.
+    fn fill_gap(
+        &mut self,
+        request: &BackfillRequest,
+        events: Result<Vec<ScoreEvent>, BackfillError>,
+    ) -> Option<(u64, u64)> {
         let events = events.unwrap_or_else(|error| {
-            tracing::warn!(topic = %request.topic, %error, "could not read the match history");
+            tracing::warn!(topic = %request.topic, error = %telemetry::ErrorChain(&error), "could not read the match history");
             Vec::new()
         });
         let current = self
@@ -486,7 +610,7 @@ impl Hub {
         for event in events {
             match current {
                 Some((epoch, seq)) if event.epoch == epoch && event.seq <= seq => {
-                    older.push((event.seq, event_frame(&event)));
+                    older.push(event);
                 }
                 _ => {
                     let inbound = InboundEvent {
@@ -499,14 +623,197 @@ impl Hub {
                 }
             }
         }
-        if !older.is_empty() {
-            self.matches.remember_older(request.topic.as_str(), older);
-        }
         if filled > 0 {
             tracing::info!(topic = %request.topic, filled, "filled a gap from the match history");
             metrics::counter!(telemetry::EVENTS_BACKFILLED).increment(filled);
         }
-        self.release(&request.topic);
+        if older.is_empty() {
+            None
+        } else {
+            self.refill_record(&request.topic, older)
+        }
+    }
+
+    /// Refills a match's resume record with events read back from its history (after a restart),
+    /// checking each against what was applied under its seq; returns the first conflict.
+    fn refill_record(&mut self, topic: &MatchTopic, older: Vec<ScoreEvent>) -> Option<(u64, u64)> {
+        let conflict = self.matches.entry(topic.as_str()).and_then(|entry| {
+            older.iter().find(|event| {
+                entry
+                    .recent
+                    .fingerprint(event.seq)
+                    .is_some_and(|held| held != fingerprint(event))
+            })
+        });
+        if let Some(event) = conflict {
+            return Some((event.epoch, event.seq));
+        }
+        let recorded = older
+            .iter()
+            .map(|event| Recorded {
+                seq: event.seq,
+                frame: Some(event_frame(event)),
+                fingerprint: fingerprint(event),
+            })
+            .collect();
+        self.matches.remember_older(topic.as_str(), recorded);
+        None
+    }
+
+    /// A different event was found under a seq already applied: the history in Redis was
+    /// rewritten. Counted, logged, and resolved by rebuilding the match from that history.
+    fn conflicted(&mut self, topic: &MatchTopic, epoch: u64, seq: u64) {
+        tracing::warn!(%topic, epoch, seq, "a different event under a seq already applied: the match history was rewritten; rebuilding the match from it");
+        metrics::counter!(telemetry::EVENT_CONFLICTS).increment(1);
+        if self.held.contains_key(topic) {
+            // A read of this match is already under way; its answer settles it.
+            return;
+        }
+        let request = BackfillRequest {
+            topic: topic.clone(),
+            epoch,
+            after_seq: 0,
+            purpose: Purpose::Rebuild,
+        };
+        let sent = self
+            .backfill
+            .as_ref()
+            .is_some_and(|backfill| backfill.try_send(request).is_ok());
+        if sent {
+            let held = Held {
+                events: BTreeMap::new(),
+                since: Instant::now(),
+            };
+            self.held.insert(topic.clone(), held);
+        } else {
+            tracing::warn!(%topic, "cannot read the history now (queue full or no history); keeping the state held");
+        }
+    }
+
+    /// Builds a match again from the start of an epoch's history and, if that differs from what
+    /// subscribers hold, sends them the rebuilt state. Without a history that reaches back to the
+    /// start, keeps the last state it can prove, marks it stale and says so.
+    fn rebuild(
+        &mut self,
+        request: &BackfillRequest,
+        events: Result<Vec<ScoreEvent>, BackfillError>,
+    ) {
+        let topic = &request.topic;
+        let events: Vec<ScoreEvent> = match events {
+            Ok(events) => events
+                .into_iter()
+                .filter(|event| event.epoch == request.epoch)
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%topic, error = %telemetry::ErrorChain(&error), "could not read the match history to rebuild it");
+                Vec::new()
+            }
+        };
+        let complete = events.first().is_some_and(|first| first.seq == 1)
+            && events.windows(2).all(|pair| pair[0].seq + 1 == pair[1].seq);
+        if !complete {
+            self.history_unreadable(topic, request.epoch);
+            return;
+        }
+        let mut fresh = MatchStore::new(StoreLimits {
+            max_matches: 1,
+            ..self.limits.store
+        });
+        for event in events {
+            let mut event = event;
+            if let Ok(accepted) = fresh.apply(&event) {
+                event.prev_critical_seq = Some(accepted.prev_critical_seq);
+                fresh.remember(
+                    topic.as_str(),
+                    event.seq,
+                    event_frame(&event),
+                    accepted.fingerprint,
+                );
+            }
+        }
+        let Some(entry) = fresh.take(topic.as_str()) else {
+            self.history_unreadable(topic, request.epoch);
+            return;
+        };
+        let current = self.matches.get(topic.as_str());
+        let reason = match current {
+            Some(current) if current.epoch != entry.snapshot.epoch => ResyncReason::EpochChanged,
+            Some(current) if *current == entry.snapshot => {
+                tracing::info!(%topic, "the match history, read again, agrees with the state held");
+                metrics::counter!(telemetry::REBUILDS, "outcome" => "unchanged").increment(1);
+                return;
+            }
+            Some(_) => ResyncReason::HistoryRewritten,
+            None => ResyncReason::EpochChanged,
+        };
+        tracing::info!(%topic, epoch = entry.snapshot.epoch, seq = entry.snapshot.seq, ?reason, "rebuilt the match from its history");
+        metrics::counter!(telemetry::REBUILDS, "outcome" => "rebuilt").increment(1);
+        self.matches.replace(entry);
+        self.resync_all(topic, reason);
+    }
+
+    /// A newer history of a match (or the current one, rewritten) cannot be read from its start:
+    /// keeps the last proven state, marked stale, and tells subscribers so.
+    fn history_unreadable(&mut self, topic: &MatchTopic, epoch: u64) {
+        tracing::warn!(%topic, epoch, "the match history cannot be read from its start; keeping the last state proven, marked stale");
+        metrics::counter!(telemetry::REBUILDS, "outcome" => "unreadable").increment(1);
+        if self
+            .matches
+            .mark_unreadable(topic.as_str(), epoch)
+            .is_some()
+        {
+            self.resync_all(topic, ResyncReason::EventsLost);
+        }
+    }
+
+    /// Sends every subscriber of a match a resync with its current state.
+    fn resync_all(&mut self, topic: &MatchTopic, reason: ResyncReason) {
+        let Some(snapshot) = self.matches.get(topic.as_str()).cloned() else {
+            return;
+        };
+        let recipients: Vec<ConnId> = self
+            .routes
+            .recipients(topic.topic())
+            .map(|(conn, _)| conn)
+            .collect();
+        if recipients.is_empty() {
+            return;
+        }
+        metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason))
+            .increment(recipients.len() as u64);
+        let frame = Outbound::critical(ServerMessage::Resync { reason, snapshot }.to_json());
+        for conn in recipients {
+            if let Some(catching_up) = self
+                .resuming
+                .get_mut(&conn)
+                .and_then(|matches| matches.get_mut(topic))
+            {
+                // A resync replaces whatever that client was catching up on.
+                catching_up.waiting.clear();
+                catching_up.waiting.push(frame.clone());
+                continue;
+            }
+            self.push_to(conn, frame.clone());
+        }
+    }
+
+    /// What the service holds of a match's history: its position and the events it keeps.
+    fn ledger(&self, topic: &MatchTopic) -> Option<(Position, Vec<ScoreEvent>)> {
+        let entry = self.matches.entry(topic.as_str())?;
+        let position = Position {
+            epoch: entry.snapshot.epoch,
+            seq: entry.snapshot.seq,
+        };
+        let events = entry
+            .recent
+            .iter()
+            .filter_map(|recorded| recorded.frame.as_ref())
+            .filter_map(|frame| match ServerMessage::from_json(frame) {
+                Ok(ServerMessage::Event(event)) => Some(event),
+                _ => None,
+            })
+            .collect();
+        Some((position, events))
     }
 
     /// Sends a resuming client the events read for it, then the live ones that waited; or, when
@@ -516,7 +823,7 @@ impl Hub {
         conn: ConnId,
         request: &BackfillRequest,
         until_seq: u64,
-        events: Result<Vec<ScoreEvent>, String>,
+        events: Result<Vec<ScoreEvent>, BackfillError>,
     ) {
         let Some(catching_up) = self
             .resuming
@@ -559,41 +866,98 @@ impl Hub {
     fn release(&mut self, topic: &MatchTopic) {
         if let Some(held) = self.held.remove(topic) {
             for inbound in held.events.into_values() {
+                // A refused event is counted and logged where it is refused.
                 let _ = self.deliver(inbound);
             }
         }
     }
 
-    /// After Redis came back: asks for everything each unfinished match may have missed, and for
-    /// the recent events a fresh instance has not seen (so clients can resume).
-    fn catch_up(&mut self) {
+    /// After (re)subscribing: asks for everything each match may have missed meanwhile, and for
+    /// the recent events a fresh instance has not seen (so clients can resume). With `heads`,
+    /// where Redis's numbering stands, it also finds matches with a newer history (read from its
+    /// start) and matches Redis forgot (counted; their feeds put them back). Every snapshot is
+    /// written again, in case Redis lost them.
+    fn catch_up(&mut self, heads: Option<Vec<Head>>) {
+        self.matches.mark_all_dirty();
+        if self.backfill.is_none() {
+            return;
+        }
+        let mut wanted: Vec<BackfillRequest> = Vec::new();
+        let mut forgotten = 0_u64;
+        match heads {
+            None => {
+                for (topic, epoch, seq) in self.matches.unfinished() {
+                    wanted.push(self.gap_request(topic, epoch, seq));
+                }
+            }
+            Some(heads) => {
+                let heads: HashMap<MatchTopic, Position> = heads
+                    .into_iter()
+                    .map(|head| (head.topic, head.position))
+                    .collect();
+                for (topic, epoch, seq) in self.matches.positions() {
+                    match heads.get(&topic) {
+                        Some(head) if head.epoch > epoch => wanted.push(BackfillRequest {
+                            topic,
+                            epoch: head.epoch,
+                            after_seq: 0,
+                            purpose: Purpose::Rebuild,
+                        }),
+                        Some(head) if head.epoch == epoch && head.seq >= seq => {
+                            wanted.push(self.gap_request(topic, epoch, seq));
+                        }
+                        Some(_) | None if seq > 0 => forgotten += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if forgotten > 0 {
+            tracing::warn!(
+                matches = forgotten,
+                "Redis no longer holds (all of) the history of some matches; their feeds re-establish it at their next event"
+            );
+            metrics::counter!(telemetry::HISTORIES_FORGOTTEN).increment(forgotten);
+        }
         let Some(backfill) = &self.backfill else {
             return;
         };
-        for (topic, epoch, seq) in self.matches.unfinished() {
-            let record_empty = self
-                .matches
-                .entry(topic.as_str())
-                .is_none_or(|entry| entry.recent.is_empty());
-            let after_seq = if record_empty {
-                seq.saturating_sub(self.limits.store.recent_events as u64)
-            } else {
-                seq
-            };
-            if backfill
-                .try_send(BackfillRequest {
-                    topic,
-                    epoch,
-                    after_seq,
-                    for_client: None,
-                })
-                .is_err()
-            {
+        for request in wanted {
+            let rebuild = request.purpose == Purpose::Rebuild;
+            let topic = request.topic.clone();
+            if backfill.try_send(request).is_err() {
                 tracing::warn!(
                     "backfill queue full; some matches will catch up at their next event"
                 );
                 break;
             }
+            if rebuild {
+                let held = Held {
+                    events: BTreeMap::new(),
+                    since: Instant::now(),
+                };
+                self.held.entry(topic).or_insert(held);
+            }
+        }
+    }
+
+    /// The read that fills whatever a match missed after `seq`, and refills its resume record on
+    /// a fresh instance.
+    fn gap_request(&self, topic: MatchTopic, epoch: u64, seq: u64) -> BackfillRequest {
+        let record_empty = self
+            .matches
+            .entry(topic.as_str())
+            .is_none_or(|entry| entry.recent.is_empty());
+        let after_seq = if record_empty {
+            seq.saturating_sub(self.limits.store.recent_events as u64)
+        } else {
+            seq
+        };
+        BackfillRequest {
+            topic,
+            epoch,
+            after_seq,
+            purpose: Purpose::Gap,
         }
     }
 
@@ -601,13 +965,19 @@ impl Hub {
     /// as the event itself, or as a `resync` when subscribers cannot follow from the event alone
     /// (the history was reset, or events before it were lost for good).
     fn deliver(&mut self, inbound: InboundEvent) -> Result<usize, Rejected> {
-        let InboundEvent { event, received_at } = inbound;
+        let InboundEvent {
+            mut event,
+            received_at,
+        } = inbound;
         let accepted = match self.matches.apply(&event) {
             Ok(accepted) => accepted,
             Err(rejected) => {
                 tracing::debug!(%rejected, topic = %event.match_topic, seq = event.seq, "event dropped");
                 metrics::counter!(telemetry::EVENTS_REJECTED, "reason" => rejected.label())
                     .increment(1);
+                if let Rejected::Conflict { seq } = rejected {
+                    self.conflicted(&event.match_topic, event.epoch, seq);
+                }
                 return Err(rejected);
             }
         };
@@ -626,12 +996,18 @@ impl Hub {
                 Some(CoalesceId(format!("{}#{key:?}", event.match_topic).into()))
             }
         };
+        // Lets every client prove that a seq it skipped held only coalesced readings.
+        event.prev_critical_seq = Some(accepted.prev_critical_seq);
         let match_topic = event.match_topic.clone();
         let seq = event.seq;
         // Serialised once; every recipient shares these bytes.
         let text = event_frame(&event);
-        self.matches
-            .remember(match_topic.as_str(), seq, text.clone());
+        self.matches.remember(
+            match_topic.as_str(),
+            seq,
+            text.clone(),
+            accepted.fingerprint,
+        );
         let frame = match resync {
             None => Outbound {
                 text,
@@ -860,6 +1236,32 @@ impl HubHandle {
             reply,
         })
         .await?;
+        answer.await.map_err(|_| HubGone)
+    }
+
+    /// Checks an event before it is numbered; answers the match's current position.
+    pub async fn check(
+        &self,
+        event: ScoreEvent,
+        new_history: bool,
+    ) -> Result<Result<Option<Position>, ApplyError>, HubGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Check {
+            event,
+            new_history,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| HubGone)
+    }
+
+    /// What the service holds of a match's history (position and recent events).
+    pub async fn ledger(
+        &self,
+        topic: MatchTopic,
+    ) -> Result<Option<(Position, Vec<ScoreEvent>)>, HubGone> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Ledger { topic, reply }).await?;
         answer.await.map_err(|_| HubGone)
     }
 
@@ -1189,7 +1591,7 @@ mod tests {
         let request = requests.try_recv().unwrap();
         hub.handle(Command::Backfill {
             request,
-            events: Err("trimmed".into()),
+            events: Err(BackfillError::Timeout(Duration::from_secs(2))),
         });
         hub.publish(numbered(5)).unwrap();
         assert_eq!(
@@ -1302,8 +1704,14 @@ mod tests {
         resume(&mut hub, 1, 7, 1);
         let request = requests.try_recv().unwrap();
         assert_eq!(
-            (request.after_seq, request.for_client),
-            (1, Some((ConnId(1), 6)))
+            (request.after_seq, request.purpose),
+            (
+                1,
+                Purpose::Client {
+                    conn: ConnId(1),
+                    until_seq: 6
+                }
+            )
         );
         hub.publish(numbered(7)).unwrap();
         assert_eq!(
@@ -1342,5 +1750,134 @@ mod tests {
                 "resync HistoryTrimmed at 6"
             ]
         );
+    }
+
+    fn in_epoch(epoch: u64, seq: u64, kind: EventKind) -> InboundEvent {
+        let mut inbound = event("football/pl/a-b", seq, kind);
+        inbound.event.epoch = epoch;
+        inbound
+    }
+
+    fn scheduled() -> EventKind {
+        EventKind::MatchScheduled {
+            home: scoreline_protocol::Team::new("Arsenal", "ARS"),
+            away: scoreline_protocol::Team::new("Chelsea", "CHE"),
+            kickoff_ms: 0,
+            competition: Some("Premier League".into()),
+            venue: None,
+            period_secs: None,
+            tennis: None,
+        }
+    }
+
+    /// A hub holding a finished match of epoch 7 (Arsenal 1-0), with one subscriber.
+    fn finished_match() -> (Hub, mpsc::Receiver<BackfillRequest>, Arc<Mailbox>) {
+        let (backfill, requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        hub.publish(in_epoch(7, 1, scheduled())).unwrap();
+        hub.publish(in_epoch(7, 2, goal(Side::Home))).unwrap();
+        hub.publish(in_epoch(7, 3, EventKind::MatchEnded { winner: None }))
+            .unwrap();
+        let mailbox = connect(&mut hub, 1, 16);
+        subscribe(&mut hub, 1, &["football"]);
+        received(&mailbox);
+        (hub, requests, mailbox)
+    }
+
+    #[test]
+    fn a_newer_epoch_first_seen_mid_way_is_rebuilt_from_its_start() {
+        let (mut hub, mut requests, mailbox) = finished_match();
+        // The match started over (epoch 9) while this instance was away; seq 4 arrives first.
+        assert_eq!(hub.publish(in_epoch(9, 4, goal(Side::Away))), Ok(0), "held");
+        hub.publish(in_epoch(9, 5, goal(Side::Away))).unwrap();
+        let request = requests.try_recv().unwrap();
+        assert_eq!(
+            (request.epoch, request.after_seq, request.purpose),
+            (9, 0, Purpose::Rebuild)
+        );
+        let history = vec![
+            in_epoch(9, 1, scheduled()).event,
+            in_epoch(9, 2, EventKind::MatchStarted).event,
+            in_epoch(9, 3, goal(Side::Home)).event,
+            in_epoch(9, 4, goal(Side::Away)).event,
+        ];
+        hub.handle(Command::Backfill {
+            request,
+            events: Ok(history),
+        });
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            ["resync EpochChanged at 4", "5"],
+            "one resync with the rebuilt state, then the live event"
+        );
+        let snapshot = hub.matches().get("football/pl/a-b").unwrap();
+        assert_eq!(
+            (
+                snapshot.home.name.as_str(),
+                snapshot.score.home,
+                snapshot.score.away
+            ),
+            ("Arsenal", 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_newer_epoch_without_its_start_keeps_the_last_proven_state_marked_stale() {
+        let (mut hub, mut requests, mailbox) = finished_match();
+        hub.publish(in_epoch(9, 4, goal(Side::Away))).unwrap();
+        let request = requests.try_recv().unwrap();
+        let trimmed = vec![
+            in_epoch(9, 3, goal(Side::Home)).event,
+            in_epoch(9, 4, goal(Side::Away)).event,
+        ];
+        hub.handle(Command::Backfill {
+            request,
+            events: Ok(trimmed),
+        });
+        assert_eq!(seqs(&received(&mailbox)), ["resync EventsLost at 3"]);
+        let snapshot = hub.matches().get("football/pl/a-b").unwrap();
+        assert!(snapshot.stale);
+        assert_eq!((snapshot.epoch, snapshot.score.home), (7, 1));
+        assert_eq!(
+            hub.publish(in_epoch(9, 5, goal(Side::Away))),
+            Err(Rejected::Unreadable(9)),
+            "never applied from the middle"
+        );
+        assert!(received(&mailbox).is_empty());
+    }
+
+    #[test]
+    fn after_resubscribing_newer_histories_are_rebuilt_and_forgotten_ones_left_to_their_feeds() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        for topic in ["football/pl/a-b", "football/pl/c-d", "football/pl/e-f"] {
+            let mut inbound = event(topic, 1, EventKind::MatchStarted);
+            inbound.event.epoch = 7;
+            hub.publish(inbound).unwrap();
+        }
+        let head = |topic: &str, epoch, seq| Head {
+            topic: MatchTopic::parse(topic).unwrap(),
+            position: Position { epoch, seq },
+        };
+        hub.handle(Command::Resubscribed {
+            heads: Some(vec![
+                head("football/pl/a-b", 8, 30),
+                head("football/pl/c-d", 7, 5),
+            ]),
+        });
+        let mut asked = Vec::new();
+        while let Ok(request) = requests.try_recv() {
+            asked.push((request.topic.to_string(), request.epoch, request.purpose));
+        }
+        asked.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            asked,
+            [
+                ("football/pl/a-b".to_owned(), 8, Purpose::Rebuild),
+                ("football/pl/c-d".to_owned(), 7, Purpose::Gap),
+            ],
+            "e-f is gone from Redis: nothing to read, its feed puts it back"
+        );
+        assert_eq!(hub.housekeeping(0).len(), 3, "every snapshot written again");
     }
 }

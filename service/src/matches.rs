@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, Range};
 
-use crate::history::RecentEvents;
+use crate::history::{RecentEvents, Recorded};
 
 use bytestring::ByteString;
 use scoreline_protocol::wire::listing_order;
@@ -35,6 +35,11 @@ pub struct Accepted {
     pub missed: Option<Range<u64>>,
     /// The event started a new epoch: the match's history was reset.
     pub reset: bool,
+    /// The seq of the match's critical event before this one (0 for none), which the event
+    /// carries to clients as `prev_critical_seq`.
+    pub prev_critical_seq: u64,
+    /// The event's [`fingerprint`], to record with its frame.
+    pub fingerprint: u64,
 }
 
 /// Why an event was not applied (and is not sent to anyone).
@@ -43,20 +48,51 @@ pub enum Rejected {
     /// Already applied, or older than the current state.
     #[error("duplicate or out-of-order event: {0}")]
     Stale(ApplyError),
-    /// Does not fit the match (wrong sport, after the end, unknown correction target...).
+    /// A different event under a seq already applied: the history was rewritten (a failover to
+    /// a replica that missed writes, then other events numbered in their place).
+    #[error("a different event under seq {seq}, which was already applied")]
+    Conflict {
+        /// The seq both events claim.
+        seq: u64,
+    },
+    /// Does not fit the match (wrong sport, after the end, unknown correction target...). When
+    /// it came next in the match's history its seq is used up anyway, as a no-op, so the next
+    /// event does not look like a loss.
     #[error("event does not fit the match: {0}")]
     Invalid(ApplyError),
+    /// Of a newer history that could not be read from its start: applying it would show the
+    /// match from the middle (blank names, a reset score), so the last proven state is kept.
+    #[error("epoch {0} of this match could not be read from its start")]
+    Unreadable(u64),
     /// The store is full of matches still in play.
     #[error("the match store is full ({0} matches)")]
     StoreFull(usize),
 }
 
 impl Rejected {
+    /// The reducer's reason, for an answer to whoever published the event.
+    pub fn into_cause(self) -> ApplyError {
+        match self {
+            Rejected::Stale(error) | Rejected::Invalid(error) => error,
+            Rejected::Conflict { seq } => ApplyError::NotNewer {
+                current: seq,
+                got: seq,
+            },
+            Rejected::Unreadable(epoch) => ApplyError::StaleEpoch {
+                current: epoch,
+                got: epoch,
+            },
+            Rejected::StoreFull(_) => ApplyError::NotNewer { current: 0, got: 0 },
+        }
+    }
+
     /// A short label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
             Rejected::Stale(_) => "stale",
+            Rejected::Conflict { .. } => "conflict",
             Rejected::Invalid(_) => "invalid",
+            Rejected::Unreadable(_) => "unreadable",
             Rejected::StoreFull(_) => "store_full",
         }
     }
@@ -69,6 +105,47 @@ pub struct Entry {
     pub snapshot: MatchSnapshot,
     /// The frames of its latest events, for clients that resume.
     pub recent: RecentEvents,
+    /// A newer epoch whose history could not be read from its start, and since when: its events
+    /// are refused until a read succeeds.
+    pub unreadable: Option<u64>,
+}
+
+impl Entry {
+    /// A match nothing is known about yet.
+    pub fn new(topic: MatchTopic) -> Entry {
+        Entry {
+            snapshot: MatchSnapshot::new(topic),
+            recent: RecentEvents::default(),
+            unreadable: None,
+        }
+    }
+}
+
+/// A digest of what an event says (everything but its place in the history and the service's
+/// own stamp), so the same event published twice under one seq is a duplicate, and a different
+/// one a conflict.
+pub fn fingerprint(event: &ScoreEvent) -> u64 {
+    use std::hash::Hasher;
+    /// Feeds serialised bytes straight into the hasher, without building a string.
+    struct Digest(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Digest {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut digest = Digest(std::collections::hash_map::DefaultHasher::new());
+    digest.0.write_u64(event.ts_ms);
+    digest.0.write_u32(event.clock_secs.unwrap_or(u32::MAX));
+    // Writing into a hasher cannot fail; an event that does not serialise digests to its
+    // envelope alone, which is still deterministic.
+    if serde_json::to_writer(&mut digest, &event.kind).is_err() {
+        digest.0.write_u8(0);
+    }
+    digest.0.finish()
 }
 
 /// Snapshots by match topic, ordered so a prefix selects a contiguous range.
@@ -91,21 +168,25 @@ impl MatchStore {
 
     /// Applies an event to its match, creating the match when it is new.
     pub fn apply(&mut self, event: &ScoreEvent) -> Result<Accepted, Rejected> {
+        let fingerprint = fingerprint(event);
         if !self.matches.contains_key(&event.match_topic) {
             self.make_room(event.ts_ms)?;
         }
         let entry = self
             .matches
             .entry(event.match_topic.clone())
-            .or_insert_with(|| Entry {
-                snapshot: MatchSnapshot::new(event.match_topic.clone()),
-                recent: RecentEvents::default(),
-            });
+            .or_insert_with(|| Entry::new(event.match_topic.clone()));
+        if entry.unreadable == Some(event.epoch) {
+            return Err(Rejected::Unreadable(event.epoch));
+        }
         let snapshot = &mut entry.snapshot;
+        let prev_critical_seq = snapshot.critical_seq;
         let outcome = match apply(snapshot, event) {
             Ok(applied) => Ok(Accepted {
                 missed: applied.missed,
                 reset: false,
+                prev_critical_seq,
+                fingerprint,
             }),
             Err(ApplyError::EpochChanged { .. }) => {
                 // The feed reset this match's history: start again from the new epoch.
@@ -113,27 +194,91 @@ impl MatchStore {
                 let applied = apply(&mut fresh, event).map_err(Rejected::Invalid)?;
                 *snapshot = fresh;
                 entry.recent.clear();
+                entry.unreadable = None;
                 Ok(Accepted {
                     missed: applied.missed,
                     reset: true,
+                    prev_critical_seq: 0,
+                    fingerprint,
                 })
             }
-            Err(error @ (ApplyError::NotNewer { .. } | ApplyError::StaleEpoch { .. })) => {
-                Err(Rejected::Stale(error))
+            Err(error @ ApplyError::NotNewer { .. }) => match entry.recent.fingerprint(event.seq) {
+                Some(held) if held != fingerprint => Err(Rejected::Conflict { seq: event.seq }),
+                _ => Err(Rejected::Stale(error)),
+            },
+            Err(error @ ApplyError::StaleEpoch { .. }) => Err(Rejected::Stale(error)),
+            Err(error) => {
+                if snapshot.seq > 0
+                    && event.epoch == snapshot.epoch
+                    && event.seq == snapshot.seq + 1
+                {
+                    // Next in the history but refused: use its seq up as a no-op, so the next
+                    // event follows on and nobody mistakes the refusal for a loss.
+                    snapshot.seq = event.seq;
+                    let skipped = Recorded {
+                        seq: event.seq,
+                        frame: None,
+                        fingerprint,
+                    };
+                    entry.recent.push(skipped, self.limits.recent_events);
+                    self.dirty.insert(event.match_topic.clone());
+                }
+                Err(Rejected::Invalid(error))
             }
-            Err(error) => Err(Rejected::Invalid(error)),
         };
         match &outcome {
             Ok(_) => {
                 self.dirty.insert(event.match_topic.clone());
             }
-            Err(_) if snapshot.seq == 0 => {
+            Err(_)
+                if self
+                    .get(event.match_topic.as_str())
+                    .is_some_and(|s| s.seq == 0) =>
+            {
                 // Never keep an empty match created by a rejected event.
                 self.matches.remove(&event.match_topic);
             }
             Err(_) => {}
         }
         outcome
+    }
+
+    /// Whether `event` would apply to its match as it stands, numbered next in the current
+    /// history (or as the first of a new one): the check before a feed numbers an event.
+    pub fn check(&self, event: &ScoreEvent) -> Result<(), ApplyError> {
+        let mut snapshot = match self.get(event.match_topic.as_str()) {
+            Some(current) if event.epoch == current.epoch => current.clone(),
+            _ => MatchSnapshot::new(event.match_topic.clone()),
+        };
+        let mut numbered = event.clone();
+        if numbered.epoch == snapshot.epoch {
+            numbered.seq = snapshot.seq + 1;
+        } else {
+            numbered.seq = 1;
+        }
+        apply(&mut snapshot, &numbered).map(drop)
+    }
+
+    /// Replaces a match with one rebuilt from its history (see `Hub`), keeping nothing of the old.
+    pub fn replace(&mut self, entry: Entry) {
+        let topic = entry.snapshot.match_topic.clone();
+        self.dirty.insert(topic.clone());
+        self.matches.insert(topic, entry);
+    }
+
+    /// Marks a newer epoch of a match as unreadable (its history does not reach back to its
+    /// start), and the state held as stale. Returns the stale snapshot.
+    pub fn mark_unreadable(&mut self, topic: &str, epoch: u64) -> Option<&MatchSnapshot> {
+        let entry = self.matches.get_mut(topic)?;
+        entry.unreadable = Some(epoch);
+        entry.snapshot.stale = true;
+        self.dirty.insert(entry.snapshot.match_topic.clone());
+        Some(&entry.snapshot)
+    }
+
+    /// Every match, for the store to write again (Redis lost them).
+    pub fn mark_all_dirty(&mut self) {
+        self.dirty.extend(self.matches.keys().cloned());
     }
 
     fn make_room(&mut self, now_ms: u64) -> Result<(), Rejected> {
@@ -183,6 +328,7 @@ impl MatchStore {
             let entry = Entry {
                 snapshot,
                 recent: RecentEvents::default(),
+                unreadable: None,
             };
             self.matches
                 .insert(entry.snapshot.match_topic.clone(), entry);
@@ -201,17 +347,41 @@ impl MatchStore {
     }
 
     /// Records the frame of an event just applied, for resuming clients.
-    pub fn remember(&mut self, topic: &str, seq: u64, frame: ByteString) {
+    pub fn remember(&mut self, topic: &str, seq: u64, frame: ByteString, fingerprint: u64) {
         if let Some(entry) = self.matches.get_mut(topic) {
-            entry.recent.push(seq, frame, self.limits.recent_events);
+            let recorded = Recorded {
+                seq,
+                frame: Some(frame),
+                fingerprint,
+            };
+            entry.recent.push(recorded, self.limits.recent_events);
         }
     }
 
-    /// Adds frames of events older than those held (read back after a restart).
-    pub fn remember_older(&mut self, topic: &str, older: Vec<(u64, ByteString)>) {
+    /// Adds events older than those held (read back after a restart).
+    pub fn remember_older(&mut self, topic: &str, older: Vec<Recorded>) {
         if let Some(entry) = self.matches.get_mut(topic) {
             entry.recent.prepend(older, self.limits.recent_events);
         }
+    }
+
+    /// Takes a match out of the store.
+    pub fn take(&mut self, topic: &str) -> Option<Entry> {
+        self.matches.remove(topic)
+    }
+
+    /// Every match, with its position.
+    pub fn positions(&self) -> Vec<(MatchTopic, u64, u64)> {
+        self.matches
+            .values()
+            .map(|entry| {
+                (
+                    entry.snapshot.match_topic.clone(),
+                    entry.snapshot.epoch,
+                    entry.snapshot.seq,
+                )
+            })
+            .collect()
     }
 
     /// Every match still being played or yet to be played, with its position.
@@ -356,11 +526,14 @@ mod tests {
     fn applies_in_order_and_rejects_duplicates() {
         let mut store = MatchStore::new(LIMITS);
         let topic = "football/pl/a-b";
+        let first = event(topic, 0, 1, EventKind::MatchStarted);
         assert_eq!(
-            store.apply(&event(topic, 0, 1, EventKind::MatchStarted)),
+            store.apply(&first),
             Ok(Accepted {
                 missed: None,
-                reset: false
+                reset: false,
+                prev_critical_seq: 0,
+                fingerprint: fingerprint(&first),
             })
         );
         assert!(matches!(

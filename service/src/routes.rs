@@ -51,6 +51,9 @@ pub enum ApiError {
     /// The broker is down, the hub is gone, or the connection limit is reached.
     #[error("{0}")]
     Unavailable(String),
+    /// The request is well-formed but cannot apply (an event its match's reducer refuses).
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 impl ApiError {
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unprocessable(_) => "unprocessable",
         }
     }
 }
@@ -73,6 +77,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -195,9 +200,14 @@ async fn publish(
         let event = ScoreEvent::from_json(&body).map_err(bad_event)?;
         state
             .broker
+            .check(&event, false)
+            .await
+            .map_err(publish_failed)?;
+        state
+            .broker
             .publish(&event)
             .await
-            .map_err(|error| ApiError::Unavailable(error.to_string()))?;
+            .map_err(|error| publish_failed(error.into()))?;
         event
     } else {
         let draft: EventDraft = serde_json::from_slice(&body).map_err(bad_event)?;
@@ -205,14 +215,28 @@ async fn publish(
             .broker
             .publish_draft(draft, new_history)
             .await
-            .map_err(|error| match error {
-                PublishDraftError::Unavailable(message) => ApiError::Unavailable(message),
-                PublishDraftError::Rejected(message) => ApiError::BadRequest(message),
-            })?
+            .map_err(publish_failed)?
     };
     Ok(HttpResponse::Accepted().json(serde_json::json!({
         "accepted": true, "match": event.match_topic, "epoch": event.epoch, "seq": event.seq
     })))
+}
+
+/// The answer to a publish that failed: 422 with the reducer's reason for an event that cannot
+/// apply (nothing was numbered), 503 (logged here, once, with its causes) when the broker could
+/// not take it.
+fn publish_failed(error: PublishDraftError) -> ApiError {
+    match error {
+        PublishDraftError::Refused(reason) => {
+            telemetry::bad_input("publish_refused");
+            ApiError::Unprocessable(format!("the event does not apply to its match: {reason}"))
+        }
+        PublishDraftError::Unavailable(error) => {
+            let chain = telemetry::ErrorChain(&error).to_string();
+            tracing::warn!(error = %chain, "POST /api/publish: the broker could not take the event");
+            ApiError::Unavailable(chain)
+        }
+    }
 }
 
 /// Compares secrets in time independent of where they differ.

@@ -141,13 +141,16 @@ impl Application {
 
         let broker = match (kind, stored, backfills) {
             (BrokerKind::Redis, Some(stored), Some(backfills)) => {
-                let redis = RedisBroker::new(RedisSettings {
-                    url: config.redis_url(),
-                    channel_prefix: config.channel_prefix.clone(),
-                    key_prefix: config.key_prefix.clone(),
-                    finished_ttl_secs: config.finished_retention_secs,
-                    history_len: config.history_len,
-                })
+                let redis = RedisBroker::new(
+                    RedisSettings {
+                        url: config.redis_url(),
+                        channel_prefix: config.channel_prefix.clone(),
+                        key_prefix: config.key_prefix.clone(),
+                        finished_ttl_secs: config.finished_retention_secs,
+                        history_len: config.history_len,
+                    },
+                    hub.clone(),
+                )
                 .context("invalid Redis configuration")?;
                 load_initial_snapshots(&redis, &hub, config.max_matches).await;
                 background.extend(redis.spawn(

@@ -48,6 +48,14 @@ pub const CANARY_ROUND_TRIP_SECONDS: &str = "scoreline_canary_round_trip_seconds
 pub const BROKER_UP: &str = "scoreline_broker_up";
 /// Time from receiving an event to writing it to a socket, in seconds (histogram).
 pub const PUBLISH_TO_SEND_SECONDS: &str = "scoreline_publish_to_send_seconds";
+/// Events found under a seq already applied with different content: the history was rewritten.
+pub const EVENT_CONFLICTS: &str = "scoreline_event_conflicts_total";
+/// Matches rebuilt from their Redis history, by outcome: `rebuilt`, `unchanged`, `unreadable`.
+pub const REBUILDS: &str = "scoreline_match_rebuilds_total";
+/// Matches whose numbering Redis no longer held (or held behind) when the service subscribed.
+pub const HISTORIES_FORGOTTEN: &str = "scoreline_histories_forgotten_total";
+/// Matches whose numbering a feed publishing through this service put back into Redis.
+pub const HISTORIES_RESTORED: &str = "scoreline_histories_restored_total";
 
 /// Buckets for the latency histogram: 50 µs to 5 s.
 const LATENCY_BUCKETS_SECS: &[f64] = &[
@@ -125,11 +133,43 @@ fn describe() {
         CANARY_ROUND_TRIP_SECONDS,
         "Round trip of the last canary through Redis."
     );
+    describe_counter!(
+        EVENT_CONFLICTS,
+        "Events under a seq already applied but with other content (a rewritten history)."
+    );
+    describe_counter!(
+        REBUILDS,
+        "Matches rebuilt from their Redis history, by outcome (rebuilt, unchanged, unreadable)."
+    );
+    describe_counter!(
+        HISTORIES_FORGOTTEN,
+        "Matches whose numbering Redis had lost or rolled back when the service subscribed."
+    );
+    describe_counter!(
+        HISTORIES_RESTORED,
+        "Match histories HTTP publishing put back into a Redis that had forgotten them."
+    );
     describe_histogram!(
         PUBLISH_TO_SEND_SECONDS,
         metrics::Unit::Seconds,
         "Time from receiving an event to writing it to a socket (oldest frame of each write batch)."
     );
+}
+
+/// Shows an error with all its causes, `outer: inner: innermost`, for logging it once at the
+/// edge.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 /// Counts one bad input of `kind` (e.g. `bad_json`, `invalid_topic`, `binary_frame`).

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use scoreline_protocol::{MatchTopic, ResumePoint, ServerMessage};
+use scoreline_protocol::{MatchSnapshot, MatchTopic, ResumePoint, ServerMessage, apply};
 
 /// What one client has seen, per match. Feed it every message; it fails loudly on a duplicate, a
 /// reordering or a silent gap.
@@ -15,6 +15,11 @@ pub struct DeliveryChecker {
     events: BTreeMap<MatchTopic, u64>,
     /// Resyncs received per match.
     resyncs: BTreeMap<MatchTopic, u64>,
+    /// Seqs skipped per match that held only coalesced readings, as `prev_critical_seq` proved.
+    skipped: BTreeMap<MatchTopic, u64>,
+    /// The state of each match as this client builds it with the reducer, from the snapshots
+    /// and events it received: what a fan would see.
+    snapshots: BTreeMap<MatchTopic, MatchSnapshot>,
 }
 
 impl DeliveryChecker {
@@ -28,6 +33,8 @@ impl DeliveryChecker {
                         seq: snapshot.seq,
                     };
                     self.positions.insert(snapshot.match_topic.clone(), point);
+                    self.snapshots
+                        .insert(snapshot.match_topic.clone(), snapshot.clone());
                 }
             }
             ServerMessage::Resync { snapshot, .. } => {
@@ -36,6 +43,8 @@ impl DeliveryChecker {
                     seq: snapshot.seq,
                 };
                 self.positions.insert(snapshot.match_topic.clone(), point);
+                self.snapshots
+                    .insert(snapshot.match_topic.clone(), snapshot.clone());
                 *self
                     .resyncs
                     .entry(snapshot.match_topic.clone())
@@ -53,12 +62,36 @@ impl DeliveryChecker {
                     ),
                     None => 1,
                 };
+                // A skip is harmless when the event proves that everything skipped was a
+                // coalesced reading: the previous critical event is one this client has.
+                let harmless_skip = event.seq > expected
+                    && event
+                        .prev_critical_seq
+                        .is_some_and(|previous| previous < expected);
                 anyhow::ensure!(
-                    event.seq == expected,
-                    "{}: got seq {} but expected {expected} (duplicate, reordering or gap)",
+                    event.seq == expected || harmless_skip,
+                    "{}: got seq {} (prev_critical_seq {:?}) but expected {expected} (duplicate, reordering or gap)",
                     event.match_topic,
-                    event.seq
+                    event.seq,
+                    event.prev_critical_seq
                 );
+                if harmless_skip {
+                    *self.skipped.entry(event.match_topic.clone()).or_default() +=
+                        event.seq - expected;
+                }
+                let snapshot = self
+                    .snapshots
+                    .entry(event.match_topic.clone())
+                    .or_insert_with(|| MatchSnapshot::new(event.match_topic.clone()));
+                if snapshot.seq + 1 == expected || snapshot.seq == 0 {
+                    apply(snapshot, event).map_err(|error| {
+                        anyhow::anyhow!(
+                            "{}: seq {} does not apply to the state built so far: {error}",
+                            event.match_topic,
+                            event.seq
+                        )
+                    })?;
+                }
                 let point = ResumePoint {
                     epoch: event.epoch,
                     seq: event.seq,
@@ -97,5 +130,21 @@ impl DeliveryChecker {
     /// Resyncs received for a match.
     pub fn resyncs(&self, topic: &str) -> u64 {
         self.resyncs.get(topic).copied().unwrap_or(0)
+    }
+
+    /// Resyncs received over all matches.
+    pub fn total_resyncs(&self) -> u64 {
+        self.resyncs.values().sum()
+    }
+
+    /// Seqs of a match skipped harmlessly (coalesced readings, proven by `prev_critical_seq`).
+    pub fn skipped(&self, topic: &str) -> u64 {
+        self.skipped.get(topic).copied().unwrap_or(0)
+    }
+
+    /// The match as this client shows it: the last snapshot received with every later event
+    /// applied by the reducer.
+    pub fn snapshot(&self, topic: &str) -> Option<&MatchSnapshot> {
+        self.snapshots.get(topic)
     }
 }

@@ -435,3 +435,215 @@ async fn a_slow_client_under_a_burst_keeps_every_score_event_in_order() {
     );
     assert!(metric(&app, "scoreline_frames_coalesced_total").await > coalesced_before);
 }
+
+/// `POST /api/publish` with a draft for `topic`; returns the status and the JSON answer.
+async fn post_draft(app: &TestApp, topic: &str, kind: EventKind) -> (u16, serde_json::Value) {
+    let url = app.http_url("/api/publish");
+    let auth = vec![(
+        "Authorization".to_owned(),
+        format!("Bearer {}", scoreline_testkit::TEST_TOKEN),
+    )];
+    let reply = scoreline_testkit::http("POST", &url, auth, Some(draft(topic, kind).to_json()))
+        .await
+        .unwrap();
+    (reply.status, reply.json().unwrap())
+}
+
+#[tokio::test]
+async fn http_publish_refuses_an_event_that_cannot_apply_and_numbers_nothing() {
+    let redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+
+    let (status, first) = post_draft(&app, GAME, EventKind::MatchStarted).await;
+    assert_eq!((status, first["seq"].as_u64()), (202, Some(1)), "{first}");
+    let (status, refused) = post_draft(&app, GAME, EventKind::Point { side: Side::Home }).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"], "unprocessable");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("point")),
+        "the reducer's reason: {refused}"
+    );
+    let (status, next) = post_draft(&app, GAME, goal(Side::Home)).await;
+    assert_eq!(
+        (status, next["seq"].as_u64()),
+        (202, Some(2)),
+        "no seq used up"
+    );
+    follow_until(&mut client, &mut checker, &[(GAME, 2)]).await;
+    assert_eq!(checker.resyncs(GAME), 0);
+    assert_eq!(checker.snapshot(GAME).unwrap().score.home, 1);
+}
+
+#[tokio::test]
+async fn a_history_entry_that_cannot_apply_is_skipped_without_a_resync() {
+    let redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+
+    // A feed that does not check numbers a tennis point into a football match's history.
+    let mut feed = publisher(&redis).await;
+    feed.publish(&draft(GAME, EventKind::MatchStarted))
+        .await
+        .unwrap();
+    feed.publish(&draft(GAME, EventKind::Point { side: Side::Home }))
+        .await
+        .unwrap();
+    feed.publish(&draft(GAME, goal(Side::Away))).await.unwrap();
+    follow_until(&mut client, &mut checker, &[(GAME, 3)]).await;
+    assert_eq!(checker.resyncs(GAME), 0, "a refusal is not a loss");
+    assert_eq!(checker.skipped(GAME), 1, "seq 2 skipped, proven harmless");
+    assert_eq!(checker.snapshot(GAME).unwrap().score.away, 1);
+}
+
+#[tokio::test]
+async fn every_event_names_the_previous_critical_event_of_its_match() {
+    let redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+    let mut feed = publisher(&redis).await;
+    let kinds = [
+        EventKind::MatchStarted,
+        EventKind::Clock { running: true },
+        goal(Side::Home),
+        EventKind::Stat {
+            name: "shots".into(),
+            home: 3,
+            away: 1,
+        },
+        goal(Side::Away),
+    ];
+    for kind in kinds {
+        feed.publish(&draft(GAME, kind)).await.unwrap();
+    }
+    let mut previous = Vec::new();
+    while previous.len() < 5 {
+        if let ServerMessage::Event(event) = client.recv().await.unwrap() {
+            previous.push(event.prev_critical_seq);
+        }
+    }
+    assert_eq!(previous, [Some(0), Some(1), Some(1), Some(3), Some(3)]);
+}
+
+#[tokio::test]
+async fn a_rewritten_history_is_taken_from_redis_not_dropped_as_duplicates() {
+    let redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+    let mut feed = publisher(&redis).await;
+    let mut published = Vec::new();
+    for kind in [EventKind::MatchStarted, goal(Side::Home), goal(Side::Home)] {
+        published.push(feed.publish(&draft(GAME, kind)).await.unwrap());
+    }
+    follow_until(&mut client, &mut checker, &[(GAME, 3)]).await;
+    assert_eq!(checker.snapshot(GAME).unwrap().score.home, 2);
+
+    // A failover to a replica that missed seq 3, then a feed without memory of it numbers another
+    // event as seq 3: Redis's history is now the truth, and it differs from what fans saw.
+    let layout = Layout::default();
+    let topic = MatchTopic::parse(GAME).unwrap();
+    let mut admin = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut rollback = redis::pipe();
+    rollback.atomic().del(layout.history_key(&topic));
+    for event in &published[..2] {
+        rollback
+            .cmd("XADD")
+            .arg(layout.history_key(&topic))
+            .arg(format!("0-{}", event.seq))
+            .arg("event")
+            .arg(event.to_json());
+    }
+    rollback.hset(layout.sequence_key(&topic), "seq", 2);
+    let () = rollback.query_async(&mut admin).await.unwrap();
+    let conflicts_before = metric(&app, "scoreline_event_conflicts_total").await;
+    let rewritten = scoreline_feed::number(
+        &mut admin,
+        &layout,
+        &draft(GAME, goal(Side::Away)),
+        false,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(rewritten, scoreline_feed::Numbered::Published(ref event) if event.seq == 3));
+
+    let resync = loop {
+        let message = client.recv().await.unwrap();
+        checker.observe(&message).unwrap();
+        if let ServerMessage::Resync { reason, snapshot } = message {
+            break (reason, snapshot);
+        }
+    };
+    assert_eq!(resync.0, ResyncReason::HistoryRewritten);
+    assert_eq!(
+        (resync.1.seq, resync.1.score.home, resync.1.score.away),
+        (3, 1, 1)
+    );
+    assert!(metric(&app, "scoreline_event_conflicts_total").await > conflicts_before);
+    let api = app
+        .get(&format!("/api/matches/{GAME}"))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(api["score"], serde_json::json!({"home": 1, "away": 1}));
+}
+
+#[tokio::test]
+async fn http_publishing_puts_a_match_back_into_a_redis_that_lost_its_data() {
+    let mut redis = RedisServer::start().unwrap();
+    let app = TestApp::with_redis(&redis).await.unwrap();
+    let mut client = app.client().await.unwrap();
+    let mut checker = DeliveryChecker::default();
+    subscribe(&mut client, &mut checker).await;
+    let mut epoch = None;
+    for kind in [EventKind::MatchStarted, goal(Side::Home), goal(Side::Home)] {
+        let (status, answer) = post_draft(&app, GAME, kind).await;
+        assert_eq!(status, 202, "{answer}");
+        epoch = answer["epoch"].as_u64();
+    }
+    follow_until(&mut client, &mut checker, &[(GAME, 3)]).await;
+
+    redis.start_again().unwrap();
+    app.wait_until_ready(true).await.unwrap();
+    let (status, answer) = post_draft(&app, GAME, goal(Side::Away)).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        (answer["epoch"].as_u64(), answer["seq"].as_u64()),
+        (epoch, Some(4)),
+        "the same history goes on"
+    );
+    follow_until(&mut client, &mut checker, &[(GAME, 4)]).await;
+    assert_eq!(checker.resyncs(GAME), 0);
+    let score = checker.snapshot(GAME).unwrap().score;
+    assert_eq!((score.home, score.away), (2, 1));
+    let mut connection = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let topic = MatchTopic::parse(GAME).unwrap();
+    let history = read_history(&mut connection, &Layout::default(), &topic, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.iter().map(|event| event.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "the history is whole again"
+    );
+    assert!(metric(&app, "scoreline_histories_restored_total").await >= 1.0);
+}
