@@ -348,20 +348,27 @@ impl Connection {
     }
 }
 
-/// A validated client request.
+/// A validated client request (public for the fuzz target of [`parse_request`]).
 #[derive(Debug, PartialEq)]
-enum Request {
+pub enum Request {
+    /// `subscribe`: topics, and where the client left off in some matches.
     Subscribe(Vec<Topic>, BTreeMap<MatchTopic, ResumePoint>),
+    /// `unsubscribe`.
     Unsubscribe(Vec<Topic>),
+    /// `ping` with the client's id.
     Ping(u64),
+    /// `list`: matches under a prefix, in a status.
     List {
+        /// Only matches under this topic.
         prefix: Option<Topic>,
+        /// Only matches in this status.
         status: Option<scoreline_protocol::MatchStatus>,
     },
 }
 
-/// Parses and validates a text frame, or says which error to answer with.
-fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
+/// Parses and validates a client's text message, or says which error to answer with. Never
+/// panics, whatever the text (fuzzed: `fuzz/fuzz_targets/client_message.rs`).
+pub fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
     let message = serde_json::from_str::<ClientMessage>(text).map_err(|error| {
         #[derive(serde::Deserialize)]
         struct Probe {

@@ -263,14 +263,49 @@ fn text(bytes: Bytes) -> Result<Incoming, ReadError> {
         .map_err(|_| ReadError::NotUtf8)
 }
 
+/// The pure part of [`FrameReader`]: client messages out of the bytes received so far, with no
+/// I/O, so tests and the fuzz targets (`fuzz/`) drive it with plain buffers.
+#[derive(Debug)]
+pub struct MessageDecoder {
+    codec: Codec,
+    assembler: Assembler,
+    max_bytes: usize,
+}
+
+impl MessageDecoder {
+    /// A decoder of a client's frames (masked, as RFC 6455 requires of clients), refusing frames
+    /// and messages over `max_bytes`.
+    pub fn new(max_bytes: usize) -> MessageDecoder {
+        MessageDecoder {
+            codec: Codec::new().max_size(max_bytes),
+            assembler: Assembler::new(max_bytes),
+            max_bytes,
+        }
+    }
+
+    /// The next complete message in `buf`, consuming its frames; `None` when `buf` holds only
+    /// part of one (what was consumed stays joined here). After an error the connection is to
+    /// be closed: the stream cannot be trusted past it.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadError> {
+        while let Some(frame) = self
+            .codec
+            .decode(buf)
+            .map_err(|error| ReadError::from_codec(error, self.max_bytes))?
+        {
+            if let Some(message) = self.assembler.push(frame)? {
+                return Ok(Some(message));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Reads the client's messages from the receiving half of a connection.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     io: R,
     buf: BytesMut,
-    codec: Codec,
-    assembler: Assembler,
-    max_bytes: usize,
+    decoder: MessageDecoder,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -280,9 +315,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         FrameReader {
             io,
             buf: BytesMut::from(already_read),
-            codec: Codec::new().max_size(max_bytes),
-            assembler: Assembler::new(max_bytes),
-            max_bytes,
+            decoder: MessageDecoder::new(max_bytes),
         }
     }
 
@@ -290,17 +323,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// in the assembler, so this can sit in a `select!` beside other work.
     pub async fn next(&mut self) -> Result<Incoming, ReadError> {
         loop {
-            while let Some(frame) = self
-                .codec
-                .decode(&mut self.buf)
-                .map_err(|error| ReadError::from_codec(error, self.max_bytes))?
-            {
-                if let Some(message) = self.assembler.push(frame)? {
-                    if self.buf.is_empty() && self.buf.capacity() > RETAINED_BUFFER {
-                        self.buf = BytesMut::new();
-                    }
-                    return Ok(message);
+            if let Some(message) = self.decoder.decode(&mut self.buf)? {
+                if self.buf.is_empty() && self.buf.capacity() > RETAINED_BUFFER {
+                    self.buf = BytesMut::new();
                 }
+                return Ok(message);
             }
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
