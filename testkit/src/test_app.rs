@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use scoreline_protocol::{ScoreEvent, ServerMessage};
+use scoreline_protocol::{MatchSnapshot, ScoreEvent, ServerMessage};
 use scoreline_service::{Application, BrokerKind, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -113,6 +113,44 @@ impl TestApp {
     /// `GET <path>`.
     pub async fn get(&self, path: &str) -> anyhow::Result<HttpReply> {
         http("GET", &self.http_url(path), Vec::new(), None).await
+    }
+
+    /// Waits until the service has applied `seq` of `topic` (events reach it through Redis
+    /// asynchronously), up to [`crate::PATIENCE`]; its snapshot then.
+    pub async fn wait_for_seq(&self, topic: &str, seq: u64) -> anyhow::Result<MatchSnapshot> {
+        let deadline = tokio::time::Instant::now() + crate::PATIENCE;
+        loop {
+            let reply = self.get(&format!("/api/matches/{topic}")).await?;
+            if reply.status == 200 {
+                let snapshot: MatchSnapshot = serde_json::from_str(&reply.body)?;
+                if snapshot.seq >= seq {
+                    return Ok(snapshot);
+                }
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{topic} never reached seq {seq}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `/readyz` counts exactly `open` WebSocket connections (a closed one is
+    /// counted until its session has ended), up to [`crate::PATIENCE`].
+    pub async fn wait_for_connections(&self, open: u64) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + crate::PATIENCE;
+        loop {
+            let reply = self.get("/readyz").await?;
+            let counted = reply.json()?["connections"].as_u64();
+            if counted == Some(open) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "readyz still counts {counted:?} connections (wanted {open})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until `/readyz` says `ready` (or not), up to 15 s.
