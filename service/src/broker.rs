@@ -297,21 +297,31 @@ impl RedisBroker {
             .map_err(|error| BrokerError::Feed(FeedError::Redis(error)))
     }
 
-    /// Starts the subscriber (feeding `hub`) and the snapshot writer (draining `snapshots`).
+    /// Starts the subscriber (feeding `hub`), the snapshot writer (draining `snapshots`) and the
+    /// backfill reader (answering `backfills`), each named for the supervisor in `startup`.
     pub fn spawn(
         &self,
         hub: HubHandle,
         snapshots: mpsc::Receiver<StoredSnapshot>,
         backfills: mpsc::Receiver<BackfillRequest>,
         shutdown: CancellationToken,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    ) -> Vec<(&'static str, tokio::task::JoinHandle<()>)> {
         vec![
-            tokio::spawn(
-                self.clone()
-                    .subscribe_forever(hub.clone(), shutdown.clone()),
+            (
+                "Redis subscriber",
+                tokio::spawn(
+                    self.clone()
+                        .subscribe_forever(hub.clone(), shutdown.clone()),
+                ),
             ),
-            tokio::spawn(self.clone().write_snapshots(snapshots, shutdown.clone())),
-            tokio::spawn(self.clone().answer_backfills(backfills, hub, shutdown)),
+            (
+                "snapshot writer",
+                tokio::spawn(self.clone().write_snapshots(snapshots, shutdown.clone())),
+            ),
+            (
+                "backfill reader",
+                tokio::spawn(self.clone().answer_backfills(backfills, hub, shutdown)),
+            ),
         ]
     }
 

@@ -235,6 +235,10 @@ pub enum Command {
         /// Where to send it.
         reply: oneshot::Sender<Option<MatchSnapshot>>,
     },
+    /// Makes the hub panic, as a bug would, so tests can prove the service notices
+    /// (`startup::TestHooks`). Compiled only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    Panic,
 }
 
 /// The hub's state and decisions: plain data, driven by [`Hub::handle`] and tested without I/O.
@@ -365,6 +369,8 @@ impl Hub {
                 let (matches, omitted) = self.select(prefix, status, limit);
                 let _ = reply.send((matches.into_iter().cloned().collect(), omitted));
             }
+            #[cfg(feature = "test-hooks")]
+            Command::Panic => panic!("the hub was told to panic (test hook)"),
             Command::Get { topic, reply } => {
                 let _ = reply.send(self.matches.get(topic.as_str()).cloned());
             }

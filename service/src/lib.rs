@@ -8,9 +8,12 @@
 //! into each recipient's bounded [`mailbox`]; each connection's [`session`] task drains its mailbox
 //! to the socket. Everything up to the mailbox is plain data tested without sockets.
 //!
-//! - [`startup`]: [`Application`], the single entry point used by `main` and the tests.
+//! - [`startup`]: [`Application`], the single entry point used by `main` and the tests; it
+//!   supervises the long-lived tasks.
 //! - [`config`]: flags and environment variables.
-//! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`).
+//! - [`state`]: what the handlers, the upgrade and the sessions share.
+//! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`);
+//!   [`api_error`]: every refusal, with its status code.
 //! - [`upgrade`]: `/ws`, the WebSocket upgrade, which takes the socket away from HTTP;
 //!   [`websocket`]: the frames on it, with small buffers and batched writes.
 //! - [`telemetry`]: logging and metric names.
@@ -18,6 +21,7 @@
 //!
 //! `docs/architecture.md` has the full map and the invariants.
 
+pub mod api_error;
 pub mod broker;
 pub mod config;
 pub mod history;
@@ -28,6 +32,7 @@ pub mod routes;
 pub mod routing;
 pub mod session;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod tls;
 pub mod upgrade;

@@ -18,10 +18,10 @@ use futures_util::SinkExt;
 use scoreline_protocol::{Limits, PROTOCOL_VERSION, ServerMessage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 
+use crate::api_error::ApiError;
 use crate::config::Config;
-use crate::routes::ApiError;
 use crate::session;
-use crate::startup::AppState;
+use crate::state::{AppState, ConnectionSlot};
 use crate::telemetry;
 use crate::websocket::{FrameReader, FrameWriter};
 
@@ -113,20 +113,19 @@ async fn accept<T>(
 fn admit(
     request: &Request,
     state: &AppState,
-) -> Result<(Response<()>, crate::startup::ConnectionSlot), Response<BoxBody>> {
+) -> Result<(Response<()>, ConnectionSlot), Response<BoxBody>> {
     if request.path() != WEBSOCKET_PATH {
-        return Err(refusal(ApiError::NotFound(format!(
-            "no WebSocket endpoint at {}; connect to {WEBSOCKET_PATH}",
-            request.path()
-        ))));
+        return Err(refusal(ApiError::NoWebSocketHere {
+            path: request.path().to_owned(),
+            endpoint: WEBSOCKET_PATH,
+        }));
     }
     let answer = handshake(request)?;
     check_origin(&request.head().headers, &state.config.allowed_origins).map_err(refusal)?;
-    let slot = state.connections.try_acquire().ok_or_else(|| {
-        refusal(ApiError::Unavailable(
-            "connection limit reached; try again later".into(),
-        ))
-    })?;
+    let slot = state
+        .connections
+        .try_acquire()
+        .ok_or_else(|| refusal(ApiError::ConnectionLimit))?;
     Ok((answer, slot))
 }
 
@@ -204,9 +203,9 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
         return Ok(());
     }
     telemetry::bad_input("origin_refused");
-    Err(ApiError::Forbidden(format!(
-        "origin {origin:?} is not allowed"
-    )))
+    Err(ApiError::OriginRefused {
+        origin: String::from_utf8_lossy(origin.as_bytes()).into_owned(),
+    })
 }
 
 #[cfg(test)]

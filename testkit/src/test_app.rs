@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use scoreline_protocol::{MatchSnapshot, ScoreEvent, ServerMessage};
+use scoreline_service::startup::RunError;
 use scoreline_service::{Application, BrokerKind, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -19,7 +20,7 @@ pub const TEST_TOKEN: &str = "test-token";
 pub struct TestApp {
     port: u16,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    task: Option<JoinHandle<Result<(), RunError>>>,
 }
 
 impl TestApp {
@@ -176,7 +177,7 @@ impl TestApp {
             let _ = stop.send(());
         }
         match self.task.take() {
-            Some(task) => task.await.context("the service task panicked")?,
+            Some(task) => Ok(task.await.context("the service task panicked")??),
             None => Ok(()),
         }
     }

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use scoreline_service::telemetry;
-use scoreline_testkit::{RedisServer, TestApp};
+use scoreline_service::startup::{RunError, TaskFailure};
+use scoreline_service::{Application, telemetry};
+use scoreline_testkit::{PATIENCE, RedisServer, TestApp, WsClient, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{metric, subscribe};
@@ -19,6 +20,48 @@ async fn graceful_shutdown_closes_clients_with_1001() {
     assert_eq!(first.closed().await.unwrap().code, Some(1001));
     assert_eq!(second.closed().await.unwrap().code, Some(1001));
     stopping.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_hub_that_panics_takes_readiness_down_and_stops_the_service_with_an_error() {
+    let application = Application::build(TestApp::config(None)).await.unwrap();
+    let hooks = application.test_hooks();
+    let readyz = format!("http://127.0.0.1:{}/readyz", application.port());
+    let ws_url = format!("ws://127.0.0.1:{}/ws", application.port());
+    let running = tokio::spawn(application.run_until(std::future::pending()));
+    assert_eq!(
+        http("GET", &readyz, vec![], None).await.unwrap().status,
+        200
+    );
+    // A fan that does not read keeps its session in the closing handshake for a while, so the
+    // HTTP server is still up to be asked after the failure.
+    let _fan = WsClient::connect(&ws_url).await.unwrap();
+
+    hooks.panic_hub().await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let reply = loop {
+        let reply = http("GET", &readyz, vec![], None).await.unwrap();
+        if reply.status != 200 {
+            break reply;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "readyz stayed 200");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.json().unwrap()["stopped_task"], "hub");
+
+    let error = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the service did not stop")
+        .unwrap()
+        .unwrap_err();
+    match &error {
+        RunError::TaskStopped(TaskFailure::Panicked { task, message }) => {
+            assert_eq!(*task, "hub");
+            assert!(message.contains("told to panic"), "{message}");
+        }
+        other => panic!("expected the hub's panic, got {other:?}"),
+    }
 }
 
 #[tokio::test]
