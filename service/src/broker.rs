@@ -451,7 +451,7 @@ impl RedisBroker {
                     }
                 }
             }
-            let jittered = delay.mul_f64(0.5 + fastrand::f64());
+            let jittered = delay.mul_f64(0.5 + rand::random::<f64>());
             tokio::select! {
                 () = tokio::time::sleep(jittered) => {}
                 () = shutdown.cancelled() => break,
@@ -633,7 +633,7 @@ struct Canary {
 
 impl Canary {
     fn new(prefix: &str) -> Canary {
-        let channel = format!("{prefix}$canary/{:016x}", fastrand::u64(..));
+        let channel = format!("{prefix}$canary/{:016x}", rand::random::<u64>());
         Canary {
             channel,
             waiting_since: None,
