@@ -1342,6 +1342,7 @@ fn flush(hub: &mut Hub, store: Option<&mpsc::Sender<StoredSnapshot>>) {
 mod tests {
     use super::*;
     use crate::mailbox::{MailboxLimits, QueueState};
+    use scoreline_protocol::test_support::{arsenal_chelsea as scheduled, goal};
     use scoreline_protocol::{EventKind, Side};
 
     const LIMITS: HubLimits = HubLimits {
@@ -1377,26 +1378,12 @@ mod tests {
 
     fn event(topic: &str, seq: u64, kind: EventKind) -> InboundEvent {
         let event = ScoreEvent {
-            match_topic: MatchTopic::parse(topic).unwrap(),
-            epoch: 0,
-            seq,
             ts_ms: 1_000 + seq,
-            clock_secs: None,
-            prev_critical_seq: None,
-            kind,
+            ..scoreline_protocol::test_support::event(topic, seq, kind)
         };
         InboundEvent {
             event,
             received_at: Instant::now(),
-        }
-    }
-
-    fn goal(side: Side) -> EventKind {
-        EventKind::Goal {
-            side,
-            player: None,
-            own_goal: false,
-            penalty: false,
         }
     }
 
@@ -1762,18 +1749,6 @@ mod tests {
         let mut inbound = event("football/pl/a-b", seq, kind);
         inbound.event.epoch = epoch;
         inbound
-    }
-
-    fn scheduled() -> EventKind {
-        EventKind::MatchScheduled {
-            home: scoreline_protocol::Team::new("Arsenal", "ARS"),
-            away: scoreline_protocol::Team::new("Chelsea", "CHE"),
-            kickoff_ms: 0,
-            competition: Some("Premier League".into()),
-            venue: None,
-            period_secs: None,
-            tennis: None,
-        }
     }
 
     /// A hub holding a finished match of epoch 7 (Arsenal 1-0), with one subscriber.

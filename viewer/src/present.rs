@@ -415,6 +415,7 @@ pub fn catch_up_label(catch_up: &CatchUp) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use scoreline_protocol::test_support::goal_by;
     use scoreline_protocol::{Clock, MatchTopic, PeriodScore, Score, Team};
 
     use super::*;
@@ -436,15 +437,6 @@ mod tests {
             kind,
             voided: false,
             amended: false,
-        }
-    }
-
-    fn goal(side: Side, player: &str) -> EventKind {
-        EventKind::Goal {
-            side,
-            player: Some(player.into()),
-            own_goal: false,
-            penalty: false,
         }
     }
 
@@ -493,7 +485,7 @@ mod tests {
     #[test]
     fn timeline_lines_name_team_player_and_corrections() {
         let football = snapshot("football/pl/a-b");
-        let mut scored = entry(7, 2, Some(66 * 60), goal(Side::Home, "Saka"));
+        let mut scored = entry(7, 2, Some(66 * 60), goal_by(Side::Home, "Saka"));
         assert_eq!(entry_time(&football, &scored), "67'");
         assert_eq!(entry_text(&football, &scored), "Goal ARS — Saka");
         scored.voided = true;
@@ -533,9 +525,9 @@ mod tests {
         let mut football = snapshot("football/pl/a-b");
         football.timeline = vec![
             entry(2, 1, Some(0), EventKind::PeriodStarted { period: 1 }),
-            entry(3, 1, Some(10 * 60), goal(Side::Home, "Saka")),
-            entry(4, 1, Some(20 * 60), goal(Side::Away, "Palmer")),
-            entry(5, 2, Some(70 * 60), goal(Side::Home, "Rice")),
+            entry(3, 1, Some(10 * 60), goal_by(Side::Home, "Saka")),
+            entry(4, 1, Some(20 * 60), goal_by(Side::Away, "Palmer")),
+            entry(5, 2, Some(70 * 60), goal_by(Side::Home, "Rice")),
         ]
         .into();
         football.timeline[2].voided = true;

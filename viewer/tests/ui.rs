@@ -6,6 +6,7 @@ use eframe::egui::Role;
 use eframe::egui::accesskit::Toggled;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable};
+use scoreline_protocol::test_support::{self, goal_by};
 use scoreline_protocol::{
     ClientMessage, EventKind, MatchSnapshot, MatchSummary, MatchTopic, ScoreEvent, ServerMessage,
     Side, Team, Topic, apply,
@@ -67,26 +68,13 @@ fn played(
     for (index, kind) in std::iter::once(schedule).chain(kinds).enumerate() {
         let seq = index as u64 + 1;
         let event = ScoreEvent {
-            match_topic: match_topic.clone(),
-            epoch: 0,
-            seq,
             ts_ms: NOW_MS - 3_000_000 + seq * 60_000,
             clock_secs: Some(seq as u32 * 300),
-            prev_critical_seq: None,
-            kind,
+            ..test_support::event(match_topic.as_str(), seq, kind)
         };
         apply(&mut snapshot, &event).expect("fixture events apply in order");
     }
     snapshot
-}
-
-fn goal(side: Side, player: &str) -> EventKind {
-    EventKind::Goal {
-        side,
-        player: Some(player.into()),
-        own_goal: false,
-        penalty: false,
-    }
 }
 
 fn arsenal_chelsea() -> MatchSnapshot {
@@ -98,9 +86,9 @@ fn arsenal_chelsea() -> MatchSnapshot {
         vec![
             EventKind::MatchStarted,
             EventKind::PeriodStarted { period: 1 },
-            goal(Side::Home, "Saka"),
-            goal(Side::Away, "Palmer"),
-            goal(Side::Home, "Rice"),
+            goal_by(Side::Home, "Saka"),
+            goal_by(Side::Away, "Palmer"),
+            goal_by(Side::Home, "Rice"),
         ],
     )
 }

@@ -23,10 +23,8 @@ const OTHER: &str = "football/la-liga/rma-fcb";
 
 fn draft(topic: &str, kind: EventKind) -> EventDraft {
     EventDraft {
-        match_topic: MatchTopic::parse(topic).unwrap(),
         ts_ms: now_ms(),
-        clock_secs: None,
-        kind,
+        ..scoreline_testkit::draft(topic, kind)
     }
 }
 
