@@ -42,9 +42,15 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --d
 redis_pid=$!
 service_port=$(free_port)
 log=${TMPDIR:-/tmp}/scoreline-bench-$service_port.log
-RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$service_port" \
-    --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
-    ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$log" 2>&1 &
+# SERVER=raw runs the yardstick instead of Scoreline: the minimal raw fan-out server
+# (loadgen/src/bin/raw-fanout.rs) on the same Redis, for the ratios in docs/benchmarks.md.
+if [[ ${SERVER:-scoreline} == raw ]]; then
+    "$bin/raw-fanout" "127.0.0.1:$service_port" "redis://127.0.0.1:$redis_port/" >"$log" 2>&1 &
+else
+    RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$service_port" \
+        --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
+        ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$log" 2>&1 &
+fi
 service_pid=$!
 cleanup() {
     # The service first, so its log does not end with a Redis connection it saw vanish.
@@ -55,13 +61,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+ready() {
+    if [[ ${SERVER:-scoreline} == raw ]]; then
+        ss -Htln "sport = :$service_port" | grep -q .
+    else
+        curl -fsS "http://127.0.0.1:$service_port/readyz" >/dev/null 2>&1
+    fi
+}
 for _ in $(seq 100); do
-    if curl -fsS "http://127.0.0.1:$service_port/readyz" >/dev/null 2>&1; then
+    if ready; then
         break
     fi
     sleep 0.1
 done
-curl -fsS "http://127.0.0.1:$service_port/readyz" >/dev/null
+ready
 
 if [[ -n ${PERF_DATA:-} ]]; then
     (sleep "${PERF_DELAY_SECS:-5}" && exec perf record -q -F 999 -p "$service_pid" -o "$PERF_DATA" \
@@ -73,7 +86,7 @@ status=0
 # The service's own view: its latency histogram (from receiving an event off Redis to handing
 # its frame to the socket, per batch) splits the client-side figure into server and the rest;
 # the counters say whether it dropped events under overload, refilled gaps or cut slow clients.
-curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_(publish_to_send_seconds_(bucket|sum|count)|events_(in|dropped_overload|backfilled)_total|event_gaps_total|resyncs_total|slow_client_disconnects_total|frames_out_total|canary_failures_total|redis_reconnects_total)' || true
+[[ ${SERVER:-scoreline} == raw ]] || curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_(publish_to_send_seconds_(bucket|sum|count)|events_(in|dropped_overload|backfilled)_total|event_gaps_total|resyncs_total|slow_client_disconnects_total|frames_out_total|canary_failures_total|redis_reconnects_total)' || true
 # CPU per service thread (user+system, in clock ticks of 1/100 s): the hub and the broker run on
 # their own threads, the sessions on the actix workers.
 for task in /proc/"$service_pid"/task/*; do

@@ -52,7 +52,9 @@ struct ReplayArgs {
     /// Fixture files or directories (searched recursively for *.jsonl).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Redis to publish into.
+    /// Redis to publish into: redis://host:port/db, or
+    /// redis+sentinel://host:port,host:port,…/master-name[/db] for a master kept by Redis
+    /// Sentinel (publishing follows its failovers).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
     redis_url: String,
     /// Channel prefix; events go to <prefix><match topic>.
@@ -108,7 +110,7 @@ struct RecordArgs {
     /// Record only matches under this topic prefix, e.g. football or football/world-cup.
     #[arg(long, value_name = "PREFIX")]
     topic: Option<String>,
-    /// Redis to subscribe to.
+    /// Redis to subscribe to (redis://… or redis+sentinel://…, as for replay).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
     redis_url: String,
     /// Channel prefix the feeds publish under.
@@ -441,6 +443,8 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 history_len: args.history_len.max(1),
             })
         };
+        // A URL that cannot work is said so, not reported as an unreachable Redis.
+        scoreline_feed::RedisTarget::parse(&args.redis_url).context("--redis-url")?;
         Publisher::Redis(Box::new(
             RedisPublisher::connect(&args.redis_url, mode)
                 .await
@@ -489,8 +493,12 @@ async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         stop_after_matches: args.matches,
     };
     let cancel = cancel_on_signal();
-    let client = redis::Client::open(args.redis_url.as_str()).context("--redis-url")?;
-    let summary = record::record(&client, &options, cancel, |written| {
+    let redis = scoreline_feed::RedisConnection::open(
+        &args.redis_url,
+        scoreline_feed::ConnectionSettings::default(),
+    )
+    .context("--redis-url")?;
+    let summary = record::record(&redis, &options, cancel, |written| {
         eprintln!("wrote {}", written.display());
     })
     .await?;

@@ -13,9 +13,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client};
-use scoreline_feed::Layout;
+use scoreline_feed::{ConnectionSettings, Layout, RedisConnection};
 use scoreline_protocol::ScoreEvent;
 use tokio::sync::mpsc;
 
@@ -52,6 +50,9 @@ pub enum PublishError {
         /// Whether the failure was of the connection (worth retrying) rather than the command.
         transient: bool,
     },
+    /// The Redis URL is not one Scoreline can use.
+    #[error("the Redis URL cannot be used")]
+    BadRedisUrl(#[from] scoreline_feed::RedisUrlError),
     /// The service could not be reached over HTTP.
     #[error("service at {url} unreachable: {reason}")]
     HttpUnreachable {
@@ -181,13 +182,13 @@ pub enum RedisMode {
     },
 }
 
-/// Publishes into Redis over one multiplexed connection shared by every match, reconnecting
-/// after a failure (the next publish tries again).
+/// Publishes into Redis over one connection shared by every match, which reconnects after a
+/// failure (the next publish tries again) and, under Sentinel, finds the current master.
 pub struct RedisPublisher {
-    client: Client,
+    /// Where Redis is, for messages (never the URL, which may hold a password).
     addr: String,
     mode: RedisMode,
-    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    connection: RedisConnection,
     /// What each match's history holds as Redis confirmed it, kept across reconnections, so a
     /// Redis that lost its data (or failed over to a replica that missed writes) gets each
     /// match's numbering and history back before the next event, instead of starting the match
@@ -199,17 +200,15 @@ impl RedisPublisher {
     /// Connects and checks Redis answers, so an unreachable Redis is reported before any match
     /// starts rather than as a stream of failed publishes.
     pub async fn connect(url: &str, mode: RedisMode) -> Result<RedisPublisher, PublishError> {
-        let client = Client::open(url).map_err(|source| PublishError::Redis {
-            addr: "(invalid URL)".into(),
-            message: source.to_string(),
-            transient: false,
-        })?;
-        let addr = client.get_connection_info().addr().to_string();
+        let settings = ConnectionSettings {
+            connect_timeout: CONNECT_TIMEOUT,
+            response_timeout: PUBLISH_TIMEOUT,
+        };
+        let connection = RedisConnection::open(url, settings)?;
         let publisher = RedisPublisher {
-            client,
-            addr,
+            addr: connection.target().to_string(),
             mode,
-            connection: tokio::sync::Mutex::new(None),
+            connection,
             ledgers: scoreline_feed::Ledgers::default(),
         };
         let mut connection = publisher.connection().await?;
@@ -228,21 +227,13 @@ impl RedisPublisher {
         }
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, PublishError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref() {
-            return Ok(connection.clone());
-        }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(PUBLISH_TIMEOUT));
-        let connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
+    async fn connection(&self) -> Result<RedisConnection, PublishError> {
+        // Connecting now reports an unreachable Redis as such, before any command is tried.
+        self.connection
+            .connect()
             .await
             .map_err(|source| self.error(source))?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+        Ok(self.connection.clone())
     }
 
     async fn publish(
@@ -283,11 +274,8 @@ impl RedisPublisher {
         };
         match result {
             Ok(published) => Ok(published),
-            Err(scoreline_feed::FeedError::Redis(source)) => {
-                // Drop the connection so the next attempt makes a fresh one.
-                *self.connection.lock().await = None;
-                Err(self.error(source))
-            }
+            // The connection has dropped itself if it broke: the next attempt connects afresh.
+            Err(scoreline_feed::FeedError::Redis(source)) => Err(self.error(source)),
             // Redis lost the match again while it was being put back: worth another try.
             Err(error @ scoreline_feed::FeedError::KeepsForgetting(_)) => {
                 Err(PublishError::Redis {

@@ -45,7 +45,7 @@ pub enum RecordError {
     /// Redis could not be reached or subscribed to at the start.
     #[error("cannot subscribe to Redis at {addr}: {message}")]
     Redis {
-        /// `host:port`.
+        /// Where Redis is (`host:port db N`, or the Sentinel master and its sentinels).
         addr: String,
         /// Why, as the Redis client tells it (kept as text: its error repeats its own cause).
         message: String,
@@ -327,10 +327,10 @@ pub fn write_fixture(out_dir: &Path, fixture: &Fixture) -> Result<PathBuf, Recor
 }
 
 /// Subscribes to the channels and records until cancelled (or `stop_after_matches` fixtures are
-/// written), then writes what is still open. Reconnects by itself if Redis goes away mid-way;
-/// fails at once if it cannot subscribe at the start.
+/// written), then writes what is still open. Reconnects by itself if Redis goes away mid-way (to
+/// the new master, under Sentinel); fails at once if it cannot subscribe at the start.
 pub async fn record(
-    client: &redis::Client,
+    redis: &scoreline_feed::RedisConnection,
     options: &RecordOptions,
     cancel: CancellationToken,
     mut on_written: impl FnMut(&Path),
@@ -338,7 +338,7 @@ pub async fn record(
     if !(options.time_scale.is_finite() && options.time_scale > 0.0) {
         return Err(RecordError::BadTimeScale(options.time_scale));
     }
-    let addr = client.get_connection_info().addr().to_string();
+    let addr = redis.target().to_string();
     let mut recorder = Recorder::new(
         &options.channel_prefix,
         options.topic.clone(),
@@ -350,7 +350,7 @@ pub async fn record(
     let mut backoff = Duration::from_millis(250);
     'session: while !cancel.is_cancelled() {
         let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
+            let mut pubsub = redis.open_pubsub().await?;
             pubsub.psubscribe(&pattern).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };

@@ -292,9 +292,9 @@ async fn a_recorded_replay_validates_and_matches_the_original() {
         stop_after_matches: Some(2),
     };
     let recording = {
-        let client = client.clone();
+        let redis = server.connection();
         tokio::spawn(
-            async move { record(&client, &options, CancellationToken::new(), |_| {}).await },
+            async move { record(&redis, &options, CancellationToken::new(), |_| {}).await },
         )
     };
     wait_for_pattern_subscribers(&client, 1).await;
@@ -427,9 +427,9 @@ async fn record_resubscribes_after_a_redis_restart() {
         stop_after_matches: Some(1),
     };
     let recording = {
-        let client = client.clone();
+        let redis = server.connection();
         tokio::spawn(
-            async move { record(&client, &options, CancellationToken::new(), |_| {}).await },
+            async move { record(&redis, &options, CancellationToken::new(), |_| {}).await },
         )
     };
     wait_for_pattern_subscribers(&client, 1).await;

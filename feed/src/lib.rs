@@ -14,9 +14,14 @@
 //! Every reader can then detect a gap by `seq` and fill it from the history
 //! ([`read_history`]). Feeds in other languages call the same script (`docs/protocol.md`,
 //! "Numbered publishing"); plain `PUBLISH` keeps working, best-effort.
+//!
+//! [`connection`] is how every Scoreline program connects to Redis: one server or a master kept
+//! by Redis Sentinel, named by one URL, reconnecting (and finding the new master) by itself.
 
+pub mod connection;
 mod publisher;
 
+pub use connection::{ConnectionSettings, RedisConnection, RedisTarget, RedisUrlError};
 pub use publisher::{Ledgers, Publisher, Recovery, RecoveryKind};
 
 use redis::AsyncCommands;
@@ -178,6 +183,10 @@ pub struct Position {
 
 /// What [`number`] did with a draft.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once per publish and matched at once; boxing would cost an allocation on the common path"
+)]
 pub enum Numbered {
     /// Numbered, recorded and published.
     Published(ScoreEvent),

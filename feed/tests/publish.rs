@@ -143,11 +143,9 @@ async fn the_history_is_bounded_and_keeps_the_newest() {
     assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), [11, 12]);
 }
 
-/// A publisher over a connection that finds Redis again after it restarts.
-async fn reconnecting(redis: &RedisServer) -> redis::aio::ConnectionManager {
-    redis::aio::ConnectionManager::new(redis.client())
-        .await
-        .unwrap()
+/// A connection that finds Redis again after it restarts: Scoreline's own (the testkit's).
+async fn reconnecting(redis: &RedisServer) -> scoreline_feed::RedisConnection {
+    redis.connection()
 }
 
 /// Every event of the match's history, oldest first.

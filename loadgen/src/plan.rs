@@ -51,6 +51,9 @@ pub enum Scenario {
     S1,
     /// The final: 10,000 clients on one match; 20 events/s for 5 s, then 100 events/s for 10 s.
     S2,
+    /// A goal in the final: 10,000 clients on one match and a realistic 5 events/s for 10 s, so
+    /// each event is a burst of 10,000 frames whose tail is what the last fan waits for.
+    S2c,
     /// Idle: 10,000 subscribed clients and no events, for server RSS per connection.
     S3,
     /// Reconnect storm: 10,000 clients connect and subscribe at once, then a short check that
@@ -118,6 +121,15 @@ impl Scenario {
                     },
                 ],
                 ..base
+            },
+            Scenario::S2c => Plan {
+                readers: 10_000,
+                topics: 1,
+                phases: vec![Phase {
+                    events_per_sec: 5,
+                    secs: 10,
+                }],
+                ..base.clone()
             },
             Scenario::S3 => Plan {
                 readers: 10_000,

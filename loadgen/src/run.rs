@@ -408,14 +408,16 @@ impl Publisher {
     }
 
     async fn run(self) -> anyhow::Result<Published> {
-        let redis =
-            redis::Client::open(self.redis_url.as_str()).context("parsing the Redis URL")?;
-        let settings =
-            redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
-        let connection = redis
-            .get_multiplexed_async_connection_with_config(&settings)
+        let settings = feed::ConnectionSettings {
+            response_timeout: PUBLISH_TIMEOUT,
+            ..feed::ConnectionSettings::default()
+        };
+        let connection = feed::RedisConnection::open(&self.redis_url, settings)
+            .context("parsing the Redis URL")?;
+        connection
+            .connect()
             .await
-            .with_context(|| format!("connecting to Redis at {}", self.redis_url))?;
+            .with_context(|| format!("connecting to Redis at {}", connection.target()))?;
         let mut numbered = feed::Publisher::new(connection.clone(), self.layout.clone());
         let mut plain = connection;
         let plan = &self.shared.plan;

@@ -106,11 +106,7 @@ pub fn apply(snapshot: &mut MatchSnapshot, event: &ScoreEvent) -> Result<Applied
     let harmless = event
         .prev_critical_seq
         .is_some_and(|previous| previous <= snapshot.seq && snapshot.seq > 0);
-    let (missed, skipped) = if harmless {
-        (None, gap)
-    } else {
-        (gap, None)
-    };
+    let (missed, skipped) = if harmless { (None, gap) } else { (gap, None) };
 
     if snapshot.seq == 0 {
         snapshot.epoch = event.epoch;

@@ -153,6 +153,16 @@ pub enum ServerMessage {
         /// Server time, milliseconds since the Unix epoch.
         server_ms: u64,
     },
+    /// How many fans watch a match: connections, on every instance sharing the Redis, that
+    /// subscribed to the match's own topic (what a fan does by opening the match). Sent to those
+    /// fans every few seconds when it changed; only the latest matters (coalescable).
+    Watching {
+        /// The match.
+        #[serde(rename = "match")]
+        match_topic: MatchTopic,
+        /// Fans watching it now, this connection included.
+        fans: u64,
+    },
     /// Answer to [`ClientMessage::List`].
     Catalogue {
         /// Matches found, live first.

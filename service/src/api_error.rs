@@ -9,6 +9,7 @@ use scoreline_protocol::{MatchTopic, TopicError};
 
 use crate::broker::BrokerError;
 use crate::hub::HubGone;
+use crate::matches::UnknownStatus;
 use crate::telemetry::ErrorChain;
 
 /// Everything an HTTP request can be refused with. The body is
@@ -28,6 +29,9 @@ pub enum ApiError {
         #[source]
         error: TopicError,
     },
+    /// A `status` filter names no match status (400).
+    #[error("invalid status filter")]
+    InvalidStatus(#[source] UnknownStatus),
     /// The body of `POST /api/publish` is not a score event (400).
     #[error("not a valid score event")]
     InvalidEvent(#[source] serde_json::Error),
@@ -94,6 +98,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidQuery(_)
             | ApiError::InvalidTopic { .. }
+            | ApiError::InvalidStatus(_)
             | ApiError::InvalidEvent(_)
             | ApiError::NotAnUpgrade => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -14,12 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
 use scoreline_protocol::{MatchSnapshot, ScoreEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use scoreline_feed::{FeedError, Layout, Numbered, Position, Restored, read_heads, read_history};
+use scoreline_feed::{
+    ConnectionSettings, FeedError, Layout, Numbered, Position, RedisConnection, Restored,
+    read_heads, read_history,
+};
 use scoreline_protocol::{ApplyError, EventDraft};
 
 use crate::hub::{
@@ -30,7 +32,8 @@ use crate::telemetry;
 /// How Redis is used.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    /// `redis://host:port/db`.
+    /// `redis://host:port/db`, or `redis+sentinel://host:port,…/master-name[/db]` for a master
+    /// kept by Redis Sentinel (`scoreline_feed::connection`).
     pub url: String,
     /// Channels are `<channel_prefix><topic>`, e.g. `scores:football/pl/ars-che`.
     pub channel_prefix: String,
@@ -174,12 +177,12 @@ impl Broker {
     }
 }
 
-/// The Redis side: a lazily (re)connecting command connection for publishing and snapshots, and a
-/// subscriber task that feeds the hub.
+/// The Redis side: a lazily (re)connecting command connection for publishing and snapshots (on the
+/// current master, under Sentinel), and a subscriber task that feeds the hub.
 #[derive(Clone)]
 pub struct RedisBroker {
     settings: Arc<RedisSettings>,
-    commands: ConnectionManager,
+    commands: RedisConnection,
     ready: Arc<AtomicBool>,
     /// The hub, which checks events before they are published and holds what the service knows
     /// of each match's history.
@@ -189,7 +192,7 @@ pub struct RedisBroker {
 impl std::fmt::Debug for RedisBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBroker")
-            .field("url", &self.settings.url)
+            .field("redis", &self.commands.target().to_string())
             .finish()
     }
 }
@@ -213,19 +216,24 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 impl RedisBroker {
     /// Prepares the broker without connecting: a service may start while Redis is down.
     pub fn new(settings: RedisSettings, hub: HubHandle) -> anyhow::Result<RedisBroker> {
-        let client = redis::Client::open(settings.url.as_str())?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1)
-            .set_max_delay(BACKOFF_MAX);
-        let commands = ConnectionManager::new_lazy_with_config(client, config)?;
+        // Connecting includes asking the sentinels for the master under Sentinel, hence the
+        // same allowance as a command rather than a bare TCP connect's.
+        let timeouts = ConnectionSettings {
+            connect_timeout: COMMAND_TIMEOUT,
+            response_timeout: COMMAND_TIMEOUT,
+        };
+        let commands = RedisConnection::open(&settings.url, timeouts)?;
         Ok(RedisBroker {
             settings: Arc::new(settings),
             commands,
             ready: Arc::default(),
             hub,
         })
+    }
+
+    /// The command connection, for others that talk to the same Redis (it follows failovers).
+    pub fn connection(&self) -> RedisConnection {
+        self.commands.clone()
     }
 
     /// See [`Broker::publish_draft`].
@@ -423,7 +431,7 @@ impl RedisBroker {
                         let down_for = down_since.map(|since| since.elapsed());
                         tracing::info!(?down_for, %pattern, "Redis is back; re-subscribed");
                     } else {
-                        tracing::info!(%pattern, url = %self.settings.url, "subscribed to Redis");
+                        tracing::info!(%pattern, redis = %self.commands.target(), "subscribed to Redis");
                     }
                     connected_before = true;
                     self.restore_into(&hub).await;
@@ -445,7 +453,7 @@ impl RedisBroker {
                     self.set_ready(false);
                     down_since.get_or_insert_with(Instant::now);
                     if delay == BACKOFF_MIN {
-                        tracing::warn!(%error, url = %self.settings.url, "Redis unreachable; retrying with backoff");
+                        tracing::warn!(%error, redis = %self.commands.target(), "Redis unreachable; retrying with backoff");
                     } else {
                         tracing::debug!(%error, "Redis still unreachable");
                     }
@@ -464,8 +472,7 @@ impl RedisBroker {
         &self,
         pattern: &str,
     ) -> anyhow::Result<(redis::aio::PubSubSink, redis::aio::PubSubStream)> {
-        let client = redis::Client::open(self.settings.url.as_str())?;
-        let pubsub = tokio::time::timeout(COMMAND_TIMEOUT, client.get_async_pubsub()).await??;
+        let pubsub = tokio::time::timeout(COMMAND_TIMEOUT, self.commands.open_pubsub()).await??;
         let (mut sink, stream) = pubsub.split();
         tokio::time::timeout(COMMAND_TIMEOUT, sink.psubscribe(pattern)).await??;
         Ok((sink, stream))

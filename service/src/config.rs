@@ -36,7 +36,9 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_BROKER", value_enum)]
     pub broker: Option<BrokerKind>,
 
-    /// Redis URL, e.g. redis://127.0.0.1:6379/0.
+    /// Redis URL: redis://127.0.0.1:6379/0 for one server, or
+    /// redis+sentinel://host:26379,host:26380,host:26381/master-name[/db] for the master that
+    /// Redis Sentinel keeps (the service follows its failovers).
     #[arg(long, env = "SCORELINE_REDIS_URL")]
     pub redis_url: Option<String>,
 
@@ -125,6 +127,13 @@ pub struct Config {
     /// How long a finished match stays available, in seconds.
     #[arg(long, env = "SCORELINE_FINISHED_RETENTION_SECS", default_value_t = 6 * 3600)]
     pub finished_retention_secs: u64,
+
+    /// How often fans watching a match are counted over every instance and told the count, in
+    /// milliseconds (see `audience.rs`): the cost of a round is bounded by the watchers, so this
+    /// trades freshness against Redis round trips.
+    #[arg(long, env = "SCORELINE_AUDIENCE_INTERVAL_MILLIS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(50..))]
+    pub audience_interval_millis: u64,
 
     /// Seconds between WebSocket pings.
     #[arg(long, env = "SCORELINE_HEARTBEAT_SECS", default_value_t = 15)]

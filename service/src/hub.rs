@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
@@ -26,11 +25,20 @@ use scoreline_protocol::{
     MatchTopic, ResumePoint, ResyncReason, ScoreEvent, ServerMessage, Topic,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
-use crate::history::{RecentEvents, Recorded};
+mod numbering;
+mod recovery;
+mod resume;
+mod task;
+
+pub use recovery::{BackfillError, BackfillRequest, Head, Purpose};
+pub use task::{HubGone, HubHandle, spawn};
+
+use recovery::Held;
+use resume::{Resume, Resuming, resume_from};
+
 use crate::mailbox::{CoalesceId, Mailbox, Outbound, Pushed};
-use crate::matches::{MatchStore, Rejected, StoreLimits, fingerprint};
+use crate::matches::{MatchStore, Rejected, StatusFilter, StoreLimits};
 use crate::routing::{ConnId, Routes};
 use crate::telemetry;
 
@@ -79,58 +87,6 @@ pub struct StoredSnapshot {
     pub json: String,
     /// Whether the match is over (the store then lets it expire).
     pub over: bool,
-}
-
-/// A request to read a match's history after `after_seq` from the broker; the answer comes back
-/// as [`Command::Backfill`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackfillRequest {
-    /// The match.
-    pub topic: MatchTopic,
-    /// Events of this epoch are wanted.
-    pub epoch: u64,
-    /// Every event after this seq.
-    pub after_seq: u64,
-    /// What the events are for.
-    pub purpose: Purpose,
-}
-
-/// Why a match's history is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// To fill a gap in what the service applied (events after the match's current seq).
-    Gap,
-    /// To build the match again from the start of an epoch's history: a newer epoch first seen
-    /// mid-way, or a conflict showing the history was rewritten.
-    Rebuild,
-    /// For one resuming client: the connection, and the last seq it must be sent from the
-    /// history (later ones are live).
-    Client {
-        /// The connection.
-        conn: ConnId,
-        /// The last seq to send from the history.
-        until_seq: u64,
-    },
-}
-
-/// A history read failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BackfillError {
-    /// Redis refused, or the history holds something unreadable.
-    #[error("reading the match history failed")]
-    Feed(#[source] scoreline_feed::FeedError),
-    /// Redis did not answer in time.
-    #[error("Redis did not answer within {0:?}")]
-    Timeout(Duration),
-}
-
-/// Where one match's numbering stands in Redis (the `seq` hash), as read after (re)subscribing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
-    /// The match.
-    pub topic: MatchTopic,
-    /// Redis's epoch and last seq of it.
-    pub position: Position,
 }
 
 /// What the hub can be asked to do.
@@ -221,12 +177,17 @@ pub enum Command {
     Query {
         /// Only matches under this topic.
         prefix: Option<Topic>,
-        /// Only matches with this status.
-        status: Option<MatchStatus>,
+        /// Only matches with these statuses.
+        status: StatusFilter,
         /// At most this many.
         limit: usize,
         /// Where to send the matches and how many more there were.
         reply: oneshot::Sender<(Vec<MatchSnapshot>, usize)>,
+    },
+    /// Who watches which match, for [`crate::audience`].
+    Watchers {
+        /// Where to send each watched match with its watchers' mailboxes.
+        reply: oneshot::Sender<crate::audience::Watched>,
     },
     /// One snapshot for the HTTP API.
     Get {
@@ -254,21 +215,10 @@ pub struct Hub {
     /// Clients resuming from further back than memory holds, per match: their live frames wait
     /// here until the history read for them arrives, so they get every event once, in order.
     resuming: HashMap<ConnId, HashMap<MatchTopic, Resuming>>,
-}
-
-/// A client catching up on one match from the Redis history.
-#[derive(Debug)]
-struct Resuming {
-    /// Live frames of the match that arrived meanwhile.
-    waiting: Vec<Outbound>,
-    since: Instant,
-}
-
-/// Events held for one match until its gap is filled, by (epoch, seq).
-#[derive(Debug)]
-struct Held {
-    events: BTreeMap<(u64, u64), InboundEvent>,
-    since: Instant,
+    /// The time now, as the task that drives the hub last set it ([`Hub::set_now`]): every
+    /// patience (events held across a gap, clients catching up) is measured against it, so
+    /// tests can move time on instead of sleeping.
+    now: Instant,
 }
 
 impl Hub {
@@ -281,7 +231,13 @@ impl Hub {
             backfill,
             held: HashMap::new(),
             resuming: HashMap::new(),
+            now: Instant::now(),
         }
+    }
+
+    /// Sets the time the next commands happen at.
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
     }
 
     /// Processes one command.
@@ -324,7 +280,7 @@ impl Hub {
                     Ok(()) => self
                         .publish(InboundEvent {
                             event: event.clone(),
-                            received_at: Instant::now(),
+                            received_at: self.now,
                         })
                         .map(|_| event),
                     Err(error) => Err(Rejected::Invalid(error)),
@@ -369,6 +325,10 @@ impl Hub {
                 let (matches, omitted) = self.select(prefix, status, limit);
                 let _ = reply.send((matches.into_iter().cloned().collect(), omitted));
             }
+            Command::Watchers { reply } => {
+                // A closed reply means the audience task stopped (shutdown): nothing to tell.
+                let _ = reply.send(crate::audience::watched(&self.routes));
+            }
             #[cfg(feature = "test-hooks")]
             Command::Panic => panic!("the hub was told to panic (test hook)"),
             Command::Get { topic, reply } => {
@@ -380,7 +340,7 @@ impl Hub {
     fn select(
         &self,
         prefix: Option<Topic>,
-        status: Option<MatchStatus>,
+        status: impl Into<StatusFilter>,
         limit: usize,
     ) -> (Vec<&MatchSnapshot>, usize) {
         match prefix {
@@ -442,7 +402,7 @@ impl Hub {
                         resumed.push(topic.clone());
                         let catching_up = Resuming {
                             waiting: Vec::new(),
-                            since: Instant::now(),
+                            since: self.now,
                         };
                         self.resuming
                             .entry(conn)
@@ -498,280 +458,6 @@ impl Hub {
         }
     }
 
-    /// Gives a draft the next place in its match's history (a new epoch when asked or new).
-    fn number(&self, draft: EventDraft, new_history: bool) -> ScoreEvent {
-        let current = self.matches.get(draft.match_topic.as_str());
-        let (epoch, seq) = match current {
-            Some(snapshot) if !new_history && snapshot.seq > 0 => {
-                (snapshot.epoch, snapshot.seq + 1)
-            }
-            Some(snapshot) => (crate::now_ms().max(snapshot.epoch + 1), 1),
-            None => (crate::now_ms(), 1),
-        };
-        draft.numbered(epoch, seq)
-    }
-
-    /// Takes an event from the broker. If it follows its match's history it goes out at once; if
-    /// it skips `seq` values it is held while the missing ones are fetched, and if it belongs to a
-    /// newer history first seen mid-way, while that history is read from its start. Returns the
-    /// number of recipients (0 while held).
-    pub fn publish(&mut self, inbound: InboundEvent) -> Result<usize, Rejected> {
-        metrics::counter!(telemetry::EVENTS_IN).increment(1);
-        let topic = inbound.event.match_topic.clone();
-        if let Some(held) = self.held.get_mut(&topic) {
-            if held.events.len() < MAX_HELD && held.since.elapsed() < BACKFILL_PATIENCE {
-                held.events
-                    .insert((inbound.event.epoch, inbound.event.seq), inbound);
-                return Ok(0);
-            }
-            // The history is not coming (or too much piled up): go on without it.
-            self.release(&topic);
-            return self.deliver(inbound);
-        }
-        if let Some((after_seq, purpose)) = self.missing_before(&inbound.event)
-            && let Some(backfill) = &self.backfill
-        {
-            let request = BackfillRequest {
-                topic: topic.clone(),
-                epoch: inbound.event.epoch,
-                after_seq,
-                purpose,
-            };
-            if backfill.try_send(request).is_ok() {
-                let mut events = BTreeMap::new();
-                events.insert((inbound.event.epoch, inbound.event.seq), inbound);
-                self.held.insert(
-                    topic,
-                    Held {
-                        events,
-                        since: Instant::now(),
-                    },
-                );
-                return Ok(0);
-            }
-        }
-        self.deliver(inbound)
-    }
-
-    /// What is missing before `event`, if anything: the seq after which events are missing and
-    /// how to get them. A numbered history starts at seq 1, so a match first seen at a later seq
-    /// is missing its start, and a newer epoch first seen at a later seq is read from its start
-    /// and the match rebuilt from it (never shown from the middle, with blank names).
-    fn missing_before(&self, event: &ScoreEvent) -> Option<(u64, Purpose)> {
-        let Some(entry) = self.matches.entry(event.match_topic.as_str()) else {
-            return (event.seq > 1).then_some((0, Purpose::Gap));
-        };
-        let snapshot = &entry.snapshot;
-        if snapshot.seq == 0 {
-            return (event.seq > 1).then_some((0, Purpose::Gap));
-        }
-        if event.epoch == snapshot.epoch {
-            return (event.seq > snapshot.seq + 1).then_some((snapshot.seq, Purpose::Gap));
-        }
-        let readable = entry.unreadable != Some(event.epoch);
-        (event.epoch > snapshot.epoch && event.seq > 1 && readable).then_some((0, Purpose::Rebuild))
-    }
-
-    /// Answers a history read: fills a gap, rebuilds a match, or catches up a resuming client.
-    fn backfilled(
-        &mut self,
-        request: BackfillRequest,
-        events: Result<Vec<ScoreEvent>, BackfillError>,
-    ) {
-        match request.purpose {
-            Purpose::Client { conn, until_seq } => {
-                self.resumed_from_history(conn, &request, until_seq, events);
-            }
-            Purpose::Rebuild => {
-                self.rebuild(&request, events);
-                self.release(&request.topic);
-            }
-            Purpose::Gap => {
-                let conflict = self.fill_gap(&request, events);
-                self.release(&request.topic);
-                if let Some((epoch, seq)) = conflict {
-                    self.conflicted(&request.topic, epoch, seq);
-                }
-            }
-        }
-    }
-
-    /// Delivers the missing events of a gap. Events at or before the match's current seq only
-    /// refill its resume record (after a restart), or reveal a conflict, which is returned.
-    fn fill_gap(
-        &mut self,
-        request: &BackfillRequest,
-        events: Result<Vec<ScoreEvent>, BackfillError>,
-    ) -> Option<(u64, u64)> {
-        let events = events.unwrap_or_else(|error| {
-            tracing::warn!(topic = %request.topic, error = %telemetry::ErrorChain(&error), "could not read the match history");
-            Vec::new()
-        });
-        let current = self
-            .matches
-            .get(request.topic.as_str())
-            .map(|snapshot| (snapshot.epoch, snapshot.seq));
-        let mut older = Vec::new();
-        let mut filled = 0_u64;
-        for event in events {
-            match current {
-                Some((epoch, seq)) if event.epoch == epoch && event.seq <= seq => {
-                    older.push(event);
-                }
-                _ => {
-                    let inbound = InboundEvent {
-                        event,
-                        received_at: Instant::now(),
-                    };
-                    if self.deliver(inbound).is_ok() {
-                        filled += 1;
-                    }
-                }
-            }
-        }
-        if filled > 0 {
-            tracing::info!(topic = %request.topic, filled, "filled a gap from the match history");
-            metrics::counter!(telemetry::EVENTS_BACKFILLED).increment(filled);
-        }
-        if older.is_empty() {
-            None
-        } else {
-            self.refill_record(&request.topic, older)
-        }
-    }
-
-    /// Refills a match's resume record with events read back from its history (after a restart),
-    /// checking each against what was applied under its seq; returns the first conflict.
-    fn refill_record(&mut self, topic: &MatchTopic, older: Vec<ScoreEvent>) -> Option<(u64, u64)> {
-        let conflict = self.matches.entry(topic.as_str()).and_then(|entry| {
-            older.iter().find(|event| {
-                entry
-                    .recent
-                    .fingerprint(event.seq)
-                    .is_some_and(|held| held != fingerprint(event))
-            })
-        });
-        if let Some(event) = conflict {
-            return Some((event.epoch, event.seq));
-        }
-        let recorded = older
-            .iter()
-            .map(|event| Recorded {
-                seq: event.seq,
-                frame: Some(event_frame(event)),
-                fingerprint: fingerprint(event),
-            })
-            .collect();
-        self.matches.remember_older(topic.as_str(), recorded);
-        None
-    }
-
-    /// A different event was found under a seq already applied: the history in Redis was
-    /// rewritten. Counted, logged, and resolved by rebuilding the match from that history.
-    fn conflicted(&mut self, topic: &MatchTopic, epoch: u64, seq: u64) {
-        tracing::warn!(%topic, epoch, seq, "a different event under a seq already applied: the match history was rewritten; rebuilding the match from it");
-        metrics::counter!(telemetry::EVENT_CONFLICTS).increment(1);
-        if self.held.contains_key(topic) {
-            // A read of this match is already under way; its answer settles it.
-            return;
-        }
-        let request = BackfillRequest {
-            topic: topic.clone(),
-            epoch,
-            after_seq: 0,
-            purpose: Purpose::Rebuild,
-        };
-        let sent = self
-            .backfill
-            .as_ref()
-            .is_some_and(|backfill| backfill.try_send(request).is_ok());
-        if sent {
-            let held = Held {
-                events: BTreeMap::new(),
-                since: Instant::now(),
-            };
-            self.held.insert(topic.clone(), held);
-        } else {
-            tracing::warn!(%topic, "cannot read the history now (queue full or no history); keeping the state held");
-        }
-    }
-
-    /// Builds a match again from the start of an epoch's history and, if that differs from what
-    /// subscribers hold, sends them the rebuilt state. Without a history that reaches back to the
-    /// start, keeps the last state it can prove, marks it stale and says so.
-    fn rebuild(
-        &mut self,
-        request: &BackfillRequest,
-        events: Result<Vec<ScoreEvent>, BackfillError>,
-    ) {
-        let topic = &request.topic;
-        let events: Vec<ScoreEvent> = match events {
-            Ok(events) => events
-                .into_iter()
-                .filter(|event| event.epoch == request.epoch)
-                .collect(),
-            Err(error) => {
-                tracing::warn!(%topic, error = %telemetry::ErrorChain(&error), "could not read the match history to rebuild it");
-                Vec::new()
-            }
-        };
-        let complete = events.first().is_some_and(|first| first.seq == 1)
-            && events.windows(2).all(|pair| pair[0].seq + 1 == pair[1].seq);
-        if !complete {
-            self.history_unreadable(topic, request.epoch);
-            return;
-        }
-        let mut fresh = MatchStore::new(StoreLimits {
-            max_matches: 1,
-            ..self.limits.store
-        });
-        for event in events {
-            let mut event = event;
-            if let Ok(accepted) = fresh.apply(&event) {
-                event.prev_critical_seq = Some(accepted.prev_critical_seq);
-                fresh.remember(
-                    topic.as_str(),
-                    event.seq,
-                    event_frame(&event),
-                    accepted.fingerprint,
-                );
-            }
-        }
-        let Some(entry) = fresh.take(topic.as_str()) else {
-            self.history_unreadable(topic, request.epoch);
-            return;
-        };
-        let current = self.matches.get(topic.as_str());
-        let reason = match current {
-            Some(current) if current.epoch != entry.snapshot.epoch => ResyncReason::EpochChanged,
-            Some(current) if *current == entry.snapshot => {
-                tracing::info!(%topic, "the match history, read again, agrees with the state held");
-                metrics::counter!(telemetry::REBUILDS, "outcome" => "unchanged").increment(1);
-                return;
-            }
-            Some(_) => ResyncReason::HistoryRewritten,
-            None => ResyncReason::EpochChanged,
-        };
-        tracing::info!(%topic, epoch = entry.snapshot.epoch, seq = entry.snapshot.seq, ?reason, "rebuilt the match from its history");
-        metrics::counter!(telemetry::REBUILDS, "outcome" => "rebuilt").increment(1);
-        self.matches.replace(entry);
-        self.resync_all(topic, reason);
-    }
-
-    /// A newer history of a match (or the current one, rewritten) cannot be read from its start:
-    /// keeps the last proven state, marked stale, and tells subscribers so.
-    fn history_unreadable(&mut self, topic: &MatchTopic, epoch: u64) {
-        tracing::warn!(%topic, epoch, "the match history cannot be read from its start; keeping the last state proven, marked stale");
-        metrics::counter!(telemetry::REBUILDS, "outcome" => "unreadable").increment(1);
-        if self
-            .matches
-            .mark_unreadable(topic.as_str(), epoch)
-            .is_some()
-        {
-            self.resync_all(topic, ResyncReason::EventsLost);
-        }
-    }
-
     /// Sends every subscriber of a match a resync with its current state.
     fn resync_all(&mut self, topic: &MatchTopic, reason: ResyncReason) {
         let Some(snapshot) = self.matches.get(topic.as_str()).cloned() else {
@@ -803,62 +489,6 @@ impl Hub {
         }
     }
 
-    /// What the service holds of a match's history: its position and the events it keeps.
-    fn ledger(&self, topic: &MatchTopic) -> Option<(Position, Vec<ScoreEvent>)> {
-        let entry = self.matches.entry(topic.as_str())?;
-        let position = Position {
-            epoch: entry.snapshot.epoch,
-            seq: entry.snapshot.seq,
-        };
-        let events = entry
-            .recent
-            .iter()
-            .filter_map(|recorded| recorded.frame.as_ref())
-            .filter_map(|frame| match ServerMessage::from_json(frame) {
-                Ok(ServerMessage::Event(event)) => Some(event),
-                _ => None,
-            })
-            .collect();
-        Some((position, events))
-    }
-
-    /// Sends a resuming client the events read for it, then the live ones that waited; or, when
-    /// the history no longer has them all, a resync.
-    fn resumed_from_history(
-        &mut self,
-        conn: ConnId,
-        request: &BackfillRequest,
-        until_seq: u64,
-        events: Result<Vec<ScoreEvent>, BackfillError>,
-    ) {
-        let Some(catching_up) = self
-            .resuming
-            .get_mut(&conn)
-            .and_then(|matches| matches.remove(&request.topic))
-        else {
-            return;
-        };
-        let wanted: Vec<ScoreEvent> = events
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|event| event.epoch == request.epoch && event.seq <= until_seq)
-            .collect();
-        let complete = wanted.len() as u64 == until_seq - request.after_seq
-            && wanted
-                .first()
-                .is_some_and(|event| event.seq == request.after_seq + 1);
-        if complete {
-            for event in &wanted {
-                self.push_to(conn, Outbound::critical(event_frame(event)));
-            }
-            for frame in catching_up.waiting {
-                self.push_to(conn, frame);
-            }
-        } else {
-            self.resync_one(conn, &request.topic, ResyncReason::HistoryTrimmed);
-        }
-    }
-
     /// Sends one client a resync of one match (its current state).
     fn resync_one(&mut self, conn: ConnId, topic: &MatchTopic, reason: ResyncReason) {
         let Some(snapshot) = self.matches.get(topic.as_str()).cloned() else {
@@ -866,105 +496,6 @@ impl Hub {
         };
         metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason)).increment(1);
         self.reply(conn, &ServerMessage::Resync { reason, snapshot });
-    }
-
-    /// Delivers a match's held events in order, whatever is still missing.
-    fn release(&mut self, topic: &MatchTopic) {
-        if let Some(held) = self.held.remove(topic) {
-            for inbound in held.events.into_values() {
-                // A refused event is counted and logged where it is refused.
-                let _ = self.deliver(inbound);
-            }
-        }
-    }
-
-    /// After (re)subscribing: asks for everything each match may have missed meanwhile, and for
-    /// the recent events a fresh instance has not seen (so clients can resume). With `heads`,
-    /// where Redis's numbering stands, it also finds matches with a newer history (read from its
-    /// start) and matches Redis forgot (counted; their feeds put them back). Every snapshot is
-    /// written again, in case Redis lost them.
-    fn catch_up(&mut self, heads: Option<Vec<Head>>) {
-        self.matches.mark_all_dirty();
-        if self.backfill.is_none() {
-            return;
-        }
-        let mut wanted: Vec<BackfillRequest> = Vec::new();
-        let mut forgotten = 0_u64;
-        match heads {
-            None => {
-                for (topic, epoch, seq) in self.matches.unfinished() {
-                    wanted.push(self.gap_request(topic, epoch, seq));
-                }
-            }
-            Some(heads) => {
-                let heads: HashMap<MatchTopic, Position> = heads
-                    .into_iter()
-                    .map(|head| (head.topic, head.position))
-                    .collect();
-                for (topic, epoch, seq) in self.matches.positions() {
-                    match heads.get(&topic) {
-                        Some(head) if head.epoch > epoch => wanted.push(BackfillRequest {
-                            topic,
-                            epoch: head.epoch,
-                            after_seq: 0,
-                            purpose: Purpose::Rebuild,
-                        }),
-                        Some(head) if head.epoch == epoch && head.seq >= seq => {
-                            wanted.push(self.gap_request(topic, epoch, seq));
-                        }
-                        Some(_) | None if seq > 0 => forgotten += 1,
-                        _ => {}
-                    }
-                }
-            }
-        }
-        if forgotten > 0 {
-            tracing::warn!(
-                matches = forgotten,
-                "Redis no longer holds (all of) the history of some matches; their feeds re-establish it at their next event"
-            );
-            metrics::counter!(telemetry::HISTORIES_FORGOTTEN).increment(forgotten);
-        }
-        let Some(backfill) = &self.backfill else {
-            return;
-        };
-        for request in wanted {
-            let rebuild = request.purpose == Purpose::Rebuild;
-            let topic = request.topic.clone();
-            if backfill.try_send(request).is_err() {
-                tracing::warn!(
-                    "backfill queue full; some matches will catch up at their next event"
-                );
-                break;
-            }
-            if rebuild {
-                let held = Held {
-                    events: BTreeMap::new(),
-                    since: Instant::now(),
-                };
-                self.held.entry(topic).or_insert(held);
-            }
-        }
-    }
-
-    /// The read that fills whatever a match missed after `seq`, and refills its resume record on
-    /// a fresh instance.
-    fn gap_request(&self, topic: MatchTopic, epoch: u64, seq: u64) -> BackfillRequest {
-        let record_empty = self
-            .matches
-            .entry(topic.as_str())
-            .is_none_or(|entry| entry.recent.is_empty());
-        let after_seq = if record_empty {
-            seq.saturating_sub(self.limits.store.recent_events as u64)
-        } else {
-            seq
-        };
-        BackfillRequest {
-            topic,
-            epoch,
-            after_seq,
-            purpose: Purpose::Gap,
-        }
     }
 
     /// Applies an event and, if it moved its match forward, sends it to every subscriber once:
@@ -1018,6 +549,7 @@ impl Hub {
             None => Outbound {
                 text,
                 received_at: Some(received_at),
+                source_ms: Some(event.ts_ms),
                 coalesce,
             },
             Some(reason) => {
@@ -1031,6 +563,7 @@ impl Hub {
         let mut recipients = 0;
         let mut coalesced = 0;
         let mut slow = Vec::new();
+        let mut gave_up = Vec::new();
         for (conn, mailbox) in self.routes.recipients(match_topic.topic()) {
             recipients += 1;
             // Only clients resuming from the Redis history are looked up, and only while any is.
@@ -1040,7 +573,13 @@ impl Hub {
                     .get_mut(&conn)
                     .and_then(|matches| matches.get_mut(&match_topic))
             {
-                catching_up.waiting.push(frame.clone());
+                if catching_up.waiting.len() < MAX_HELD {
+                    catching_up.waiting.push(frame.clone());
+                } else {
+                    // The history read is too slow for how busy the match is: stop waiting and
+                    // send this client the state instead (the event is in it).
+                    gave_up.push(conn);
+                }
                 continue;
             }
             match mailbox.push(frame.clone()) {
@@ -1054,6 +593,12 @@ impl Hub {
         }
         for conn in slow {
             self.drop_slow(conn);
+        }
+        for conn in gave_up {
+            if let Some(matches) = self.resuming.get_mut(&conn) {
+                matches.remove(&match_topic);
+            }
+            self.resync_one(conn, &match_topic, ResyncReason::HistoryTrimmed);
         }
         Ok(recipients)
     }
@@ -1074,7 +619,7 @@ impl Hub {
         let overdue: Vec<MatchTopic> = self
             .held
             .iter()
-            .filter(|(_, held)| held.since.elapsed() >= BACKFILL_PATIENCE)
+            .filter(|(_, held)| self.now.saturating_duration_since(held.since) >= BACKFILL_PATIENCE)
             .map(|(topic, _)| topic.clone())
             .collect();
         for topic in overdue {
@@ -1087,7 +632,9 @@ impl Hub {
             .flat_map(|(conn, matches)| {
                 matches
                     .iter()
-                    .filter(|(_, catching_up)| catching_up.since.elapsed() >= BACKFILL_PATIENCE)
+                    .filter(|(_, catching_up)| {
+                        self.now.saturating_duration_since(catching_up.since) >= BACKFILL_PATIENCE
+                    })
                     .map(|(topic, _)| (*conn, topic.clone()))
             })
             .collect();
@@ -1144,197 +691,6 @@ fn reason_label(reason: ResyncReason) -> &'static str {
         ResyncReason::UnknownPosition => "unknown_position",
         ResyncReason::HistoryRewritten => "history_rewritten",
         ResyncReason::Other => "other",
-    }
-}
-
-/// What a client resuming a match from `point` gets.
-#[derive(Debug, PartialEq)]
-enum Resume {
-    /// It has every event already.
-    UpToDate,
-    /// Exactly these frames, in order.
-    Replay(Vec<ByteString>),
-    /// A fresh snapshot, because continuity cannot be proven.
-    Resync(ResyncReason),
-}
-
-fn resume_from(point: ResumePoint, snapshot: &MatchSnapshot, recent: &RecentEvents) -> Resume {
-    if point.epoch != snapshot.epoch {
-        return Resume::Resync(ResyncReason::EpochChanged);
-    }
-    if point.seq == snapshot.seq {
-        return Resume::UpToDate;
-    }
-    if point.seq > snapshot.seq {
-        return Resume::Resync(ResyncReason::UnknownPosition);
-    }
-    match recent.after(point.seq) {
-        Some(frames) => Resume::Replay(frames.cloned().collect()),
-        None => Resume::Resync(ResyncReason::HistoryTrimmed),
-    }
-}
-
-/// The hub task could not be reached: the service is shutting down.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the hub is not running (the service is shutting down)")]
-pub struct HubGone;
-
-/// A cloneable way to reach the hub task.
-#[derive(Debug, Clone)]
-pub struct HubHandle {
-    commands: mpsc::Sender<Command>,
-    next_conn: Arc<AtomicU64>,
-}
-
-impl HubHandle {
-    /// A fresh connection id.
-    pub fn new_conn_id(&self) -> ConnId {
-        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// Sends a command, waiting while the hub's queue is full.
-    ///
-    /// The command is queued at once when there is room, and only a wait for room is boxed: a
-    /// session's future (one per connection, held for its whole life) would otherwise carry the
-    /// channel's ~860-byte send state inline.
-    pub fn send(
-        &self,
-        command: Command,
-    ) -> impl Future<Output = Result<(), HubGone>> + Send + use<'_> {
-        use futures_util::future::{Either, FutureExt, ready};
-        match self.commands.try_send(command) {
-            Ok(()) => Either::Left(ready(Ok(()))),
-            Err(mpsc::error::TrySendError::Closed(_)) => Either::Left(ready(Err(HubGone))),
-            Err(mpsc::error::TrySendError::Full(command)) => Either::Right(
-                self.commands
-                    .send(command)
-                    .map(|sent| sent.map_err(|_| HubGone))
-                    .boxed(),
-            ),
-        }
-    }
-
-    /// Sends a broker event without waiting: a feed reader must never stall, so when the hub's
-    /// queue is full the event is dropped and counted.
-    pub fn offer_event(&self, inbound: InboundEvent) -> Result<(), HubGone> {
-        match self.commands.try_send(Command::Event(inbound)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(telemetry::EVENTS_DROPPED_OVERLOAD).increment(1);
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(HubGone),
-        }
-    }
-
-    /// Matches for the HTTP API.
-    pub async fn query(
-        &self,
-        prefix: Option<Topic>,
-        status: Option<MatchStatus>,
-        limit: usize,
-    ) -> Result<(Vec<MatchSnapshot>, usize), HubGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Query {
-            prefix,
-            status,
-            limit,
-            reply,
-        })
-        .await?;
-        answer.await.map_err(|_| HubGone)
-    }
-
-    /// Checks an event before it is numbered; answers the match's current position.
-    pub async fn check(
-        &self,
-        event: ScoreEvent,
-        new_history: bool,
-    ) -> Result<Result<Option<Position>, ApplyError>, HubGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Check {
-            event,
-            new_history,
-            reply,
-        })
-        .await?;
-        answer.await.map_err(|_| HubGone)
-    }
-
-    /// What the service holds of a match's history (position and recent events).
-    pub async fn ledger(
-        &self,
-        topic: MatchTopic,
-    ) -> Result<Option<(Position, Vec<ScoreEvent>)>, HubGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Ledger { topic, reply }).await?;
-        answer.await.map_err(|_| HubGone)
-    }
-
-    /// One match for the HTTP API.
-    pub async fn get(&self, topic: MatchTopic) -> Result<Option<MatchSnapshot>, HubGone> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Get { topic, reply }).await?;
-        answer.await.map_err(|_| HubGone)
-    }
-}
-
-/// Starts the hub task. Changed snapshots go to `store` every [`HOUSEKEEPING_INTERVAL`]; the task
-/// ends when `shutdown` fires (after a last flush) or every handle is dropped.
-pub fn spawn(
-    limits: HubLimits,
-    queue_capacity: usize,
-    store: Option<mpsc::Sender<StoredSnapshot>>,
-    backfill: Option<mpsc::Sender<BackfillRequest>>,
-    shutdown: CancellationToken,
-) -> (HubHandle, tokio::task::JoinHandle<()>) {
-    let (commands, inbox) = mpsc::channel(queue_capacity);
-    let handle = HubHandle {
-        commands,
-        next_conn: Arc::new(AtomicU64::new(1)),
-    };
-    let task = tokio::spawn(run(Hub::new(limits, backfill), inbox, store, shutdown));
-    (handle, task)
-}
-
-async fn run(
-    mut hub: Hub,
-    mut inbox: mpsc::Receiver<Command>,
-    store: Option<mpsc::Sender<StoredSnapshot>>,
-    shutdown: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        tokio::select! {
-            received = inbox.recv_many(&mut batch, BATCH) => {
-                if received == 0 {
-                    break;
-                }
-                for command in batch.drain(..) {
-                    hub.handle(command);
-                }
-            }
-            _ = tick.tick() => flush(&mut hub, store.as_ref()),
-            () = shutdown.cancelled() => break,
-        }
-    }
-    flush(&mut hub, store.as_ref());
-}
-
-fn flush(hub: &mut Hub, store: Option<&mpsc::Sender<StoredSnapshot>>) {
-    let changed = hub.housekeeping(crate::now_ms());
-    let Some(store) = store else { return };
-    for snapshot in changed {
-        if let Err(error) = store.try_send(snapshot) {
-            // The writer is behind (Redis slow or down): keep it dirty and try next time.
-            let snapshot = match error {
-                mpsc::error::TrySendError::Full(snapshot)
-                | mpsc::error::TrySendError::Closed(snapshot) => snapshot,
-            };
-            hub.retry_store(snapshot.match_topic);
-        }
     }
 }
 
@@ -1860,5 +1216,88 @@ mod tests {
             "e-f is gone from Redis: nothing to read, its feed puts it back"
         );
         assert_eq!(hub.housekeeping(0).len(), 3, "every snapshot written again");
+    }
+
+    #[test]
+    fn events_held_across_a_gap_go_out_when_the_history_does_not_come_in_time() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        let start = Instant::now();
+        hub.set_now(start);
+        let mailbox = connect(&mut hub, 1, 16);
+        subscribe(&mut hub, 1, &["football"]);
+        received(&mailbox);
+        hub.publish(numbered(1)).unwrap();
+        assert_eq!(hub.publish(numbered(4)), Ok(0), "held");
+        assert!(requests.try_recv().is_ok());
+        hub.set_now(start + BACKFILL_PATIENCE / 2);
+        hub.housekeeping(0);
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            ["1"],
+            "still waiting for the history"
+        );
+        hub.set_now(start + BACKFILL_PATIENCE);
+        hub.housekeeping(0);
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            ["resync EventsLost at 4"],
+            "given up: the fan gets the state, not a silent jump"
+        );
+    }
+
+    #[test]
+    fn a_client_catching_up_from_the_history_gets_the_state_when_it_does_not_come_in_time() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut hub = Hub::new(LIMITS, Some(backfill));
+        let start = Instant::now();
+        hub.set_now(start);
+        for seq in 1..=6 {
+            hub.publish(numbered(seq)).unwrap();
+        }
+        let mailbox = connect(&mut hub, 1, 32);
+        resume(&mut hub, 1, 7, 1);
+        assert!(requests.try_recv().is_ok(), "the history is asked for");
+        hub.publish(numbered(7)).unwrap();
+        hub.set_now(start + BACKFILL_PATIENCE);
+        hub.housekeeping(0);
+        assert_eq!(
+            seqs(&received(&mailbox)),
+            [
+                "subscribed resumed=1 snapshots=0",
+                "resync HistoryTrimmed at 7"
+            ]
+        );
+    }
+
+    #[test]
+    fn live_frames_waiting_for_a_catching_up_client_are_bounded() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let limits = HubLimits {
+            store: StoreLimits {
+                recent_events: 4,
+                ..LIMITS.store
+            },
+            ..LIMITS
+        };
+        let mut hub = Hub::new(limits, Some(backfill));
+        for seq in 1..=6 {
+            hub.publish(numbered(seq)).unwrap();
+        }
+        let mailbox = connect(&mut hub, 1, 4 * MAX_HELD);
+        resume(&mut hub, 1, 7, 1);
+        assert!(requests.try_recv().is_ok());
+        for seq in 7..7 + MAX_HELD as u64 + 1 {
+            hub.publish(numbered(seq)).unwrap();
+        }
+        let messages = seqs(&received(&mailbox));
+        assert_eq!(
+            messages,
+            [
+                "subscribed resumed=1 snapshots=0".to_owned(),
+                format!("resync HistoryTrimmed at {}", 6 + MAX_HELD as u64 + 1)
+            ],
+            "no more than MAX_HELD frames wait; then the state replaces them"
+        );
     }
 }

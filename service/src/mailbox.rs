@@ -29,6 +29,8 @@ pub struct Outbound {
     pub text: ByteString,
     /// When the service received the event this frame carries, for the latency histogram.
     pub received_at: Option<Instant>,
+    /// When that event happened at its source (its `ts_ms`), for the source-to-screen histogram.
+    pub source_ms: Option<u64>,
     /// Whether a newer frame may replace it.
     pub coalesce: Option<CoalesceId>,
 }
@@ -39,6 +41,7 @@ impl Outbound {
         Outbound {
             text: text.into(),
             received_at: None,
+            source_ms: None,
             coalesce: None,
         }
     }
@@ -239,6 +242,7 @@ mod tests {
         Outbound {
             text: text.to_owned().into(),
             received_at: None,
+            source_ms: None,
             coalesce: Some(CoalesceId(format!("{match_topic}#clock").into())),
         }
     }

@@ -16,6 +16,81 @@ use scoreline_protocol::{
     ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic, apply,
 };
 
+/// Which statuses a listing keeps: any, or a set of them.
+///
+/// `live` stands for what fans call live: a match in play, at a break (half-time, between
+/// quarters) or suspended, the way the scoreboards and the listing order group them. The exact
+/// statuses `break` and `suspended` can still be asked for on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatusFilter {
+    /// One bit per [`MatchStatus`] kept; 0 keeps every status.
+    bits: u8,
+}
+
+/// Why a status list could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown status {0:?}; expected a comma-separated list of scheduled, live, break, suspended, finished, abandoned, postponed"
+)]
+pub struct UnknownStatus(pub String);
+
+impl StatusFilter {
+    /// Keeps every status.
+    pub const ANY: StatusFilter = StatusFilter { bits: 0 };
+
+    /// Also keeps `status` (with `live`, also `break` and `suspended`).
+    pub fn with(mut self, status: MatchStatus) -> StatusFilter {
+        let statuses: &[MatchStatus] = match status {
+            MatchStatus::Live => &[
+                MatchStatus::Live,
+                MatchStatus::Break,
+                MatchStatus::Suspended,
+            ],
+            _ => std::slice::from_ref(&status),
+        };
+        for status in statuses {
+            self.bits |= 1 << Self::index(*status);
+        }
+        self
+    }
+
+    /// Parses a comma-separated list such as `live,scheduled`; empty items are skipped, and an
+    /// empty list keeps every status.
+    pub fn parse(text: &str) -> Result<StatusFilter, UnknownStatus> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .try_fold(StatusFilter::ANY, |filter, item| {
+                serde_json::from_value::<MatchStatus>(serde_json::Value::String(item.to_owned()))
+                    .map(|status| filter.with(status))
+                    .map_err(|_| UnknownStatus(item.to_owned()))
+            })
+    }
+
+    /// Whether a match with `status` is kept.
+    pub fn admits(self, status: MatchStatus) -> bool {
+        self.bits == 0 || self.bits & (1 << Self::index(status)) != 0
+    }
+
+    fn index(status: MatchStatus) -> u8 {
+        match status {
+            MatchStatus::Scheduled => 0,
+            MatchStatus::Live => 1,
+            MatchStatus::Break => 2,
+            MatchStatus::Suspended => 3,
+            MatchStatus::Finished => 4,
+            MatchStatus::Abandoned => 5,
+            MatchStatus::Postponed => 6,
+        }
+    }
+}
+
+impl From<Option<MatchStatus>> for StatusFilter {
+    fn from(status: Option<MatchStatus>) -> StatusFilter {
+        status.map_or(StatusFilter::ANY, |status| StatusFilter::ANY.with(status))
+    }
+}
+
 /// Bounds of the store.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
@@ -425,21 +500,20 @@ impl MatchStore {
             .map(|(_, entry)| &entry.snapshot)
     }
 
-    /// Matches under any of `topics` (each once), with `status` if given, in listing order
+    /// Matches under any of `topics` (each once) whose status `status` admits, in listing order
     /// (live first); at most `limit`, plus how many more there were.
     pub fn select<'a>(
         &'a self,
         topics: &[Topic],
-        status: Option<MatchStatus>,
+        status: impl Into<StatusFilter>,
         limit: usize,
     ) -> (Vec<&'a MatchSnapshot>, usize) {
+        let status = status.into();
         let mut found: Vec<&MatchSnapshot> = Vec::new();
         let mut seen = BTreeSet::new();
         for topic in topics {
             for snapshot in self.covered(topic) {
-                if status.is_none_or(|status| snapshot.status == status)
-                    && seen.insert(&snapshot.match_topic)
-                {
+                if status.admits(snapshot.status) && seen.insert(&snapshot.match_topic) {
                     found.push(snapshot);
                 }
             }
@@ -451,12 +525,17 @@ impl MatchStore {
     }
 
     /// Every match, in listing order, filtered by status; at most `limit`, plus how many more.
-    pub fn all(&self, status: Option<MatchStatus>, limit: usize) -> (Vec<&MatchSnapshot>, usize) {
+    pub fn all(
+        &self,
+        status: impl Into<StatusFilter>,
+        limit: usize,
+    ) -> (Vec<&MatchSnapshot>, usize) {
+        let status = status.into();
         let mut found: Vec<&MatchSnapshot> = self
             .matches
             .values()
             .map(|entry| &entry.snapshot)
-            .filter(|snapshot| status.is_none_or(|status| snapshot.status == status))
+            .filter(|snapshot| status.admits(snapshot.status))
             .collect();
         found.sort_by(|a, b| listing_order(a, b));
         let omitted = found.len().saturating_sub(limit);
@@ -597,6 +676,32 @@ mod tests {
             store.apply(&event("football/pl/i-j", 0, 1, EventKind::MatchStarted)),
             Err(Rejected::StoreFull(3))
         );
+    }
+
+    #[test]
+    fn a_fans_live_includes_breaks_and_lists_combine() {
+        let live = StatusFilter::parse("live").unwrap();
+        for status in [
+            MatchStatus::Live,
+            MatchStatus::Break,
+            MatchStatus::Suspended,
+        ] {
+            assert!(live.admits(status), "{status:?}");
+        }
+        assert!(!live.admits(MatchStatus::Finished));
+        let breaks = StatusFilter::parse("break").unwrap();
+        assert!(breaks.admits(MatchStatus::Break) && !breaks.admits(MatchStatus::Live));
+        let both = StatusFilter::parse(" scheduled , finished,").unwrap();
+        assert!(both.admits(MatchStatus::Scheduled) && both.admits(MatchStatus::Finished));
+        assert!(!both.admits(MatchStatus::Live));
+        assert_eq!(StatusFilter::parse(""), Ok(StatusFilter::ANY));
+        assert!(StatusFilter::ANY.admits(MatchStatus::Postponed));
+        assert_eq!(
+            StatusFilter::parse("live,sleeping"),
+            Err(UnknownStatus("sleeping".into()))
+        );
+        assert_eq!(StatusFilter::from(Some(MatchStatus::Live)), live);
+        assert_eq!(StatusFilter::from(None), StatusFilter::ANY);
     }
 
     #[test]

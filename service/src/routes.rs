@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use scoreline_protocol::{EventDraft, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic};
+use scoreline_protocol::{EventDraft, MatchSnapshot, MatchTopic, ScoreEvent, Topic};
 use serde::Deserialize;
 
 use crate::api_error::ApiError;
 use crate::broker::PublishDraftError;
+use crate::matches::StatusFilter;
 use crate::state::AppState;
 use crate::{telemetry, upgrade};
 
@@ -45,13 +46,14 @@ async fn websocket_without_upgrade() -> Result<HttpResponse, ApiError> {
 struct MatchesQuery {
     /// A topic prefix.
     topic: Option<String>,
-    /// `live`, `scheduled`, `finished`...
-    status: Option<MatchStatus>,
+    /// A comma-separated list of statuses: `live` (which includes `break` and `suspended`),
+    /// `scheduled`, `finished`...
+    status: Option<String>,
     /// At most this many (default 100, at most 1000).
     limit: Option<usize>,
 }
 
-/// `GET /api/matches?topic=<prefix>&status=<status>&limit=<n>`: snapshots, live first.
+/// `GET /api/matches?topic=<prefix>&status=<status,...>&limit=<n>`: snapshots, live first.
 async fn list_matches(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -68,8 +70,10 @@ async fn list_matches(
             })
         })
         .transpose()?;
+    let status = StatusFilter::parse(query.status.as_deref().unwrap_or_default())
+        .map_err(ApiError::InvalidStatus)?;
     let limit = query.limit.unwrap_or(100).min(1000);
-    let (matches, omitted) = state.hub.query(prefix, query.status, limit).await?;
+    let (matches, omitted) = state.hub.query(prefix, status, limit).await?;
     // A struct, not `json!`, so each snapshot keeps its documented field order.
     #[derive(serde::Serialize)]
     struct MatchList {

@@ -29,6 +29,10 @@ pub struct Routes {
     connections: HashMap<ConnId, Subscriber>,
     /// Total topics subscribed over all connections (as requested, overlaps included).
     subscriptions: usize,
+    /// Per match topic, the connections that asked for that match itself (not only a prefix of
+    /// it): the fans watching it, counted and told by [`crate::audience`]. Kept apart from
+    /// `by_topic`, which indexes only each connection's minimal cover.
+    watchers: HashMap<Topic, IndexMap<ConnId, Arc<Mailbox>>>,
 }
 
 #[derive(Debug)]
@@ -68,6 +72,9 @@ impl Routes {
         self.subscriptions -= subscriber.topics.len();
         for topic in &subscriber.indexed {
             self.unindex(topic, conn);
+        }
+        for topic in subscriber.topics.iter().filter(|topic| is_match(topic)) {
+            remove_from(&mut self.watchers, topic, conn);
         }
         Some(subscriber.mailbox)
     }
@@ -122,7 +129,26 @@ impl Routes {
             return;
         };
         let before = subscriber.topics.len();
+        let matches_before: BTreeSet<Topic> = subscriber
+            .topics
+            .iter()
+            .filter(|topic| is_match(topic))
+            .cloned()
+            .collect();
         edit(&mut subscriber.topics);
+        for topic in subscriber.topics.iter().filter(|topic| is_match(topic)) {
+            if !matches_before.contains(topic) {
+                self.watchers
+                    .entry(topic.clone())
+                    .or_default()
+                    .insert(conn, Arc::clone(&subscriber.mailbox));
+            }
+        }
+        for topic in &matches_before {
+            if !subscriber.topics.contains(topic) {
+                remove_from(&mut self.watchers, topic, conn);
+            }
+        }
         self.subscriptions = self.subscriptions + subscriber.topics.len() - before;
         let cover = minimal_cover(&subscriber.topics);
         let dropped: Vec<Topic> = subscriber.indexed.difference(&cover).cloned().collect();
@@ -141,12 +167,15 @@ impl Routes {
     }
 
     fn unindex(&mut self, topic: &Topic, conn: ConnId) {
-        if let Some(recipients) = self.by_topic.get_mut(topic) {
-            recipients.swap_remove(&conn);
-            if recipients.is_empty() {
-                self.by_topic.remove(topic);
-            }
-        }
+        remove_from(&mut self.by_topic, topic, conn);
+    }
+
+    /// Every match some connection subscribed to by its own topic, with those connections'
+    /// mailboxes: who watches what.
+    pub fn watchers(&self) -> impl Iterator<Item = (&Topic, impl Iterator<Item = &Arc<Mailbox>>)> {
+        self.watchers
+            .iter()
+            .map(|(topic, watchers)| (topic, watchers.values()))
     }
 
     /// Every connection that receives events of `topic`, each once: the topic's own subscribers
@@ -191,6 +220,25 @@ impl Routes {
     }
 }
 
+/// Whether a topic names one match (three segments).
+fn is_match(topic: &Topic) -> bool {
+    topic.depth() == scoreline_protocol::topic::MATCH_DEPTH
+}
+
+/// Removes `conn` from `topic`'s entry, and the entry when it is left empty.
+fn remove_from(
+    index: &mut HashMap<Topic, IndexMap<ConnId, Arc<Mailbox>>>,
+    topic: &Topic,
+    conn: ConnId,
+) {
+    if let Some(connections) = index.get_mut(topic) {
+        connections.swap_remove(&conn);
+        if connections.is_empty() {
+            index.remove(topic);
+        }
+    }
+}
+
 /// The topics of `topics` that no other of them covers.
 fn minimal_cover(topics: &BTreeSet<Topic>) -> BTreeSet<Topic> {
     topics
@@ -225,6 +273,38 @@ mod tests {
         let mut ids: Vec<u64> = routes.recipients(&game).map(|(conn, _)| conn.0).collect();
         ids.sort_unstable();
         ids
+    }
+
+    fn watcher_counts(routes: &Routes) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = routes
+            .watchers()
+            .map(|(topic, watchers)| (topic.to_string(), watchers.count()))
+            .collect();
+        counts.sort();
+        counts
+    }
+
+    #[test]
+    fn watchers_are_the_connections_that_asked_for_the_match_itself() {
+        let mut routes = Routes::default();
+        for id in 1..=3 {
+            routes.connect(ConnId(id), mailbox());
+        }
+        let game = "football/pl/ars-che";
+        // A sport and the match: the cover indexes only the sport, yet the fan watches the match.
+        routes
+            .subscribe(ConnId(1), &[topic("football"), topic(game)], 8)
+            .unwrap();
+        routes.subscribe(ConnId(2), &[topic(game)], 8).unwrap();
+        routes
+            .subscribe(ConnId(3), &[topic("football")], 8)
+            .unwrap();
+        assert_eq!(watcher_counts(&routes), [(game.to_owned(), 2)]);
+        routes.unsubscribe(ConnId(1), &[topic(game)]);
+        assert_eq!(watcher_counts(&routes), [(game.to_owned(), 1)]);
+        routes.disconnect(ConnId(2));
+        assert_eq!(watcher_counts(&routes), []);
+        assert_eq!(recipients(&routes, game), [1, 3]);
     }
 
     #[test]

@@ -166,6 +166,7 @@ struct SentMetrics {
     frames: metrics::Counter,
     bytes: metrics::Counter,
     latency: metrics::Histogram,
+    source_latency: metrics::Histogram,
 }
 
 impl SentMetrics {
@@ -174,6 +175,7 @@ impl SentMetrics {
             frames: metrics::counter!(telemetry::FRAMES_OUT),
             bytes: metrics::counter!(telemetry::BYTES_OUT),
             latency: metrics::histogram!(telemetry::PUBLISH_TO_SEND_SECONDS),
+            source_latency: metrics::histogram!(telemetry::SOURCE_TO_SEND_SECONDS),
         }
     }
 }
@@ -213,6 +215,7 @@ async fn flush<W: AsyncWrite + Unpin>(
             return Flushed::Done;
         }
         let oldest = batch.iter().find_map(|frame| frame.received_at);
+        let oldest_source_ms = batch.iter().filter_map(|frame| frame.source_ms).min();
         let frames = batch.len();
         let before = writer.pending();
         for frame in batch.drain(..) {
@@ -245,6 +248,11 @@ async fn flush<W: AsyncWrite + Unpin>(
         sent.bytes.increment(bytes as u64);
         if let Some(oldest) = oldest {
             sent.latency.record(oldest.elapsed());
+        }
+        if let Some(source_ms) = oldest_source_ms {
+            // A source clock ahead of ours reads as no delay rather than a negative one.
+            let behind_ms = crate::now_ms().saturating_sub(source_ms);
+            sent.source_latency.record(behind_ms as f64 / 1000.0);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! [`Application`]: the one way to start the service. `main`, the demo and every test build it
 //! from a [`Config`], read the port it bound, and run it until a shutdown future fires.
 //!
-//! While it runs, it supervises the long-lived tasks the service cannot work without (the hub,
-//! and with Redis the subscriber, the snapshot writer and the backfill reader): one that panics
+//! While it runs, it supervises its long-lived tasks (the hub, the audience counter, and with
+//! Redis the subscriber, the snapshot writer and the backfill reader): one that panics
 //! or ends takes `/readyz` down at once, is logged with its cause, and stops the service with
 //! an error, so `main` exits with a failure and the orchestrator starts a fresh process.
 
@@ -29,7 +29,7 @@ use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
 use crate::state::{AppState, ConnectionSlots, Supervision};
-use crate::{routes, telemetry, upgrade};
+use crate::{audience, page, routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
 /// (and counted) rather than growing memory.
@@ -244,6 +244,23 @@ impl Application {
             }
         };
 
+        let shared_counts = match &broker {
+            Broker::Redis(redis) => Some(audience::SharedCounts::new(
+                redis.connection(),
+                &config.key_prefix,
+            )),
+            Broker::Memory { .. } => None,
+        };
+        background.push((
+            "audience counter",
+            audience::spawn(
+                hub.clone(),
+                shared_counts,
+                Duration::from_millis(config.audience_interval_millis),
+                background_shutdown.clone(),
+            ),
+        ));
+
         let listeners = bind_listeners(&config)?;
         let address = listeners[0].local_addr()?;
         let session = SessionSettings {
@@ -287,6 +304,7 @@ impl Application {
                 let app = App::new()
                     .app_data($state.clone())
                     .configure(routes::configure)
+                    .configure(page::configure)
                     .into_factory()
                     .map_err(|error: actix_web::Error| error.error_response());
                 HttpService::build()

@@ -57,6 +57,17 @@ pub const HISTORIES_FORGOTTEN: &str = "scoreline_histories_forgotten_total";
 /// Matches whose numbering a feed publishing through this service put back into Redis.
 pub const HISTORIES_RESTORED: &str = "scoreline_histories_restored_total";
 
+/// Time from when an event happened at its source (the feed's `ts_ms`) to writing it to a
+/// socket, in seconds (histogram): how far behind the stadium fans are, feed and Redis included.
+/// It reads the feed's clock against this host's, so it is only as true as their agreement.
+pub const SOURCE_TO_SEND_SECONDS: &str = "scoreline_source_to_send_seconds";
+
+/// Buckets for the source-to-screen histogram: 10 ms to 2 min (feeds and Redis add more than
+/// the service does, and a delayed feed is measured in seconds).
+const SOURCE_BUCKETS_SECS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
 /// Buckets for the latency histogram: 50 µs to 5 s.
 const LATENCY_BUCKETS_SECS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -75,6 +86,11 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
                 .set_buckets_for_metric(
                     Matcher::Full(PUBLISH_TO_SEND_SECONDS.to_owned()),
                     LATENCY_BUCKETS_SECS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full(SOURCE_TO_SEND_SECONDS.to_owned()),
+                    SOURCE_BUCKETS_SECS,
                 )
                 .ok()?;
             match builder.install_recorder() {
@@ -153,6 +169,11 @@ fn describe() {
         PUBLISH_TO_SEND_SECONDS,
         metrics::Unit::Seconds,
         "Time from receiving an event to writing it to a socket (oldest frame of each write batch)."
+    );
+    describe_histogram!(
+        SOURCE_TO_SEND_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from an event's source timestamp (ts_ms) to writing it to a socket (oldest of each write batch)."
     );
 }
 

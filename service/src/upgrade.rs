@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_codec::Framed;
 use actix_http::body::{BodySize, BoxBody};
-use actix_http::header::{self, HeaderMap};
+use actix_http::header::{self, HeaderMap, HeaderValue};
 use actix_http::{ConnectionType, Request, Response, h1, ws};
 use actix_service::{ServiceFactory, fn_service};
 use actix_web::{ResponseError, web};
@@ -193,13 +193,17 @@ where
     .await;
 }
 
-/// Browsers send `Origin`; when a list is configured, only those origins may connect. Clients
-/// that send none (servers, scripts, the viewer) are not browsers and are let through.
+/// Browsers send `Origin`; when a list is configured, only those origins may connect, and the
+/// service's own page (an origin naming the host the request was sent to). Clients that send
+/// none (servers, scripts, the viewer) are not browsers and are let through.
 fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    if allowed.is_empty() || allowed.iter().any(|allowed| origin == allowed.as_str()) {
+    if allowed.is_empty()
+        || allowed.iter().any(|allowed| origin == allowed.as_str())
+        || is_same_origin(origin, headers.get(header::HOST))
+    {
         return Ok(());
     }
     telemetry::bad_input("origin_refused");
@@ -208,10 +212,21 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
     })
 }
 
+/// Whether `origin` (`http://host:port`) names the host the request was sent to: the page
+/// served at `/` connecting back to its own service. A page on another site cannot pass this,
+/// since the browser sets `Origin` to that site, not to ours.
+fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else {
+        return false;
+    };
+    origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .is_some_and(|origin_host| origin_host.eq_ignore_ascii_case(host))
+}
+
 #[cfg(test)]
 mod tests {
-    use actix_http::header::HeaderValue;
-
     use super::*;
 
     #[test]
@@ -225,5 +240,30 @@ mod tests {
         assert!(check_origin(&headers, &[]).is_ok());
         assert!(check_origin(&headers, &["https://a.example".into()]).is_err());
         assert!(check_origin(&headers, &["https://b.example".into()]).is_ok());
+    }
+
+    #[test]
+    fn the_services_own_page_may_always_connect() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_static("scores.example:8080"),
+        );
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://scores.example:8080"),
+        );
+        let listed = ["https://fans.example".to_owned()];
+        assert!(check_origin(&headers, &listed).is_ok());
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://scores.example:9090"),
+        );
+        assert!(check_origin(&headers, &listed).is_err());
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(check_origin(&headers, &listed).is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use scoreline_feed::{ConnectionSettings, RedisConnection};
 
 /// A `redis-server` child process on a free loopback port, without persistence.
 ///
@@ -18,6 +19,9 @@ pub struct RedisServer {
     dir: PathBuf,
     /// Whether writes survive a restart (append-only file, synced on every write).
     persistent: bool,
+    /// What [`publish`](RedisServer::publish) goes through: Scoreline's own connection, made
+    /// anew when the server is started again.
+    connection: RedisConnection,
 }
 
 impl RedisServer {
@@ -45,11 +49,13 @@ impl RedisServer {
         let mut last_error = None;
         for _ in 0..5 {
             let port = free_port()?;
+            let connection = connection_to(port)?;
             let mut server = RedisServer {
                 port,
                 child: None,
                 dir: dir.clone(),
                 persistent,
+                connection,
             };
             match server.start_again() {
                 Ok(()) => return Ok(server),
@@ -91,6 +97,10 @@ impl RedisServer {
     /// (Re)starts the server on the same port and waits until it answers.
     pub fn start_again(&mut self) -> anyhow::Result<()> {
         self.stop();
+        // A new process, a new connection: the old one would fail its next command (it cannot
+        // know the server went away until it tries), and a test publishing right after a restart
+        // means to publish, not to find out.
+        self.connection = connection_to(self.port)?;
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", ""])
@@ -131,6 +141,8 @@ impl RedisServer {
         }
     }
 
+    /// A synchronous probe of the process just started (not Scoreline's way of connecting:
+    /// this asks one process whether it is up yet, before any runtime may exist).
     fn answers_ping(&self) -> bool {
         let Ok(client) = redis::Client::open(self.url()) else {
             return false;
@@ -150,12 +162,27 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// Scoreline's connection to the server on `port`, with generous timeouts: a loaded CI machine
+/// can be slow to answer, and that is not what the tests are about.
+fn connection_to(port: u16) -> anyhow::Result<RedisConnection> {
+    let settings = ConnectionSettings {
+        connect_timeout: Duration::from_secs(10),
+        response_timeout: Duration::from_secs(10),
+    };
+    Ok(RedisConnection::open(
+        &format!("redis://127.0.0.1:{port}/"),
+        settings,
+    )?)
+}
+
+/// A port nothing listens on now (another process may take it before it is used).
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
-fn unique_suffix() -> u64 {
+/// A number unique within this process, for directory and name suffixes.
+pub(crate) fn unique_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -170,21 +197,19 @@ impl RedisServer {
 
     /// Publishes any payload on any channel, well-formed or not.
     pub async fn publish_raw(&self, channel: &str, payload: &str) -> anyhow::Result<()> {
-        // Generous timeouts: a loaded CI machine can be slow to answer, and that is not what the
-        // tests are about.
-        let config = redis::AsyncConnectionConfig::new()
-            .set_response_timeout(Some(std::time::Duration::from_secs(10)))
-            .set_connection_timeout(Some(std::time::Duration::from_secs(10)));
-        let mut connection = self
-            .client()
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
         redis::cmd("PUBLISH")
             .arg(channel)
             .arg(payload)
-            .query_async::<i64>(&mut connection)
+            .query_async::<i64>(&mut self.connection.clone())
             .await
             .context("PUBLISH")?;
         Ok(())
+    }
+
+    /// Scoreline's connection to this server (shared by clones), for feeds under test. It
+    /// reconnects by itself; after [`start_again`](RedisServer::start_again) its first command
+    /// fails (the old process is gone) and the next one connects to the new process.
+    pub fn connection(&self) -> RedisConnection {
+        self.connection.clone()
     }
 }

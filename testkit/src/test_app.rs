@@ -9,7 +9,7 @@ use scoreline_service::{Application, BrokerKind, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{RedisServer, WsClient};
+use crate::{RedisServer, SentinelSetup, WsClient};
 
 /// The publish token every test service accepts.
 pub const TEST_TOKEN: &str = "test-token";
@@ -24,8 +24,8 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Settings for tests: port 0, short heartbeats, publish token [`TEST_TOKEN`], and the given
-    /// Redis (or the in-process broker with `None`).
+    /// Settings for tests: port 0, short heartbeats, publish token [`TEST_TOKEN`], no `watching`
+    /// counts (an hourly round), and the given Redis (or the in-process broker with `None`).
     pub fn config(redis: Option<&RedisServer>) -> Config {
         let mut config = Config::defaults();
         config.listen = ([127, 0, 0, 1], 0).into();
@@ -34,6 +34,9 @@ impl TestApp {
         config.idle_timeout_secs = 10;
         config.shutdown_timeout_secs = 3;
         config.publish_token = Some(TEST_TOKEN.to_owned());
+        // `watching` counts would otherwise arrive every 5 s between the messages a test
+        // expects; the audience tests set their own interval.
+        config.audience_interval_millis = 3_600_000;
         match redis {
             Some(redis) => {
                 config.broker = Some(BrokerKind::Redis);
@@ -51,6 +54,17 @@ impl TestApp {
         if redis.is_running() {
             app.wait_until_ready(true).await?;
         }
+        Ok(app)
+    }
+
+    /// Starts the service on the master of a Sentinel setup, given by its `redis+sentinel://`
+    /// URL as an operator would, and waits until it is subscribed.
+    pub async fn with_sentinel(sentinel: &SentinelSetup) -> anyhow::Result<TestApp> {
+        let mut config = TestApp::config(None);
+        config.broker = Some(BrokerKind::Redis);
+        config.redis_url = Some(sentinel.url());
+        let app = TestApp::spawn(config).await?;
+        app.wait_until_ready(true).await?;
         Ok(app)
     }
 
@@ -198,9 +212,20 @@ pub struct HttpReply {
     pub status: u16,
     /// Body text.
     pub body: String,
+    /// Response headers, names in lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
 }
 
 impl HttpReply {
+    /// The first value of header `name` (any case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(candidate, _)| *candidate == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
         serde_json::from_str(&self.body).with_context(|| format!("not JSON: {}", self.body))
@@ -235,8 +260,20 @@ pub async fn http(
             .run(request)
             .with_context(|| format!("{method} {url}"))?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_ascii_lowercase(), value)
+            })
+            .collect();
         let body = response.body_mut().read_to_string()?;
-        Ok(HttpReply { status, body })
+        Ok(HttpReply {
+            status,
+            body,
+            headers,
+        })
     })
     .await?
 }

@@ -429,7 +429,9 @@ impl Session {
                 self.pending_repairs.remove(&snapshot.match_topic);
                 self.awaiting_resync.remove(&snapshot.match_topic);
             }
-            ServerMessage::Unsubscribed { .. } | ServerMessage::Event(_) => {}
+            ServerMessage::Unsubscribed { .. }
+            | ServerMessage::Event(_)
+            | ServerMessage::Watching { .. } => {}
         }
         let outcome =
             self.scoreboard

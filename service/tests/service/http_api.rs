@@ -26,22 +26,41 @@ async fn matches_can_be_listed_by_topic_and_status_and_fetched_one_by_one() {
     app.publish_http(&event("basketball/nba/lal-bos", 1, EventKind::MatchStarted))
         .await
         .unwrap();
+    // A match at half-time: a fan's "live" includes it.
+    let half_time = "football/premier-league/mci-tot";
+    for (seq, kind) in [
+        (1, scheduled("MCI", "TOT")),
+        (2, EventKind::PeriodStarted { period: 1 }),
+        (3, EventKind::PeriodEnded { period: 1 }),
+    ] {
+        app.publish_http(&event(half_time, seq, kind))
+            .await
+            .unwrap();
+    }
     wait_for_seq(&app, "basketball/nba/lal-bos", 1).await;
+    wait_for_seq(&app, half_time, 3).await;
 
-    let live_football = app
-        .get("/api/matches?topic=football&status=live")
-        .await
-        .unwrap();
-    assert_eq!(live_football.status, 200);
-    let matches = live_football.json().unwrap()["matches"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(matches.len(), 1);
-    assert_eq!(matches[0]["match"], GAME);
+    assert_eq!(
+        listed(&app, "/api/matches?topic=football&status=live").await,
+        [GAME, half_time],
+        "live includes the match at half-time"
+    );
+    assert_eq!(
+        listed(&app, "/api/matches?topic=football&status=break").await,
+        [half_time]
+    );
+    assert_eq!(
+        listed(&app, "/api/matches?topic=football&status=live,break").await,
+        [GAME, half_time]
+    );
+    assert_eq!(
+        listed(&app, "/api/matches?status=break,scheduled").await,
+        ["football/premier-league/liv-eve", half_time]
+    );
+    assert_eq!(listed(&app, "/api/matches?status=finished").await, [""; 0]);
 
     let all = app.get("/api/matches").await.unwrap().json().unwrap();
-    assert_eq!(all["matches"].as_array().unwrap().len(), 3);
+    assert_eq!(all["matches"].as_array().unwrap().len(), 4);
     let limited = app
         .get("/api/matches?limit=1")
         .await
@@ -53,7 +72,7 @@ async fn matches_can_be_listed_by_topic_and_status_and_fetched_one_by_one() {
             limited["matches"].as_array().unwrap().len(),
             limited["omitted"].as_u64()
         ),
-        (1, Some(2))
+        (1, Some(3))
     );
 
     let one = app.get(&format!("/api/matches/{GAME}")).await.unwrap();
@@ -88,6 +107,9 @@ async fn matches_can_be_listed_by_topic_and_status_and_fetched_one_by_one() {
             .status,
         400
     );
+    let refused = app.get("/api/matches?status=live,sleeping").await.unwrap();
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("sleeping"), "{}", refused.body);
 }
 
 #[tokio::test]
@@ -138,4 +160,18 @@ async fn publishing_is_off_without_a_token() {
         .await
         .unwrap();
     assert_eq!(reply.status, 403);
+}
+
+/// The match topics `GET path` lists, sorted.
+async fn listed(app: &TestApp, path: &str) -> Vec<String> {
+    let reply = app.get(path).await.unwrap();
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    let mut topics: Vec<String> = reply.json().unwrap()["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|snapshot| snapshot["match"].as_str().unwrap().to_owned())
+        .collect();
+    topics.sort();
+    topics
 }

@@ -4,6 +4,7 @@
 // Test helpers fail the test on any error, which is what unwrap does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audience;
 mod bad_input;
 mod delivery;
 mod http_api;
@@ -11,6 +12,8 @@ mod lifecycle;
 mod no_loss;
 mod redis_faults;
 mod slow_clients;
+mod source_latency;
+mod web_page;
 mod websocket;
 
 use scoreline_protocol::{MatchSnapshot, ScoreEvent, ServerMessage, Topic};
