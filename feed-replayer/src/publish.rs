@@ -502,17 +502,17 @@ pub fn classify(url: &str, status: u16, body: String) -> Result<(), PublishError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scoreline_protocol::{EventKind, MatchTopic};
+    use scoreline_protocol::EventKind;
 
     fn event() -> ScoreEvent {
         ScoreEvent {
-            match_topic: MatchTopic::parse("football/test/a-b").unwrap(),
             epoch: 3,
-            seq: 1,
             ts_ms: 5,
-            clock_secs: None,
-            prev_critical_seq: None,
-            kind: EventKind::MatchStarted,
+            ..scoreline_protocol::test_support::event(
+                "football/test/a-b",
+                1,
+                EventKind::MatchStarted,
+            )
         }
     }
 

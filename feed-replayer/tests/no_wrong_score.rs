@@ -16,7 +16,7 @@ use feed_replayer::plan::{Pace, Plan};
 use feed_replayer::publish::{Publisher, RedisMode, RedisPublisher};
 use feed_replayer::replay::{ReplayOptions, replay_all};
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use scoreline_feed::Layout;
+use scoreline_feed::{Layout, Position, read_heads};
 use scoreline_protocol::{ClientMessage, MatchSnapshot, ServerMessage, Topic};
 use scoreline_testkit::{DeliveryChecker, RedisServer, TestApp, WsClient};
 use tokio::task::JoinHandle;
@@ -169,6 +169,23 @@ async fn assert_api_agrees(app: &TestApp, fixtures: &[Fixture]) {
     }
 }
 
+/// Where `fixture`'s match stands in Redis's numbering.
+async fn head(redis: &RedisServer, fixture: &Fixture) -> Position {
+    let mut connection = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let heads = read_heads(&mut connection, &Layout::default(), 100)
+        .await
+        .unwrap();
+    heads
+        .into_iter()
+        .find(|(topic, _)| *topic == fixture.header.match_topic)
+        .map(|(_, position)| position)
+        .unwrap_or_else(|| panic!("Redis does not number {}", fixture.header.match_topic))
+}
+
 async fn replayer(redis: &RedisServer) -> Arc<Publisher> {
     let publisher = RedisPublisher::connect(&redis.url(), RedisMode::Numbered(Layout::default()))
         .await
@@ -206,13 +223,30 @@ async fn redis_restarted_without_its_data_mid_replay_leaves_every_score_right() 
     let mut stays = Fan::join(&app, DeliveryChecker::default()).await;
     let reconnects = Fan::join(&app, DeliveryChecker::default()).await;
 
-    // About 12 s for the longest match (a five-set final); Redis loses everything 3 s in.
+    // About 12 s for the longest match (a five-set final); Redis loses everything once the fan
+    // who stays has seen a quarter of all the events, so every match is under way.
     let replay = replay(
         &fixtures,
         replayer(&redis).await,
         Pace::new(1_000.0, 0).unwrap(),
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let quarter = fixtures.iter().map(|f| f.events.len() as u64).sum::<u64>() / 4;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let shows = stays.shows().await;
+        let seen: u64 = fixtures
+            .iter()
+            .map(|f| shows.events(f.header.match_topic.as_str()))
+            .sum();
+        if seen >= quarter {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay never got a quarter of the way: {seen} of {quarter} events"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let away = reconnects.leave().await;
     redis.stop();
     app.wait_until_ready(false).await.unwrap();
@@ -272,12 +306,21 @@ async fn a_new_history_started_while_the_service_was_down_is_read_from_its_start
 
     // The service is down while the match starts over from its 70th minute: a new epoch whose
     // earlier events are published at once.
+    let first_epoch = head(&redis, &fixtures[0]).await;
     let second_round = replay(
         &fixtures,
         Arc::clone(&publisher),
         Pace::new(600.0, 70 * 60 * 1000).unwrap(),
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Until the new history exists in Redis, so the service starts after it began.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while head(&redis, &fixtures[0]).await.epoch == first_epoch.epoch {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second round never started a new history"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut fan = Fan::join(&app, DeliveryChecker::default()).await;
     second_round.await.unwrap();

@@ -12,7 +12,7 @@ use redis::AsyncCommands;
 use scoreline_feed::{
     ConnectionSettings, Layout, Position, Publisher, RecoveryKind, RedisConnection, read_history,
 };
-use scoreline_protocol::{EventDraft, MatchTopic, Side};
+use scoreline_protocol::{EventDraft, Side};
 use scoreline_testkit::{RedisServer, SentinelSetup, goal};
 use tokio::time::Instant;
 
@@ -30,10 +30,8 @@ fn settings() -> ConnectionSettings {
 
 fn draft() -> EventDraft {
     EventDraft {
-        match_topic: MatchTopic::parse(GAME).unwrap(),
         ts_ms: 1_740_841_200_000,
-        clock_secs: None,
-        kind: goal(Side::Home),
+        ..scoreline_testkit::draft(GAME, goal(Side::Home))
     }
 }
 

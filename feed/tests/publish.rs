@@ -14,10 +14,9 @@ const GAME: &str = "football/premier-league/ars-che";
 
 fn draft(kind: EventKind) -> EventDraft {
     EventDraft {
-        match_topic: MatchTopic::parse(GAME).unwrap(),
         ts_ms: 1_740_841_200_000,
         clock_secs: Some(60),
-        kind,
+        ..scoreline_testkit::draft(GAME, kind)
     }
 }
 

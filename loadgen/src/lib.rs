@@ -5,7 +5,8 @@
 //! through Redis at a fixed rate for a fixed time, and measures on the client side what fans
 //! care about: every event delivered, in order, quickly.
 //!
-//! - [`plan`]: scenarios S1–S5 of issue 6, per-topic `seq` numbering, the publishing schedule.
+//! - [`plan`]: scenarios S1–S5 of issue 6, per-topic `seq` numbering, the publishing schedule
+//!   and how events are published.
 //! - [`tally`]: per-client order and loss accounting, publish→receive latency histograms.
 //! - [`server_stats`]: CPU seconds and RSS of a process, read from `/proc`.
 //! - [`report`]: the human line and the JSON line a run ends with.
@@ -20,6 +21,6 @@ pub mod run;
 pub mod server_stats;
 pub mod tally;
 
-pub use plan::{Phase, Plan, Scenario};
+pub use plan::{Phase, Plan, PublishMode, Scenario};
 pub use report::Report;
-pub use run::{PublishMode, RunConfig, run};
+pub use run::{RunConfig, run};

@@ -31,6 +31,18 @@ impl Phase {
     }
 }
 
+/// How the load generator publishes, as the two kinds of feed in `docs/protocol.md` do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    /// Through `scoreline-feed`'s numbering script: the event is also appended to its match's
+    /// history in Redis, so the service can refill any gap (the guaranteed path).
+    Numbered,
+    /// A bare `PUBLISH` of an event the load generator numbered (best effort: an event the
+    /// service drops cannot be recovered, and subscribers get a `resync`).
+    Plain,
+}
+
 /// The named scenarios of issue 6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]

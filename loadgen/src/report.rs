@@ -2,8 +2,7 @@
 
 use serde::Serialize;
 
-use crate::plan::{Phase, Plan, Scenario};
-use crate::run::PublishMode;
+use crate::plan::{Phase, Plan, PublishMode, Scenario};
 use crate::server_stats::ProcSample;
 use crate::tally::LatencySummary;
 

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use scoreline_feed::{self as feed, Layout};
 
-use crate::plan::{Plan, Scenario, Sequencer, run_prefix, topic_names};
+use crate::plan::{Plan, PublishMode, Scenario, Sequencer, run_prefix, topic_names};
 use crate::report::{PhaseReport, Report, ServerReport};
 use crate::server_stats;
 use crate::tally::{
@@ -69,18 +69,6 @@ pub struct RunConfig {
     pub slow_recv_buffer_bytes: u32,
     /// Names the run's topics; unique per run so repeated runs on one service never collide.
     pub run_id: String,
-}
-
-/// How the load generator publishes, as the two kinds of feed in `docs/protocol.md` do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PublishMode {
-    /// Through `scoreline-feed`'s numbering script: the event is also appended to its match's
-    /// history in Redis, so the service can refill any gap (the guaranteed path).
-    Numbered,
-    /// A bare `PUBLISH` of an event the load generator numbered (best effort: an event the
-    /// service drops cannot be recovered, and subscribers get a `resync`).
-    Plain,
 }
 
 /// A client's part in the run.

@@ -3,9 +3,8 @@
 //! recipient shares. Run with `cargo bench -p scoreline-protocol`.
 
 use scoreline_protocol::snapshot::TIMELINE_CAP;
-use scoreline_protocol::{
-    EventKind, MatchSnapshot, MatchTopic, ScoreEvent, ServerMessage, Side, apply,
-};
+use scoreline_protocol::test_support::{event, goal_by};
+use scoreline_protocol::{MatchSnapshot, ScoreEvent, ServerMessage, Side, apply};
 
 fn main() {
     divan::main();
@@ -13,19 +12,13 @@ fn main() {
 
 fn goal(seq: u64) -> ScoreEvent {
     ScoreEvent {
-        match_topic: MatchTopic::parse("football/premier-league/ars-che-2025-03-01")
-            .expect("a valid literal"),
-        epoch: 0,
-        seq,
         ts_ms: 1_740_841_380_000,
         clock_secs: Some(1380),
-        prev_critical_seq: None,
-        kind: EventKind::Goal {
-            side: Side::Home,
-            player: Some("Saka".to_owned()),
-            own_goal: false,
-            penalty: false,
-        },
+        ..event(
+            "football/premier-league/ars-che-2025-03-01",
+            seq,
+            goal_by(Side::Home, "Saka"),
+        )
     }
 }
 

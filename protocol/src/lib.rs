@@ -10,6 +10,7 @@
 //! - [`snapshot`]: the state of one match at one `seq`.
 //! - [`reducer`]: `apply(snapshot, event)`, the one definition of how events change a match.
 //! - [`wire`]: the JSON frames clients and the server exchange over the WebSocket.
+//! - `test_support` (feature `test-support`): short constructors of events for tests.
 //!
 //! `docs/protocol.md` at the repository root shows every message with an example.
 
@@ -17,6 +18,8 @@ pub mod event;
 pub mod reducer;
 pub mod snapshot;
 pub mod sport;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod topic;
 pub mod wire;
 

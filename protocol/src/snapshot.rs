@@ -333,13 +333,8 @@ mod tests {
             (2, EventKind::PeriodEnded { period: 1 }),
         ] {
             let event = ScoreEvent {
-                match_topic: topic.clone(),
-                epoch: 0,
-                seq,
                 ts_ms: seq,
-                clock_secs: None,
-                prev_critical_seq: None,
-                kind,
+                ..crate::test_support::event(topic.as_str(), seq, kind)
             };
             apply(&mut snapshot, &event).unwrap();
         }

@@ -351,13 +351,8 @@ mod tests {
     #[test]
     fn event_message_is_flat() {
         let event = ScoreEvent {
-            match_topic: MatchTopic::parse("football/pl/a-b").unwrap(),
-            epoch: 0,
-            seq: 3,
             ts_ms: 10,
-            clock_secs: None,
-            prev_critical_seq: None,
-            kind: EventKind::MatchStarted,
+            ..crate::test_support::event("football/pl/a-b", 3, EventKind::MatchStarted)
         };
         let text = ServerMessage::Event(event.clone()).to_json();
         assert_eq!(

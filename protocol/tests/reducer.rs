@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use proptest::sample::Index;
+use scoreline_protocol::test_support::goal_by;
 use scoreline_protocol::{
     Applied, ApplyError, CardColour, CardTally, EventKind, FinalSet, MatchSnapshot, MatchStatus,
     MatchTopic, Score, ScoreEvent, Side, Sport, Team, TennisFormat, apply,
@@ -95,15 +96,6 @@ fn scheduled(tennis: Option<TennisFormat>) -> EventKind {
         venue: None,
         period_secs: None,
         tennis,
-    }
-}
-
-fn goal(side: Side, player: &str) -> EventKind {
-    EventKind::Goal {
-        side,
-        player: Some(player.to_owned()),
-        own_goal: false,
-        penalty: false,
     }
 }
 
@@ -268,7 +260,7 @@ fn football_goals_own_goal_cards_and_shootout_winner() {
     feed.push(scheduled(None));
     feed.push(EventKind::MatchStarted);
     feed.push(EventKind::PeriodStarted { period: 1 });
-    feed.push_at(Some(600), goal(Side::Home, "Saka"));
+    feed.push_at(Some(600), goal_by(Side::Home, "Saka"));
     feed.push(card(Side::Away, CardColour::Yellow));
     // An own goal counts for the side named, the scorer's opponents.
     feed.push(EventKind::Goal {
@@ -293,7 +285,7 @@ fn football_goals_own_goal_cards_and_shootout_winner() {
         player_on: Some("Havertz".into()),
         player_off: Some("Saka".into()),
     });
-    feed.push(goal(Side::Away, "Palmer"));
+    feed.push(goal_by(Side::Away, "Palmer"));
     feed.push(EventKind::PeriodEnded { period: 2 });
     for period in 3..=4 {
         feed.push(EventKind::PeriodStarted { period });
@@ -323,10 +315,10 @@ fn football_result_without_shootout_and_points_after_the_whistle() {
     let mut feed = Feed::new(FOOTBALL);
     feed.push(scheduled(None));
     feed.push(EventKind::PeriodStarted { period: 1 });
-    feed.push(goal(Side::Away, "Palmer"));
+    feed.push(goal_by(Side::Away, "Palmer"));
     feed.push(EventKind::PeriodEnded { period: 2 });
     feed.push(EventKind::MatchEnded { winner: None });
-    feed.push(goal(Side::Home, "Saka"));
+    feed.push(goal_by(Side::Home, "Saka"));
     feed.push(kick(Side::Home, true));
     check(
         &feed.events,
@@ -516,8 +508,8 @@ fn tennis_five_setter_needs_three_sets() {
 fn voiding_a_goal_takes_it_off_the_score() {
     let mut feed = Feed::new(FOOTBALL);
     feed.push(EventKind::PeriodStarted { period: 1 });
-    let ruled_out = feed.push(goal(Side::Home, "Saka"));
-    feed.push(goal(Side::Away, "Palmer"));
+    let ruled_out = feed.push(goal_by(Side::Home, "Saka"));
+    feed.push(goal_by(Side::Away, "Palmer"));
     feed.push(void(ruled_out));
     feed.push(void(ruled_out));
     check(
@@ -531,13 +523,13 @@ fn voiding_a_goal_takes_it_off_the_score() {
 fn replacing_a_goal_amends_its_entry() {
     let mut feed = Feed::new(FOOTBALL);
     feed.push(EventKind::PeriodStarted { period: 1 });
-    let first = feed.push(goal(Side::Home, "Saka"));
+    let first = feed.push(goal_by(Side::Home, "Saka"));
     feed.push(EventKind::PeriodEnded { period: 1 });
     feed.push(EventKind::PeriodStarted { period: 2 });
     // Another scorer: the score stays.
-    feed.push(replace(first, goal(Side::Home, "Odegaard")));
+    feed.push(replace(first, goal_by(Side::Home, "Odegaard")));
     // The goal was for the other side after all: it moves, in the half it was scored in.
-    let second = feed.push(goal(Side::Home, "Rice"));
+    let second = feed.push(goal_by(Side::Home, "Rice"));
     feed.push(replace(
         second,
         EventKind::Goal {
@@ -554,7 +546,7 @@ fn replacing_a_goal_amends_its_entry() {
     let entry = snapshot.timeline.iter().find(|entry| entry.seq == first);
     assert_eq!(
         entry.map(|entry| &entry.kind),
-        Some(&goal(Side::Home, "Odegaard"))
+        Some(&goal_by(Side::Home, "Odegaard"))
     );
 }
 
@@ -564,15 +556,15 @@ fn a_scorer_or_a_basket_can_be_corrected_after_the_final_whistle() {
     // as MatchOver, while voiding the same goal was accepted.
     let mut feed = Feed::new(FOOTBALL);
     feed.push(EventKind::PeriodStarted { period: 1 });
-    let scored = feed.push(goal(Side::Home, "Saka"));
+    let scored = feed.push(goal_by(Side::Home, "Saka"));
     feed.push(EventKind::MatchEnded { winner: None });
-    feed.push(replace(scored, goal(Side::Home, "Odegaard")));
-    feed.push(replace(scored, goal(Side::Away, "Saliba")));
+    feed.push(replace(scored, goal_by(Side::Home, "Odegaard")));
+    feed.push(replace(scored, goal_by(Side::Away, "Saliba")));
     let snapshot = check(
         &feed.events,
         "Finished period 1 score 0-1 periods 1:0-1 winner Away amended [2]",
     );
-    assert_eq!(snapshot.timeline[1].kind, goal(Side::Away, "Saliba"));
+    assert_eq!(snapshot.timeline[1].kind, goal_by(Side::Away, "Saliba"));
 
     let mut feed = Feed::new(BASKETBALL);
     feed.push(EventKind::PeriodStarted { period: 4 });
@@ -608,7 +600,7 @@ fn corrections_that_cannot_be_applied_are_refused() {
 
     let mut feed = Feed::new(FOOTBALL);
     let started = feed.push(EventKind::PeriodStarted { period: 1 });
-    let scored = feed.push(goal(Side::Home, "Saka"));
+    let scored = feed.push(goal_by(Side::Home, "Saka"));
     feed.push(void(started));
     feed.push(replace(scored, EventKind::Point { side: Side::Home }));
     feed.push(replace(scored, points(Side::Home, 2)));
@@ -629,7 +621,7 @@ fn corrected_cards_and_points_and_a_changed_result() {
     feed.push(EventKind::PeriodStarted { period: 1 });
     let booking = feed.push(card(Side::Away, CardColour::SecondYellow));
     feed.push(replace(booking, card(Side::Away, CardColour::Yellow)));
-    let winner = feed.push(goal(Side::Home, "Saka"));
+    let winner = feed.push(goal_by(Side::Home, "Saka"));
     feed.push(EventKind::MatchEnded { winner: None });
     feed.push(void(winner));
     check(
@@ -785,7 +777,7 @@ fn events_of_another_sport_or_match_are_refused() {
     );
 
     let mut feed = Feed::new(TENNIS);
-    feed.push(goal(Side::Home, "Saka"));
+    feed.push(goal_by(Side::Home, "Saka"));
     feed.push(card(Side::Home, CardColour::Red));
     check(
         &feed.events,
@@ -796,7 +788,7 @@ fn events_of_another_sport_or_match_are_refused() {
 
     // A sport the reducer does not model keeps a plain score of goals and points.
     let mut feed = Feed::new("curling/test-league/home-away");
-    feed.push(goal(Side::Home, "Skip"));
+    feed.push(goal_by(Side::Home, "Skip"));
     feed.push(points(Side::Away, 3));
     check(&feed.events, "Live period 0 score 1-3 periods 1:1-3");
 
@@ -814,14 +806,14 @@ fn epochs_separate_histories() {
     let mut feed = Feed::new(FOOTBALL);
     feed.epoch = 3;
     feed.push(EventKind::MatchStarted);
-    feed.push(goal(Side::Home, "Saka"));
+    feed.push(goal_by(Side::Home, "Saka"));
     feed.epoch = 4;
-    feed.push(goal(Side::Home, "Saka"));
+    feed.push(goal_by(Side::Home, "Saka"));
     feed.epoch = 2;
-    feed.push(goal(Side::Home, "Saka"));
+    feed.push(goal_by(Side::Home, "Saka"));
     feed.epoch = 3;
-    feed.push(goal(Side::Away, "Palmer"));
-    feed.push(goal(Side::Away, "Palmer"));
+    feed.push(goal_by(Side::Away, "Palmer"));
+    feed.push(goal_by(Side::Away, "Palmer"));
     feed.events[5].seq = 5;
     let snapshot = check(
         &feed.events,
@@ -972,7 +964,7 @@ fn football() -> impl Strategy<Value = Generated> {
                                 goals[index].2 = true;
                             } else {
                                 let now_for = side(home);
-                                let replacement = goal(now_for, "Corrected");
+                                let replacement = goal_by(now_for, "Corrected");
                                 feed.push_at(at, replace(seq, replacement));
                                 *score.get_mut(now_for) += 1;
                                 goals[index].1 = now_for;
@@ -1072,7 +1064,7 @@ fn football() -> impl Strategy<Value = Generated> {
                     && kicks & (1 << 15) != 0
                 {
                     let now_for = scored_for.opponent();
-                    feed.push(replace(*seq, goal(now_for, "Corrected")));
+                    feed.push(replace(*seq, goal_by(now_for, "Corrected")));
                     *score.get_mut(*scored_for) -= 1;
                     *score.get_mut(now_for) += 1;
                     *scored_for = now_for;
@@ -1426,7 +1418,7 @@ fn doubtful_event(snapshot: &MatchSnapshot, choice: u64) -> ScoreEvent {
     let small = detail % 25;
     let kind = match (choice >> 3) % 13 {
         0 => EventKind::Point { side: any_side },
-        1 => goal(any_side, "Doubt"),
+        1 => goal_by(any_side, "Doubt"),
         2 => points(any_side, (small % 5) as u8),
         3 => EventKind::PeriodStarted {
             period: [0, 21, 255, 1][(small % 4) as usize],
@@ -1436,7 +1428,7 @@ fn doubtful_event(snapshot: &MatchSnapshot, choice: u64) -> ScoreEvent {
         },
         5 => void(small),
         6 => replace(small, EventKind::Point { side: any_side }),
-        7 => replace(small, goal(any_side, "Doubt")),
+        7 => replace(small, goal_by(any_side, "Doubt")),
         8 => replace(small, points(any_side, (small % 5) as u8)),
         9 => stat(&format!("doubt_{small}"), 1, 2),
         10 => kick(any_side, detail.is_multiple_of(3)),

@@ -6,7 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Instant;
 
-use scoreline_protocol::{EventKind, MatchTopic, ScoreEvent, Side, Topic};
+use scoreline_protocol::test_support::{event, goal};
+use scoreline_protocol::{ScoreEvent, Side, Topic};
 use scoreline_service::hub::{Command, Hub, HubLimits, InboundEvent};
 use scoreline_service::mailbox::{Mailbox, MailboxLimits, Outbound};
 use scoreline_service::matches::StoreLimits;
@@ -101,18 +102,8 @@ fn hub_publish_fanout(bencher: divan::Bencher, recipients: usize) {
             next_seq.set(seq + 1);
             InboundEvent {
                 event: ScoreEvent {
-                    match_topic: MatchTopic::parse(MATCH).expect("a valid literal"),
-                    epoch: 0,
-                    seq,
                     ts_ms: 1_740_841_380_000,
-                    clock_secs: None,
-                    prev_critical_seq: None,
-                    kind: EventKind::Goal {
-                        side: Side::Home,
-                        player: None,
-                        own_goal: false,
-                        penalty: false,
-                    },
+                    ..event(MATCH, seq, goal(Side::Home))
                 },
                 received_at: Instant::now(),
             }

@@ -96,7 +96,7 @@ impl SharedCounts {
         SharedCounts {
             connection,
             key_prefix: key_prefix.to_owned(),
-            instance: format!("{:016x}", fastrand::u64(..)),
+            instance: format!("{:016x}", rand::random::<u64>()),
         }
     }
 

@@ -305,21 +305,31 @@ impl RedisBroker {
             .map_err(|error| BrokerError::Feed(FeedError::Redis(error)))
     }
 
-    /// Starts the subscriber (feeding `hub`) and the snapshot writer (draining `snapshots`).
+    /// Starts the subscriber (feeding `hub`), the snapshot writer (draining `snapshots`) and the
+    /// backfill reader (answering `backfills`), each named for the supervisor in `startup`.
     pub fn spawn(
         &self,
         hub: HubHandle,
         snapshots: mpsc::Receiver<StoredSnapshot>,
         backfills: mpsc::Receiver<BackfillRequest>,
         shutdown: CancellationToken,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    ) -> Vec<(&'static str, tokio::task::JoinHandle<()>)> {
         vec![
-            tokio::spawn(
-                self.clone()
-                    .subscribe_forever(hub.clone(), shutdown.clone()),
+            (
+                "Redis subscriber",
+                tokio::spawn(
+                    self.clone()
+                        .subscribe_forever(hub.clone(), shutdown.clone()),
+                ),
             ),
-            tokio::spawn(self.clone().write_snapshots(snapshots, shutdown.clone())),
-            tokio::spawn(self.clone().answer_backfills(backfills, hub, shutdown)),
+            (
+                "snapshot writer",
+                tokio::spawn(self.clone().write_snapshots(snapshots, shutdown.clone())),
+            ),
+            (
+                "backfill reader",
+                tokio::spawn(self.clone().answer_backfills(backfills, hub, shutdown)),
+            ),
         ]
     }
 
@@ -449,7 +459,7 @@ impl RedisBroker {
                     }
                 }
             }
-            let jittered = delay.mul_f64(0.5 + fastrand::f64());
+            let jittered = delay.mul_f64(0.5 + rand::random::<f64>());
             tokio::select! {
                 () = tokio::time::sleep(jittered) => {}
                 () = shutdown.cancelled() => break,
@@ -630,7 +640,7 @@ struct Canary {
 
 impl Canary {
     fn new(prefix: &str) -> Canary {
-        let channel = format!("{prefix}$canary/{:016x}", fastrand::u64(..));
+        let channel = format!("{prefix}$canary/{:016x}", rand::random::<u64>());
         Canary {
             channel,
             waiting_since: None,

@@ -1,10 +1,14 @@
 //! Configuration: command-line flags, each also settable from a `SCORELINE_*` environment
 //! variable (flags win). Every limit the service enforces is here, with its default.
+//!
+//! The environment is read only where the command line is parsed (`main`, through
+//! [`clap::Parser::parse`]); [`Config::defaults`] and [`Config::from_flags`] ignore it, so the
+//! variables in a developer's shell cannot change what the tests run with.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// Which broker carries events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -159,10 +163,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, as if started with no flags and no environment.
+    /// The defaults, as if started with no flags and no environment, whatever `SCORELINE_*`
+    /// variables are set.
     pub fn defaults() -> Config {
         // Parsing an empty command line cannot fail: every argument has a default or is optional.
-        Config::try_parse_from(["scoreline-service"]).unwrap_or_else(|error| error.exit())
+        Config::from_flags(["scoreline-service"]).unwrap_or_else(|error| error.exit())
+    }
+
+    /// Parses command-line flags (the first item is the program name) ignoring the
+    /// environment: what the service would run with if no `SCORELINE_*` variable were set.
+    pub fn from_flags<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let command = Config::command().mut_args(|arg| arg.env(None::<&str>));
+        Config::from_arg_matches(&command.try_get_matches_from(args)?)
     }
 
     /// The broker actually used.
@@ -188,17 +204,70 @@ mod tests {
 
     #[test]
     fn memory_unless_redis_is_configured() {
-        let config = Config::try_parse_from(["x"]).unwrap();
+        let config = Config::from_flags(["x"]).unwrap();
         assert_eq!(config.broker_kind(), BrokerKind::Memory);
-        let config = Config::try_parse_from(["x", "--redis-url", "redis://h/"]).unwrap();
+        let config = Config::from_flags(["x", "--redis-url", "redis://h/"]).unwrap();
         assert_eq!(config.broker_kind(), BrokerKind::Redis);
-        let config = Config::try_parse_from(["x", "--broker", "redis"]).unwrap();
+        let config = Config::from_flags(["x", "--broker", "redis"]).unwrap();
         assert_eq!(config.redis_url(), "redis://127.0.0.1:6379/");
     }
 
     #[test]
     fn tls_needs_both_files() {
-        assert!(Config::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
-        assert!(Config::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok());
+        assert!(Config::from_flags(["x", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::from_flags(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok());
+    }
+
+    /// Variables that would change the defaults if they were read.
+    const ENVIRONMENT: [(&str, &str); 3] = [
+        ("SCORELINE_MAX_TOPICS", "3"),
+        ("SCORELINE_REDIS_URL", "redis://elsewhere:1/"),
+        ("SCORELINE_LISTEN", "0.0.0.0:1"),
+    ];
+
+    #[test]
+    fn defaults_ignore_the_environment_which_only_the_command_line_reads() {
+        // Setting variables in this process would race with other tests reading the
+        // environment (and needs `unsafe`), so a copy of this test binary runs the check below
+        // with them set.
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "config::tests::checked_with_the_environment_set",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .envs(ENVIRONMENT)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("1 passed"),
+            "the check did not run:\n{stdout}"
+        );
+    }
+
+    #[test]
+    #[ignore = "run by defaults_ignore_the_environment_which_only_the_command_line_reads, with \
+                the environment set"]
+    fn checked_with_the_environment_set() {
+        for (name, value) in ENVIRONMENT {
+            assert_eq!(std::env::var(name).as_deref(), Ok(value), "{name}");
+        }
+        // The command line reads them...
+        let parsed = Config::try_parse_from(["x"]).unwrap();
+        assert_eq!(parsed.max_topics, 3);
+        assert_eq!(parsed.redis_url.as_deref(), Some("redis://elsewhere:1/"));
+        // ...the defaults and flag-only parsing do not.
+        for config in [Config::defaults(), Config::from_flags(["x"]).unwrap()] {
+            assert_eq!(config.max_topics, 64);
+            assert_eq!(config.redis_url, None);
+            assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        }
     }
 }

@@ -196,6 +196,10 @@ pub enum Command {
         /// Where to send it.
         reply: oneshot::Sender<Option<MatchSnapshot>>,
     },
+    /// Makes the hub panic, as a bug would, so tests can prove the service notices
+    /// (`startup::TestHooks`). Compiled only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    Panic,
 }
 
 /// The hub's state and decisions: plain data, driven by [`Hub::handle`] and tested without I/O.
@@ -325,6 +329,8 @@ impl Hub {
                 // A closed reply means the audience task stopped (shutdown): nothing to tell.
                 let _ = reply.send(crate::audience::watched(&self.routes));
             }
+            #[cfg(feature = "test-hooks")]
+            Command::Panic => panic!("the hub was told to panic (test hook)"),
             Command::Get { topic, reply } => {
                 let _ = reply.send(self.matches.get(topic.as_str()).cloned());
             }
@@ -692,6 +698,7 @@ fn reason_label(reason: ResyncReason) -> &'static str {
 mod tests {
     use super::*;
     use crate::mailbox::{MailboxLimits, QueueState};
+    use scoreline_protocol::test_support::{arsenal_chelsea as scheduled, goal};
     use scoreline_protocol::{EventKind, Side};
 
     const LIMITS: HubLimits = HubLimits {
@@ -727,26 +734,12 @@ mod tests {
 
     fn event(topic: &str, seq: u64, kind: EventKind) -> InboundEvent {
         let event = ScoreEvent {
-            match_topic: MatchTopic::parse(topic).unwrap(),
-            epoch: 0,
-            seq,
             ts_ms: 1_000 + seq,
-            clock_secs: None,
-            prev_critical_seq: None,
-            kind,
+            ..scoreline_protocol::test_support::event(topic, seq, kind)
         };
         InboundEvent {
             event,
             received_at: Instant::now(),
-        }
-    }
-
-    fn goal(side: Side) -> EventKind {
-        EventKind::Goal {
-            side,
-            player: None,
-            own_goal: false,
-            penalty: false,
         }
     }
 
@@ -1112,18 +1105,6 @@ mod tests {
         let mut inbound = event("football/pl/a-b", seq, kind);
         inbound.event.epoch = epoch;
         inbound
-    }
-
-    fn scheduled() -> EventKind {
-        EventKind::MatchScheduled {
-            home: scoreline_protocol::Team::new("Arsenal", "ARS"),
-            away: scoreline_protocol::Team::new("Chelsea", "CHE"),
-            kickoff_ms: 0,
-            competition: Some("Premier League".into()),
-            venue: None,
-            period_secs: None,
-            tennis: None,
-        }
     }
 
     /// A hub holding a finished match of epoch 7 (Arsenal 1-0), with one subscriber.

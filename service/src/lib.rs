@@ -9,9 +9,12 @@
 //! to the socket. Everything up to the mailbox is plain data tested without sockets.
 //!
 //! - [`audience`]: "N fans watching": counts of a match's own subscribers over every instance.
-//! - [`startup`]: [`Application`], the single entry point used by `main` and the tests.
+//! - [`startup`]: [`Application`], the single entry point used by `main` and the tests; it
+//!   supervises the long-lived tasks.
 //! - [`config`]: flags and environment variables.
-//! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`).
+//! - [`state`]: what the handlers, the upgrade and the sessions share.
+//! - [`routes`]: HTTP endpoints (`/api/...`, `/healthz`, `/readyz`, `/metrics`);
+//!   [`api_error`]: every refusal, with its status code.
 //! - [`page`]: the fans' web page at `/`, its assets built into the binary from `service/web/`.
 //! - [`upgrade`]: `/ws`, the WebSocket upgrade, which takes the socket away from HTTP;
 //!   [`websocket`]: the frames on it, with small buffers and batched writes.
@@ -20,6 +23,7 @@
 //!
 //! `docs/architecture.md` has the full map and the invariants.
 
+pub mod api_error;
 pub mod audience;
 pub mod broker;
 pub mod config;
@@ -32,6 +36,7 @@ pub mod routes;
 pub mod routing;
 pub mod session;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod tls;
 pub mod upgrade;

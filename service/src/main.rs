@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use scoreline_service::startup::RunError;
 use scoreline_service::{Application, Config, telemetry};
 
 fn main() -> ExitCode {
@@ -11,6 +12,10 @@ fn main() -> ExitCode {
     telemetry::init_logging();
     match actix_web::rt::System::new().block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A supervised task that stopped was logged with its cause when it happened.
+        Err(error) if matches!(error.downcast_ref(), Some(RunError::TaskStopped(_))) => {
+            ExitCode::FAILURE
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -20,7 +25,7 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let application = Application::build(config).await?;
-    application.run_until(shutdown_signal()).await
+    Ok(application.run_until(shutdown_signal()).await?)
 }
 
 /// Completes on ctrl-c or SIGTERM (what `docker stop` and systemd send).

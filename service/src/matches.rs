@@ -572,7 +572,7 @@ impl MatchStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scoreline_protocol::{EventKind, Side};
+    use scoreline_protocol::{EventKind, Side, test_support};
 
     const LIMITS: StoreLimits = StoreLimits {
         max_matches: 3,
@@ -582,23 +582,15 @@ mod tests {
 
     fn event(topic: &str, epoch: u64, seq: u64, kind: EventKind) -> ScoreEvent {
         ScoreEvent {
-            match_topic: MatchTopic::parse(topic).unwrap(),
             epoch,
-            seq,
             ts_ms: seq * 10,
-            clock_secs: None,
-            prev_critical_seq: None,
-            kind,
+            ..test_support::event(topic, seq, kind)
         }
     }
 
+    /// A home goal.
     fn goal() -> EventKind {
-        EventKind::Goal {
-            side: Side::Home,
-            player: None,
-            own_goal: false,
-            penalty: false,
-        }
+        test_support::goal(Side::Home)
     }
 
     #[test]

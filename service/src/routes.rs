@@ -5,13 +5,14 @@ use std::sync::atomic::Ordering;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use scoreline_protocol::{EventDraft, MatchSnapshot, MatchTopic, ScoreEvent, Topic};
 use serde::Deserialize;
 
+use crate::api_error::ApiError;
 use crate::broker::PublishDraftError;
 use crate::matches::StatusFilter;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::{telemetry, upgrade};
 
 /// Registers every route.
@@ -33,79 +34,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-/// Everything an HTTP handler can refuse with; each maps to one status code and a JSON body
-/// `{"error": "<code>", "message": "..."}`.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// A parameter or body is invalid.
-    #[error("{0}")]
-    BadRequest(String),
-    /// No bearer token, or the wrong one.
-    #[error("a valid bearer token is required")]
-    Unauthorized,
-    /// The request is not allowed (e.g. an origin not on the list, publishing disabled).
-    #[error("{0}")]
-    Forbidden(String),
-    /// No such match or endpoint.
-    #[error("{0}")]
-    NotFound(String),
-    /// The broker is down, the hub is gone, or the connection limit is reached.
-    #[error("{0}")]
-    Unavailable(String),
-    /// The request is well-formed but cannot apply (an event its match's reducer refuses).
-    #[error("{0}")]
-    Unprocessable(String),
-}
-
-impl ApiError {
-    fn code(&self) -> &'static str {
-        match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Unprocessable(_) => "unprocessable",
-        }
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-        }
-        response.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))
-    }
-}
-
-impl From<crate::hub::HubGone> for ApiError {
-    fn from(gone: crate::hub::HubGone) -> ApiError {
-        ApiError::Unavailable(gone.to_string())
-    }
-}
-
 /// `GET /ws` without the upgrade headers (with them, actix-http hands the request to
 /// [`crate::upgrade`] before routing): say what is expected instead of a bare 404.
 async fn websocket_without_upgrade() -> Result<HttpResponse, ApiError> {
     telemetry::bad_input("websocket_handshake");
-    Err(ApiError::BadRequest(
-        "this is the WebSocket endpoint: connect with a WebSocket client \
-         (GET with `Connection: Upgrade` and `Upgrade: websocket`)"
-            .into(),
-    ))
+    Err(ApiError::NotAnUpgrade)
 }
 
 /// Query of `GET /api/matches`.
@@ -122,17 +55,23 @@ struct MatchesQuery {
 
 /// `GET /api/matches?topic=<prefix>&status=<status,...>&limit=<n>`: snapshots, live first.
 async fn list_matches(
-    query: Result<web::Query<MatchesQuery>, actix_web::Error>,
+    request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    let query = web::Query::<MatchesQuery>::from_query(request.query_string())
+        .map_err(ApiError::InvalidQuery)?;
     let prefix = query
         .topic
         .as_deref()
-        .map(|text| Topic::parse(text).map_err(|error| ApiError::BadRequest(error.to_string())))
+        .map(|text| {
+            Topic::parse(text).map_err(|error| ApiError::InvalidTopic {
+                topic: text.to_owned(),
+                error,
+            })
+        })
         .transpose()?;
     let status = StatusFilter::parse(query.status.as_deref().unwrap_or_default())
-        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        .map_err(ApiError::InvalidStatus)?;
     let limit = query.limit.unwrap_or(100).min(1000);
     let (matches, omitted) = state.hub.query(prefix, status, limit).await?;
     // A struct, not `json!`, so each snapshot keeps its documented field order.
@@ -149,11 +88,13 @@ async fn get_match(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let topic =
-        MatchTopic::parse(&path).map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    let topic = MatchTopic::parse(&path).map_err(|error| ApiError::InvalidTopic {
+        topic: path.into_inner(),
+        error,
+    })?;
     match state.hub.get(topic.clone()).await? {
         Some(snapshot) => Ok(HttpResponse::Ok().json(snapshot)),
-        None => Err(ApiError::NotFound(format!("no match {topic}"))),
+        None => Err(ApiError::NoSuchMatch(topic)),
     }
 }
 
@@ -171,14 +112,11 @@ struct PublishQuery {
 /// event with its own `seq` is published as it is, best-effort. 202 when the broker took it.
 async fn publish(
     request: HttpRequest,
-    query: Result<web::Query<PublishQuery>, actix_web::Error>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(expected) = &state.config.publish_token else {
-        return Err(ApiError::Forbidden(
-            "publishing over HTTP is disabled: start the service with --publish-token".into(),
-        ));
+        return Err(ApiError::PublishingDisabled);
     };
     let presented = request
         .headers()
@@ -189,12 +127,12 @@ async fn publish(
         telemetry::bad_input("publish_unauthorized");
         return Err(ApiError::Unauthorized);
     }
-    let new_history = query
-        .map_err(|error| ApiError::BadRequest(error.to_string()))?
+    let new_history = web::Query::<PublishQuery>::from_query(request.query_string())
+        .map_err(ApiError::InvalidQuery)?
         .new_history;
     let bad_event = |error: serde_json::Error| {
         telemetry::bad_input("publish_bad_event");
-        ApiError::BadRequest(format!("not a valid score event: {error}"))
+        ApiError::InvalidEvent(error)
     };
     let numbered_by_feed = serde_json::from_slice::<serde_json::Value>(&body)
         .map_err(bad_event)?
@@ -236,9 +174,10 @@ fn publish_failed(error: PublishDraftError) -> ApiError {
             ApiError::Unprocessable(format!("the event does not apply to its match: {reason}"))
         }
         PublishDraftError::Unavailable(error) => {
-            let chain = telemetry::ErrorChain(&error).to_string();
-            tracing::warn!(error = %chain, "POST /api/publish: the broker could not take the event");
-            ApiError::Unavailable(chain)
+            let error = ApiError::BrokerUnavailable(error);
+            let chain = telemetry::ErrorChain(&error);
+            tracing::warn!(error = %chain, "POST /api/publish answered 503");
+            error
         }
     }
 }
@@ -253,14 +192,19 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: events can flow (the broker is reachable). 503 otherwise, so a load balancer
-/// stops sending new fans to an instance that would show them stale scores.
+/// `GET /readyz`: events can flow (the broker is reachable, every supervised task is running,
+/// the service is not shutting down). 503 otherwise, so a load balancer stops sending new fans
+/// to an instance that would show them stale scores.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ready = state.broker.is_ready() && !state.sessions_shutdown.is_cancelled();
+    let stopped_task = state.supervision.stopped_task();
+    let ready = state.broker.is_ready()
+        && stopped_task.is_none()
+        && !state.sessions_shutdown.is_cancelled();
     let body = serde_json::json!({
         "ready": ready,
         "broker": state.broker.name(),
         "connections": state.connections.open.load(Ordering::Relaxed),
+        "stopped_task": stopped_task,
     });
     let status = if ready {
         StatusCode::OK

@@ -33,7 +33,7 @@ use crate::hub::{Command, HubHandle};
 use crate::mailbox::{Mailbox, MailboxLimits, Outbound, QueueState};
 use crate::routing::ConnId;
 use crate::telemetry;
-use crate::websocket::{FrameReader, FrameWriter, Incoming, ReadError};
+use crate::websocket::{self, FrameReader, FrameWriter, Incoming, ReadError, echo_close, reason};
 
 /// How a session behaves; derived from the configuration once.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +76,7 @@ pub async fn run<R, W>(
         .await;
     if registered.is_err() {
         let away = reason(CloseCode::Away, "server shutting down");
-        close(&mut reader, &mut writer, away).await;
+        websocket::close(&mut reader, &mut writer, away, CLOSE_GRACE).await;
         return;
     }
     writer.queue_text(welcome);
@@ -145,71 +145,20 @@ pub async fn run<R, W>(
     mailbox.close();
     let _ = hub.send(Command::Disconnect { conn }).await;
     if let Some(close_with) = close_with {
-        close(&mut reader, &mut writer, close_with).await;
+        websocket::close(&mut reader, &mut writer, close_with, CLOSE_GRACE).await;
     }
 }
 
-/// The closing handshake: send the close frame after whatever is queued, end the sending
-/// direction, and read until the client closes too, all within [`CLOSE_GRACE`]. A client that
-/// stopped reading never gets the frame; its connection is dropped when the grace runs out.
-async fn close<R, W>(reader: &mut FrameReader<R>, writer: &mut FrameWriter<W>, close: CloseReason)
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    writer.queue_close(Some(close));
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        if writer.flush().await.is_ok() {
-            let _ = writer.shutdown().await;
-            reader.drain().await;
-        }
-    })
-    .await;
-}
-
-fn reason(code: CloseCode, description: &str) -> CloseReason {
-    CloseReason {
-        code,
-        description: Some(description.to_owned()),
-    }
-}
-
-/// The close for a broken client stream; `None` when the connection itself is gone (reset, or
-/// closed without a close frame), which is a client leaving, not bad input.
+/// The close for a broken client stream, counted as bad input; `None` when the connection itself
+/// is gone (reset, or closed without a close frame), which is a client leaving, not bad input.
 fn read_error_close(error: &ReadError) -> Option<CloseReason> {
     match error {
-        ReadError::Eof | ReadError::Io(_) => None,
-        ReadError::TooLarge { limit } => {
-            telemetry::bad_input("frame_too_large");
-            Some(reason(
-                CloseCode::Size,
-                &format!("message too large: the limit is {limit} bytes"),
-            ))
-        }
-        ReadError::NotUtf8 => {
-            telemetry::bad_input("invalid_utf8");
-            Some(reason(CloseCode::Invalid, "text frame is not valid UTF-8"))
-        }
-        ReadError::Protocol(protocol) => {
-            telemetry::bad_input("websocket_protocol");
-            Some(reason(
-                CloseCode::Protocol,
-                &format!("WebSocket protocol error: {protocol}"),
-            ))
-        }
+        ReadError::Eof | ReadError::Io(_) => {}
+        ReadError::TooLarge { .. } => telemetry::bad_input("frame_too_large"),
+        ReadError::NotUtf8 => telemetry::bad_input("invalid_utf8"),
+        ReadError::Protocol(_) => telemetry::bad_input("websocket_protocol"),
     }
-}
-
-/// The code to answer a client's close frame with: its own, as RFC 6455 §5.5.1 asks, unless it
-/// is one that must never be sent on the wire (§7.4), which is itself a protocol error.
-fn echo_close(code: Option<CloseCode>) -> CloseReason {
-    let code = code.unwrap_or(CloseCode::Normal);
-    let sendable = matches!(u16::from(code), 1000..=1003 | 1007..=1014 | 3000..=4999);
-    if sendable {
-        code.into()
-    } else {
-        reason(CloseCode::Protocol, "invalid close code")
-    }
+    error.close_reason()
 }
 
 /// A session's handles on the output metrics, looked up once rather than at every flush.
@@ -325,7 +274,7 @@ impl Connection {
     ) -> Result<(), Option<CloseReason>> {
         match message {
             Incoming::Text(text) => self.on_text(&text).await,
-            Incoming::Binary => {
+            Incoming::Binary(_) => {
                 telemetry::bad_input("binary_frame");
                 Err(Some(reason(
                     CloseCode::Unsupported,
@@ -407,20 +356,27 @@ impl Connection {
     }
 }
 
-/// A validated client request.
+/// A validated client request (public for the fuzz target of [`parse_request`]).
 #[derive(Debug, PartialEq)]
-enum Request {
+pub enum Request {
+    /// `subscribe`: topics, and where the client left off in some matches.
     Subscribe(Vec<Topic>, BTreeMap<MatchTopic, ResumePoint>),
+    /// `unsubscribe`.
     Unsubscribe(Vec<Topic>),
+    /// `ping` with the client's id.
     Ping(u64),
+    /// `list`: matches under a prefix, in a status.
     List {
+        /// Only matches under this topic.
         prefix: Option<Topic>,
+        /// Only matches in this status.
         status: Option<scoreline_protocol::MatchStatus>,
     },
 }
 
-/// Parses and validates a text frame, or says which error to answer with.
-fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
+/// Parses and validates a client's text message, or says which error to answer with. Never
+/// panics, whatever the text (fuzzed: `fuzz/fuzz_targets/client_message.rs`).
+pub fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
     let message = serde_json::from_str::<ClientMessage>(text).map_err(|error| {
         #[derive(serde::Deserialize)]
         struct Probe {
@@ -595,20 +551,6 @@ mod tests {
             Err(ErrorCode::InvalidTopic)
         );
         assert_eq!(check(r#"[1,2]"#), Err(ErrorCode::BadRequest));
-    }
-
-    #[test]
-    fn a_client_close_is_echoed_unless_its_code_may_not_be_sent() {
-        assert_eq!(echo_close(None).code, CloseCode::Normal);
-        assert_eq!(echo_close(Some(CloseCode::Away)).code, CloseCode::Away);
-        assert_eq!(
-            echo_close(Some(CloseCode::Other(4000))).code,
-            CloseCode::Other(4000)
-        );
-        for reserved in [999, 1004, 1005, 1006, 1015, 2000] {
-            let echoed = echo_close(Some(CloseCode::from(reserved)));
-            assert_eq!(echoed.code, CloseCode::Protocol, "{reserved}");
-        }
     }
 
     #[test]

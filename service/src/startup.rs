@@ -1,10 +1,14 @@
 //! [`Application`]: the one way to start the service. `main`, the demo and every test build it
 //! from a [`Config`], read the port it bound, and run it until a shutdown future fires.
+//!
+//! While it runs, it supervises its long-lived tasks (the hub, the audience counter, and with
+//! Redis the subscriber, the snapshot writer and the backfill reader): one that panics
+//! or ends takes `/readyz` down at once, is logged with its cause, and stops the service with
+//! an error, so `main` exits with a failure and the orchestrator starts a fresh process.
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_http::HttpService;
@@ -14,7 +18,7 @@ use actix_web::dev::AppConfig;
 use actix_web::{App, web};
 use anyhow::Context;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,6 +28,7 @@ use crate::hub::{self, Command, HubHandle, HubLimits};
 use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
+use crate::state::{AppState, ConnectionSlots, Supervision};
 use crate::{audience, page, routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
@@ -33,60 +38,6 @@ const HUB_QUEUE: usize = 65_536;
 /// How long start-up waits for Redis to hand back stored snapshots before serving anyway.
 const INITIAL_LOAD_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What every HTTP handler and session shares.
-pub struct AppState {
-    /// The configuration the service started with.
-    pub config: Config,
-    /// The hub.
-    pub hub: HubHandle,
-    /// Where HTTP-published events go.
-    pub broker: Broker,
-    /// Per-session settings.
-    pub session: SessionSettings,
-    /// Open connections, against the limit.
-    pub connections: Arc<ConnectionSlots>,
-    /// Fired first at shutdown: every session sends close 1001.
-    pub sessions_shutdown: CancellationToken,
-    /// Every session task, so shutdown can wait for their close frames.
-    pub sessions: TaskTracker,
-}
-
-/// Counts open WebSocket connections against `max_connections`.
-#[derive(Debug)]
-pub struct ConnectionSlots {
-    /// Connections open now.
-    pub open: AtomicUsize,
-    max: usize,
-}
-
-/// One open connection; frees its slot when dropped.
-#[derive(Debug)]
-pub struct ConnectionSlot(Arc<ConnectionSlots>);
-
-impl ConnectionSlots {
-    /// Takes a slot if one is free.
-    pub fn try_acquire(self: &Arc<Self>) -> Option<ConnectionSlot> {
-        let taken = self
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < self.max).then_some(open + 1)
-            })
-            .is_ok();
-        if !taken {
-            return None;
-        }
-        metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
-        Some(ConnectionSlot(Arc::clone(self)))
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
-        metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
-    }
-}
-
 /// A built service, bound and ready to run.
 pub struct Application {
     address: SocketAddr,
@@ -95,7 +46,129 @@ pub struct Application {
     sessions: TaskTracker,
     shutdown_timeout: Duration,
     background_shutdown: CancellationToken,
-    background: Vec<JoinHandle<()>>,
+    supervisor: Supervisor,
+    supervision: Arc<Supervision>,
+    #[cfg(feature = "test-hooks")]
+    hub: HubHandle,
+}
+
+/// Why [`Application::run_until`] returned an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A task the service cannot run without stopped; it was logged when it happened.
+    #[error(transparent)]
+    TaskStopped(#[from] TaskFailure),
+    /// The HTTP server failed.
+    #[error("the HTTP server failed")]
+    Server(#[source] std::io::Error),
+    /// The HTTP server's task panicked.
+    #[error("the HTTP server task failed")]
+    ServerTask(#[source] JoinError),
+}
+
+/// How a supervised task stopped while the service was serving.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskFailure {
+    /// It panicked.
+    #[error("the {task} task panicked: {message}")]
+    Panicked {
+        /// The task's name.
+        task: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// It returned, which it does only when told to stop.
+    #[error("the {task} task ended while the service was running")]
+    Ended {
+        /// The task's name.
+        task: &'static str,
+    },
+    /// It was aborted.
+    #[error("the {task} task was cancelled")]
+    Cancelled {
+        /// The task's name.
+        task: &'static str,
+    },
+}
+
+impl TaskFailure {
+    /// The name of the task that stopped.
+    pub fn task(&self) -> &'static str {
+        match self {
+            TaskFailure::Panicked { task, .. }
+            | TaskFailure::Ended { task }
+            | TaskFailure::Cancelled { task } => task,
+        }
+    }
+}
+
+/// The long-lived tasks, by name, watched while the service serves.
+struct Supervisor {
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Supervisor {
+    /// Completes when the first task stops, saying how; the others stay watched. Never
+    /// completes with no task. Cancel-safe: the tasks are only borrowed.
+    async fn first_to_stop(&mut self) -> TaskFailure {
+        if self.tasks.is_empty() {
+            return std::future::pending().await;
+        }
+        let handles = self.tasks.iter_mut().map(|(_, handle)| handle);
+        let (result, index, _) = futures_util::future::select_all(handles).await;
+        let (task, _) = self.tasks.swap_remove(index);
+        match result {
+            Ok(()) => TaskFailure::Ended { task },
+            Err(error) if error.is_panic() => TaskFailure::Panicked {
+                task,
+                message: panic_message(error.into_panic()),
+            },
+            Err(_) => TaskFailure::Cancelled { task },
+        }
+    }
+
+    /// Waits for every task to finish after being told to stop, each for up to `patience`;
+    /// one that does not is aborted.
+    async fn wait_all(self, patience: Duration) {
+        for (task, mut handle) in self.tasks {
+            match tokio::time::timeout(patience, &mut handle).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(task, %error, "a task failed while stopping"),
+                Err(_) => {
+                    tracing::warn!(task, "a task did not stop in time; aborting it");
+                    handle.abort();
+                }
+            }
+        }
+    }
+}
+
+/// The text of a panic's payload (`panic!` with a literal or a format string).
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => payload.downcast_ref::<&str>().map_or_else(
+            || "(no message)".to_owned(),
+            |message| (*message).to_owned(),
+        ),
+    }
+}
+
+/// Test-only ways to break a running service (the `test-hooks` feature), so tests can prove
+/// it notices. Reachable only from Rust, never from the network.
+#[cfg(feature = "test-hooks")]
+#[derive(Debug, Clone)]
+pub struct TestHooks {
+    hub: HubHandle,
+}
+
+#[cfg(feature = "test-hooks")]
+impl TestHooks {
+    /// Makes the hub task panic, as a bug in it would.
+    pub async fn panic_hub(&self) {
+        // Refused only when the hub is already gone, which is what this is for.
+        let _ = self.hub.send(Command::Panic).await;
+    }
 }
 
 impl Application {
@@ -137,7 +210,7 @@ impl Application {
             backfill,
             background_shutdown.clone(),
         );
-        let mut background = vec![hub_task];
+        let mut background = vec![("hub", hub_task)];
 
         let broker = match (kind, stored, backfills) {
             (BrokerKind::Redis, Some(stored), Some(backfills)) => {
@@ -178,11 +251,14 @@ impl Application {
             )),
             Broker::Memory { .. } => None,
         };
-        background.push(audience::spawn(
-            hub.clone(),
-            shared_counts,
-            Duration::from_millis(config.audience_interval_millis),
-            background_shutdown.clone(),
+        background.push((
+            "audience counter",
+            audience::spawn(
+                hub.clone(),
+                shared_counts,
+                Duration::from_millis(config.audience_interval_millis),
+                background_shutdown.clone(),
+            ),
         ));
 
         let listeners = bind_listeners(&config)?;
@@ -207,17 +283,18 @@ impl Application {
             _ => None,
         };
         let sessions = TaskTracker::new();
+        let supervision = Arc::new(Supervision::default());
+        #[cfg(feature = "test-hooks")]
+        let hub_for_hooks = hub.clone();
         let state = web::Data::new(AppState {
-            connections: Arc::new(ConnectionSlots {
-                open: AtomicUsize::new(0),
-                max: config.max_connections,
-            }),
+            connections: Arc::new(ConnectionSlots::new(config.max_connections)),
             config,
             hub,
             broker,
             session,
             sessions_shutdown: sessions_shutdown.clone(),
             sessions: sessions.clone(),
+            supervision: Arc::clone(&supervision),
         });
         // actix-web's `HttpServer` cannot take an upgrade handler, so the same pieces are put
         // together here: one HTTP service per worker, the app for plain requests, and
@@ -266,8 +343,19 @@ impl Application {
             sessions,
             shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
             background_shutdown,
-            background,
+            supervisor: Supervisor { tasks: background },
+            supervision,
+            #[cfg(feature = "test-hooks")]
+            hub: hub_for_hooks,
         })
+    }
+
+    /// Ways for tests to break the running service (the `test-hooks` feature).
+    #[cfg(feature = "test-hooks")]
+    pub fn test_hooks(&self) -> TestHooks {
+        TestHooks {
+            hub: self.hub.clone(),
+        }
     }
 
     /// The address actually bound (useful with port 0).
@@ -283,32 +371,57 @@ impl Application {
     /// Serves until `shutdown` completes, then shuts down gracefully: stop accepting, close every
     /// WebSocket with 1001 after flushing what is queued, let the HTTP workers drain, then stop the
     /// hub (which writes its last snapshots) and the broker.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let handle = self.server.handle();
-        let mut server = tokio::spawn(self.server);
-        let ended_by_itself = tokio::select! {
-            result = &mut server => Some(result),
-            () = shutdown => None,
+    ///
+    /// A supervised task that stops meanwhile (the hub, the broker's tasks) does the same
+    /// shutdown, after taking `/readyz` down and logging the failure with its cause, and ends in
+    /// [`RunError::TaskStopped`].
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        let Application {
+            server,
+            sessions_shutdown,
+            sessions,
+            shutdown_timeout,
+            background_shutdown,
+            mut supervisor,
+            supervision,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = tokio::spawn(server);
+        let (ended_by_itself, failure) = tokio::select! {
+            result = &mut server => (Some(result), None),
+            failure = supervisor.first_to_stop() => (None, Some(failure)),
+            () = shutdown => (None, None),
         };
+        if let Some(failure) = &failure {
+            // Readiness first, so the load balancer stops sending fans here at once.
+            supervision.record(failure.task());
+            tracing::error!(
+                error = %failure,
+                "a task the service cannot run without stopped; shutting down with a failure"
+            );
+        }
         if ended_by_itself.is_none() {
             tracing::info!("shutting down: closing connections with 1001");
-            self.sessions_shutdown.cancel();
-            self.sessions.close();
-            let _ = tokio::time::timeout(self.shutdown_timeout, self.sessions.wait()).await;
+            sessions_shutdown.cancel();
+            sessions.close();
+            // Sessions still open after the timeout are dropped with the workers.
+            let _ = tokio::time::timeout(shutdown_timeout, sessions.wait()).await;
             handle.stop(true).await;
         }
         let result = match ended_by_itself {
             Some(result) => result,
             None => server.await,
         };
-        self.background_shutdown.cancel();
-        for task in self.background {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
+        background_shutdown.cancel();
+        supervisor.wait_all(Duration::from_secs(5)).await;
         tracing::info!("stopped");
+        if let Some(failure) = failure {
+            return Err(RunError::TaskStopped(failure));
+        }
         result
-            .context("the HTTP server task failed")?
-            .context("the HTTP server failed")
+            .map_err(RunError::ServerTask)?
+            .map_err(RunError::Server)
     }
 }
 
@@ -361,10 +474,13 @@ async fn load_initial_snapshots(redis: &RedisBroker, hub: &HubHandle, limit: usi
                     count = snapshots.len(),
                     "restored match snapshots from Redis"
                 );
+                // The hub was started just before; if it is already gone, the supervisor reports
+                // why as soon as the service runs.
                 let _ = hub.send(Command::Restore(snapshots)).await;
             }
         }
         Ok(Err(error)) => {
+            let error = telemetry::ErrorChain(&error);
             tracing::warn!(%error, "Redis unreachable at start; serving and retrying in the background");
         }
         Err(_) => {
@@ -376,6 +492,51 @@ async fn load_initial_snapshots(redis: &RedisBroker, hub: &HubHandle, limit: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_supervisor_names_the_first_task_to_stop_and_how() {
+        let never = || tokio::spawn(std::future::pending::<()>());
+        let mut supervisor = Supervisor {
+            tasks: vec![
+                ("idle", never()),
+                (
+                    "buggy",
+                    tokio::spawn(async { panic!("index {} out of range", 7) }),
+                ),
+            ],
+        };
+        match supervisor.first_to_stop().await {
+            TaskFailure::Panicked { task, message } => {
+                assert_eq!((task, message.as_str()), ("buggy", "index 7 out of range"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The others stay watched.
+        assert_eq!(supervisor.tasks.len(), 1);
+        supervisor.tasks.push(("quitter", tokio::spawn(async {})));
+        let failure = supervisor.first_to_stop().await;
+        assert!(
+            matches!(failure, TaskFailure::Ended { task: "quitter" }),
+            "{failure:?}"
+        );
+        assert_eq!(
+            failure.to_string(),
+            "the quitter task ended while the service was running"
+        );
+        let aborted = never();
+        aborted.abort();
+        supervisor.tasks.push(("aborted", aborted));
+        let failure = supervisor.first_to_stop().await;
+        assert!(
+            matches!(failure, TaskFailure::Cancelled { task: "aborted" }),
+            "{failure:?}"
+        );
+        // With nothing left that stops, it waits.
+        let still_running =
+            tokio::time::timeout(Duration::from_millis(20), supervisor.first_to_stop());
+        assert!(still_running.await.is_err());
+        supervisor.wait_all(Duration::from_millis(20)).await;
+    }
 
     #[test]
     fn accepted_sockets_inherit_the_listeners_buffer_settings() {

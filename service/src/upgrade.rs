@@ -16,12 +16,12 @@ use actix_web::{ResponseError, web};
 use bytestring::ByteString;
 use futures_util::SinkExt;
 use scoreline_protocol::{Limits, PROTOCOL_VERSION, ServerMessage};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 
+use crate::api_error::ApiError;
 use crate::config::Config;
-use crate::routes::ApiError;
 use crate::session;
-use crate::startup::AppState;
+use crate::state::{AppState, ConnectionSlot};
 use crate::telemetry;
 use crate::websocket::{FrameReader, FrameWriter};
 
@@ -84,24 +84,15 @@ async fn accept<T>(
     let (answer, slot) = match admit(&request, &state) {
         Ok(admitted) => admitted,
         Err(refusal) => {
-            let _ =
-                tokio::time::timeout(HANDSHAKE_WRITE_TIMEOUT, refuse(&mut framed, refusal)).await;
+            refuse(&mut framed, refusal).await;
             return;
         }
     };
-    let (head, _) = answer.into_parts();
-    let sent = tokio::time::timeout(
-        HANDSHAKE_WRITE_TIMEOUT,
-        framed.send(h1::Message::Item((head, BodySize::None))),
-    )
-    .await;
-    if !matches!(sent, Ok(Ok(()))) {
+    let Some((reader, writer)) =
+        switch_protocols(framed, answer, state.config.max_frame_bytes).await
+    else {
         return;
-    }
-    let parts = framed.into_parts();
-    let (read, write) = tokio::io::split(parts.io);
-    let reader = FrameReader::new(read, &parts.read_buf, state.config.max_frame_bytes);
-    let writer = FrameWriter::new(write);
+    };
     let conn = state.hub.new_conn_id();
     let run = session::run(
         reader,
@@ -122,32 +113,70 @@ async fn accept<T>(
 fn admit(
     request: &Request,
     state: &AppState,
-) -> Result<(Response<BoxBody>, crate::startup::ConnectionSlot), Response<BoxBody>> {
+) -> Result<(Response<()>, ConnectionSlot), Response<BoxBody>> {
     if request.path() != WEBSOCKET_PATH {
-        return Err(refusal(ApiError::NotFound(format!(
-            "no WebSocket endpoint at {}; connect to {WEBSOCKET_PATH}",
-            request.path()
-        ))));
+        return Err(refusal(ApiError::NoWebSocketHere {
+            path: request.path().to_owned(),
+            endpoint: WEBSOCKET_PATH,
+        }));
     }
-    let mut answer = ws::handshake(request.head()).map_err(|error| {
-        telemetry::bad_input("websocket_handshake");
-        Response::from(error)
-    })?;
+    let answer = handshake(request)?;
     check_origin(&request.head().headers, &state.config.allowed_origins).map_err(refusal)?;
-    let slot = state.connections.try_acquire().ok_or_else(|| {
-        refusal(ApiError::Unavailable(
-            "connection limit reached; try again later".into(),
-        ))
-    })?;
-    Ok((answer.finish().map_into_boxed_body(), slot))
+    let slot = state
+        .connections
+        .try_acquire()
+        .ok_or_else(|| refusal(ApiError::ConnectionLimit))?;
+    Ok((answer, slot))
+}
+
+/// Checks the WebSocket handshake headers of an upgrade request (RFC 6455 §4.2.1): the
+/// `101 Switching Protocols` answer to send, or the `4xx` refusal.
+pub fn handshake(request: &Request) -> Result<Response<()>, Response<BoxBody>> {
+    match ws::handshake(request.head()) {
+        Ok(mut answer) => Ok(answer.finish().drop_body()),
+        Err(error) => {
+            telemetry::bad_input("websocket_handshake");
+            Err(Response::from(error))
+        }
+    }
+}
+
+/// Sends the `101` answer from [`handshake`] and takes the socket away from HTTP: a reader of
+/// the client's frames (starting with any bytes the HTTP server read past the request) refusing
+/// frames and messages over `max_frame_bytes`, and a writer. `None` when the client is gone or
+/// does not take the answer within a few seconds.
+pub async fn switch_protocols<T>(
+    mut framed: Framed<T, h1::Codec>,
+    answer: Response<()>,
+    max_frame_bytes: usize,
+) -> Option<(FrameReader<ReadHalf<T>>, FrameWriter<WriteHalf<T>>)>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let (head, ()) = answer.into_parts();
+    let sent = tokio::time::timeout(
+        HANDSHAKE_WRITE_TIMEOUT,
+        framed.send(h1::Message::Item((head, BodySize::None))),
+    )
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return None;
+    }
+    let parts = framed.into_parts();
+    let (read, write) = tokio::io::split(parts.io);
+    Some((
+        FrameReader::new(read, &parts.read_buf, max_frame_bytes),
+        FrameWriter::new(write),
+    ))
 }
 
 fn refusal(error: ApiError) -> Response<BoxBody> {
     error.error_response().into()
 }
 
-/// Writes a refusal and closes: the connection asked to leave HTTP, so it is not kept alive.
-async fn refuse<T>(framed: &mut Framed<T, h1::Codec>, refusal: Response<BoxBody>)
+/// Writes a refusal and closes, within a few seconds: the connection asked to leave HTTP, so it
+/// is not kept alive.
+pub async fn refuse<T>(framed: &mut Framed<T, h1::Codec>, refusal: Response<BoxBody>)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
@@ -155,9 +184,13 @@ where
     head.head_mut().set_connection_type(ConnectionType::Close);
     let body = actix_http::body::to_bytes(body).await.unwrap_or_default();
     let length = BodySize::Sized(body.len() as u64);
-    let _ = framed.feed(h1::Message::Item((head, length))).await;
-    let _ = framed.feed(h1::Message::Chunk(Some(body))).await;
-    let _ = framed.send(h1::Message::Chunk(None)).await;
+    // The connection is closed right after, whether or not the client read the refusal.
+    let _ = tokio::time::timeout(HANDSHAKE_WRITE_TIMEOUT, async {
+        framed.feed(h1::Message::Item((head, length))).await?;
+        framed.feed(h1::Message::Chunk(Some(body))).await?;
+        framed.send(h1::Message::Chunk(None)).await
+    })
+    .await;
 }
 
 /// Browsers send `Origin`; when a list is configured, only those origins may connect, and the
@@ -174,9 +207,9 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
         return Ok(());
     }
     telemetry::bad_input("origin_refused");
-    Err(ApiError::Forbidden(format!(
-        "origin {origin:?} is not allowed"
-    )))
+    Err(ApiError::OriginRefused {
+        origin: String::from_utf8_lossy(origin.as_bytes()).into_owned(),
+    })
 }
 
 /// Whether `origin` (`http://host:port`) names the host the request was sent to: the page

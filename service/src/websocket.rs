@@ -11,8 +11,9 @@
 //! frames) is actix-http's [`Codec`], the one actix-ws uses too.
 
 use std::io;
+use std::time::Duration;
 
-use actix_http::ws::{CloseReason, Codec, Frame, Item, Message, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, Item, Message, ProtocolError};
 use bytes::{Buf, Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -30,8 +31,10 @@ const RETAINED_BUFFER: usize = 4096;
 pub enum Incoming {
     /// A text message, fragments joined, checked to be UTF-8.
     Text(ByteString),
-    /// A binary message (its content is not kept: the protocol has no binary messages).
-    Binary,
+    /// A binary message, fragments joined. Scoreline's protocol has none (a session closes with
+    /// 1003 on one); the bytes are kept for the conformance echo server, at no cost for a frame
+    /// that arrives whole.
+    Binary(Bytes),
     /// A ping, to be answered with this payload.
     Ping(Bytes),
     /// A pong.
@@ -59,7 +62,7 @@ pub enum ReadError {
     #[error("text message is not valid UTF-8")]
     NotUtf8,
     /// Frames that break RFC 6455 (unmasked, bad opcode, stray continuation...).
-    #[error("WebSocket protocol error: {0}")]
+    #[error("WebSocket protocol error: {}", describe(.0))]
     Protocol(ProtocolError),
 }
 
@@ -69,10 +72,27 @@ impl ReadError {
         matches!(self, ReadError::Eof | ReadError::Io(_))
     }
 
+    /// The close frame that answers this error, or `None` when the connection itself is gone
+    /// (reset, or closed without a close frame) and there is nobody to answer.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        match self {
+            ReadError::Eof | ReadError::Io(_) => None,
+            ReadError::TooLarge { limit } => Some(reason(
+                CloseCode::Size,
+                &format!("message too large: the limit is {limit} bytes"),
+            )),
+            ReadError::NotUtf8 => Some(reason(CloseCode::Invalid, "text is not valid UTF-8")),
+            // At most 105 bytes: a close reason must fit in a control frame (123 bytes).
+            ReadError::Protocol(_) => Some(reason(CloseCode::Protocol, &self.to_string())),
+        }
+    }
+
     fn from_codec(error: ProtocolError, limit: usize) -> ReadError {
         match error {
             ProtocolError::Overflow => ReadError::TooLarge { limit },
-            ProtocolError::Io(error) => ReadError::Io(error),
+            // Decoding does no I/O: the codec reports non-zero reserved bits (RFC 6455 §5.2) as
+            // an I/O error, and that is the client breaking the protocol, answered with 1002,
+            // not the connection breaking.
             other => ReadError::Protocol(other),
         }
     }
@@ -83,7 +103,19 @@ impl ReadError {
 #[derive(Debug)]
 pub struct Assembler {
     max_bytes: usize,
-    partial: Option<BytesMut>,
+    /// The message being joined, if any.
+    partial: Option<Partial>,
+}
+
+/// The fragments of a message received so far.
+#[derive(Debug)]
+struct Partial {
+    bytes: BytesMut,
+    /// A text message is checked to be UTF-8 as each fragment arrives, so a client sending
+    /// invalid text is closed at once (RFC 6455 §8.1 "fail fast") rather than after the rest.
+    is_text: bool,
+    /// How far `bytes` is known to be UTF-8; the rest is a character cut between fragments.
+    valid_up_to: usize,
 }
 
 impl Assembler {
@@ -100,23 +132,25 @@ impl Assembler {
     pub fn push(&mut self, frame: Frame) -> Result<Option<Incoming>, ReadError> {
         match frame {
             Frame::Text(bytes) => text(bytes).map(Some),
-            // The session closes on binary data; nothing of it needs keeping.
-            Frame::Binary(_) | Frame::Continuation(Item::FirstBinary(_)) => {
-                Ok(Some(Incoming::Binary))
-            }
-            Frame::Continuation(Item::FirstText(bytes)) => {
-                self.partial = Some(BytesMut::new());
-                self.append(&bytes)?;
-                Ok(None)
-            }
+            Frame::Binary(bytes) => Ok(Some(Incoming::Binary(bytes))),
+            Frame::Continuation(Item::FirstText(bytes)) => self.start(&bytes, true),
+            Frame::Continuation(Item::FirstBinary(bytes)) => self.start(&bytes, false),
             Frame::Continuation(Item::Continue(bytes)) => {
                 self.append(&bytes)?;
                 Ok(None)
             }
             Frame::Continuation(Item::Last(bytes)) => {
                 self.append(&bytes)?;
-                let whole = self.partial.take().unwrap_or_default();
-                text(whole.freeze()).map(Some)
+                match self.partial.take() {
+                    Some(Partial {
+                        bytes,
+                        is_text: true,
+                        ..
+                    }) => text(bytes.freeze()).map(Some),
+                    Some(Partial { bytes, .. }) => Ok(Some(Incoming::Binary(bytes.freeze()))),
+                    // The codec yields `Last` only after a first fragment.
+                    None => Err(ReadError::Protocol(ProtocolError::ContinuationNotStarted)),
+                }
             }
             Frame::Ping(payload) => Ok(Some(Incoming::Ping(payload))),
             Frame::Pong(_) => Ok(Some(Incoming::Pong)),
@@ -124,17 +158,103 @@ impl Assembler {
         }
     }
 
+    fn start(&mut self, bytes: &[u8], is_text: bool) -> Result<Option<Incoming>, ReadError> {
+        self.partial = Some(Partial {
+            bytes: BytesMut::new(),
+            is_text,
+            valid_up_to: 0,
+        });
+        self.append(bytes)?;
+        Ok(None)
+    }
+
     fn append(&mut self, bytes: &[u8]) -> Result<(), ReadError> {
-        let partial = self.partial.get_or_insert_with(BytesMut::new);
-        if partial.len() + bytes.len() > self.max_bytes {
+        let Some(partial) = &mut self.partial else {
+            return Err(ReadError::Protocol(ProtocolError::ContinuationNotStarted));
+        };
+        if partial.bytes.len() + bytes.len() > self.max_bytes {
             self.partial = None;
             return Err(ReadError::TooLarge {
                 limit: self.max_bytes,
             });
         }
-        partial.extend_from_slice(bytes);
+        partial.bytes.extend_from_slice(bytes);
+        if partial.is_text {
+            // Only the new bytes (and a character cut at the previous boundary) are checked.
+            match std::str::from_utf8(&partial.bytes[partial.valid_up_to..]) {
+                Ok(_) => partial.valid_up_to = partial.bytes.len(),
+                // An incomplete character at the end may be completed by the next fragment.
+                Err(error) if error.error_len().is_none() => {
+                    partial.valid_up_to += error.valid_up_to();
+                }
+                Err(_) => {
+                    self.partial = None;
+                    return Err(ReadError::NotUtf8);
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// What a protocol error means, in words a client developer can act on: the codec reuses two of
+/// its variants for other faults (it reports reserved bits as an I/O error and a bad close frame
+/// as a bad opcode; unknown opcodes have their own variant).
+fn describe(error: &ProtocolError) -> std::borrow::Cow<'static, str> {
+    match error {
+        ProtocolError::Io(_) => "reserved bits set without an extension".into(),
+        ProtocolError::BadOpCode => {
+            "invalid close frame (a code that may not be sent, or a reason that is not UTF-8)"
+                .into()
+        }
+        other => other.to_string().into(),
+    }
+}
+
+/// A close reason with a description.
+pub fn reason(code: CloseCode, description: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    }
+}
+
+/// The close to answer a client's close frame with: its own code, as RFC 6455 §5.5.1 asks, or
+/// 1000 when it sent none. The codec has already refused codes that may not be sent (§7.4).
+pub fn echo_close(code: Option<CloseCode>) -> CloseReason {
+    let code = code.unwrap_or(CloseCode::Normal);
+    let sendable = matches!(u16::from(code), 1000..=1003 | 1007..=1014 | 3000..=4999);
+    if sendable {
+        code.into()
+    } else {
+        reason(CloseCode::Protocol, "invalid close code")
+    }
+}
+
+/// The closing handshake: sends the close frame after whatever is queued, ends the sending
+/// direction (the server closes TCP first, RFC 6455 §7.1.1), and reads until the client closes
+/// too, all within `grace`. A client that stopped reading never gets the frame; its connection
+/// is dropped when the grace runs out.
+pub async fn close<R, W>(
+    reader: &mut FrameReader<R>,
+    writer: &mut FrameWriter<W>,
+    close: CloseReason,
+    grace: Duration,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    writer.queue_close(Some(close));
+    // Running out of grace only means the client did not finish its side; the connection is
+    // dropped either way.
+    let _ = tokio::time::timeout(grace, async {
+        if writer.flush().await.is_ok() {
+            // A failed shutdown means the peer is gone; draining will notice at once.
+            let _ = writer.shutdown().await;
+            reader.drain().await;
+        }
+    })
+    .await;
 }
 
 fn text(bytes: Bytes) -> Result<Incoming, ReadError> {
@@ -143,14 +263,49 @@ fn text(bytes: Bytes) -> Result<Incoming, ReadError> {
         .map_err(|_| ReadError::NotUtf8)
 }
 
+/// The pure part of [`FrameReader`]: client messages out of the bytes received so far, with no
+/// I/O, so tests and the fuzz targets (`fuzz/`) drive it with plain buffers.
+#[derive(Debug)]
+pub struct MessageDecoder {
+    codec: Codec,
+    assembler: Assembler,
+    max_bytes: usize,
+}
+
+impl MessageDecoder {
+    /// A decoder of a client's frames (masked, as RFC 6455 requires of clients), refusing frames
+    /// and messages over `max_bytes`.
+    pub fn new(max_bytes: usize) -> MessageDecoder {
+        MessageDecoder {
+            codec: Codec::new().max_size(max_bytes),
+            assembler: Assembler::new(max_bytes),
+            max_bytes,
+        }
+    }
+
+    /// The next complete message in `buf`, consuming its frames; `None` when `buf` holds only
+    /// part of one (what was consumed stays joined here). After an error the connection is to
+    /// be closed: the stream cannot be trusted past it.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadError> {
+        while let Some(frame) = self
+            .codec
+            .decode(buf)
+            .map_err(|error| ReadError::from_codec(error, self.max_bytes))?
+        {
+            if let Some(message) = self.assembler.push(frame)? {
+                return Ok(Some(message));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Reads the client's messages from the receiving half of a connection.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     io: R,
     buf: BytesMut,
-    codec: Codec,
-    assembler: Assembler,
-    max_bytes: usize,
+    decoder: MessageDecoder,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -160,9 +315,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         FrameReader {
             io,
             buf: BytesMut::from(already_read),
-            codec: Codec::new().max_size(max_bytes),
-            assembler: Assembler::new(max_bytes),
-            max_bytes,
+            decoder: MessageDecoder::new(max_bytes),
         }
     }
 
@@ -170,17 +323,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// in the assembler, so this can sit in a `select!` beside other work.
     pub async fn next(&mut self) -> Result<Incoming, ReadError> {
         loop {
-            while let Some(frame) = self
-                .codec
-                .decode(&mut self.buf)
-                .map_err(|error| ReadError::from_codec(error, self.max_bytes))?
-            {
-                if let Some(message) = self.assembler.push(frame)? {
-                    if self.buf.is_empty() && self.buf.capacity() > RETAINED_BUFFER {
-                        self.buf = BytesMut::new();
-                    }
-                    return Ok(message);
+            if let Some(message) = self.decoder.decode(&mut self.buf)? {
+                if self.buf.is_empty() && self.buf.capacity() > RETAINED_BUFFER {
+                    self.buf = BytesMut::new();
                 }
+                return Ok(message);
             }
             if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
                 self.buf.reserve(READ_CHUNK);
@@ -230,6 +377,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Encodes a text frame behind those already queued.
     pub fn queue_text(&mut self, text: ByteString) {
         self.queue(Message::Text(text));
+    }
+
+    /// Encodes a binary frame behind those already queued (the service itself sends none; the
+    /// conformance echo server does).
+    pub fn queue_binary(&mut self, bytes: Bytes) {
+        self.queue(Message::Binary(bytes));
     }
 
     /// Encodes a ping.
@@ -342,6 +495,69 @@ mod tests {
     }
 
     #[test]
+    fn fragmented_text_fails_on_the_fragment_that_breaks_utf8_and_a_split_character_is_fine() {
+        // "é" is C3 A9: cut between two fragments it is still valid text.
+        let mut assembler = Assembler::new(100);
+        let first = Bytes::from_static(b"caf\xc3");
+        assert_eq!(
+            assembler
+                .push(Frame::Continuation(Item::FirstText(first)))
+                .unwrap(),
+            None
+        );
+        let last = Bytes::from_static(b"\xa9!");
+        assert_eq!(
+            assembler
+                .push(Frame::Continuation(Item::Last(last)))
+                .unwrap(),
+            Some(Incoming::Text("café!".into()))
+        );
+
+        // 0xF4 0x90 starts a code point above U+10FFFF: refused at once, not after the rest.
+        let first = Bytes::from_static(b"ok\xf4");
+        assembler
+            .push(Frame::Continuation(Item::FirstText(first)))
+            .unwrap();
+        let error = assembler
+            .push(Frame::Continuation(Item::Continue(Bytes::from_static(
+                b"\x90",
+            ))))
+            .unwrap_err();
+        assert!(matches!(error, ReadError::NotUtf8), "{error}");
+
+        // A message that ends inside a character is not text either.
+        let first = Bytes::from_static(b"ok");
+        assembler
+            .push(Frame::Continuation(Item::FirstText(first)))
+            .unwrap();
+        let last = Bytes::from_static(b"\xc3");
+        let error = assembler
+            .push(Frame::Continuation(Item::Last(last)))
+            .unwrap_err();
+        assert!(matches!(error, ReadError::NotUtf8), "{error}");
+    }
+
+    #[test]
+    fn binary_fragments_are_joined_and_stray_continuations_refused() {
+        let mut assembler = Assembler::new(100);
+        let first = Bytes::from_static(b"\x00\xff");
+        assembler
+            .push(Frame::Continuation(Item::FirstBinary(first)))
+            .unwrap();
+        let last = Bytes::from_static(b"\xfe");
+        assert_eq!(
+            assembler
+                .push(Frame::Continuation(Item::Last(last)))
+                .unwrap(),
+            Some(Incoming::Binary(Bytes::from_static(b"\x00\xff\xfe")))
+        );
+        let error = assembler
+            .push(Frame::Continuation(Item::Last(Bytes::new())))
+            .unwrap_err();
+        assert!(matches!(error, ReadError::Protocol(_)), "{error}");
+    }
+
+    #[test]
     fn a_fragmented_message_over_the_limit_is_refused() {
         let mut assembler = Assembler::new(8);
         assembler
@@ -351,6 +567,20 @@ mod tests {
             .push(Frame::Continuation(Item::Continue("6789".into())))
             .unwrap_err();
         assert!(matches!(error, ReadError::TooLarge { limit: 8 }), "{error}");
+    }
+
+    #[test]
+    fn a_client_close_is_echoed_unless_its_code_may_not_be_sent() {
+        assert_eq!(echo_close(None).code, CloseCode::Normal);
+        assert_eq!(echo_close(Some(CloseCode::Away)).code, CloseCode::Away);
+        assert_eq!(
+            echo_close(Some(CloseCode::Other(4000))).code,
+            CloseCode::Other(4000)
+        );
+        for reserved in [999, 1004, 1005, 1006, 1015, 2000] {
+            let echoed = echo_close(Some(CloseCode::from(reserved)));
+            assert_eq!(echoed.code, CloseCode::Protocol, "{reserved}");
+        }
     }
 
     #[test]
@@ -411,6 +641,46 @@ mod tests {
         let error = reader.next().await.unwrap_err();
         assert!(matches!(error, ReadError::Protocol(_)), "{error}");
         assert!(!error.is_disconnect());
+    }
+
+    #[test]
+    fn every_close_reason_fits_in_a_control_frame() {
+        use actix_http::ws::OpCode;
+        let errors = [
+            ReadError::TooLarge { limit: usize::MAX },
+            ReadError::NotUtf8,
+            ReadError::Protocol(ProtocolError::UnmaskedFrame),
+            ReadError::Protocol(ProtocolError::MaskedFrame),
+            ReadError::Protocol(ProtocolError::InvalidOpcode(15)),
+            ReadError::Protocol(ProtocolError::InvalidLength(usize::MAX)),
+            ReadError::Protocol(ProtocolError::BadOpCode),
+            ReadError::Protocol(ProtocolError::Overflow),
+            ReadError::Protocol(ProtocolError::ContinuationNotStarted),
+            ReadError::Protocol(ProtocolError::ContinuationStarted),
+            ReadError::Protocol(ProtocolError::ContinuationFragment(OpCode::Close)),
+            ReadError::Protocol(ProtocolError::Io(io::ErrorKind::InvalidData.into())),
+        ];
+        for error in errors {
+            let close = error.close_reason().unwrap();
+            let description = close.description.unwrap_or_default();
+            // 125 bytes of payload, 2 of them the code.
+            assert!(description.len() <= 123, "{description}");
+        }
+    }
+
+    #[tokio::test]
+    async fn reserved_bits_are_a_protocol_error_answered_with_1002() {
+        let mut wire = client_frames(vec![Message::Text("hi".into())]);
+        wire[0] |= 0b0100_0000; // RSV1, with no extension negotiated
+        let mut reader = FrameReader::new(tokio::io::empty(), &wire, 64);
+        let error = reader.next().await.unwrap_err();
+        assert!(matches!(error, ReadError::Protocol(_)), "{error}");
+        let close = error.close_reason().unwrap();
+        assert_eq!(close.code, CloseCode::Protocol);
+        assert_eq!(
+            close.description.as_deref(),
+            Some("WebSocket protocol error: reserved bits set without an extension")
+        );
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ mod test_app;
 mod ws_client;
 
 pub use delivery::DeliveryChecker;
-pub use events::{event, goal, goal_by, now_ms, scheduled};
+pub use events::{arsenal_chelsea, draft, event, goal, goal_by, now_ms, scheduled};
 pub use redis_server::RedisServer;
 pub use sentinel::{DOWN_AFTER_MILLIS, FAILOVER_TIMEOUT_MILLIS, SentinelSetup};
 pub use test_app::{HttpReply, TEST_TOKEN, TestApp, http};

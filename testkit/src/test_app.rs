@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use scoreline_protocol::{ScoreEvent, ServerMessage};
+use scoreline_protocol::{MatchSnapshot, ScoreEvent, ServerMessage};
+use scoreline_service::startup::RunError;
 use scoreline_service::{Application, BrokerKind, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -19,7 +20,7 @@ pub const TEST_TOKEN: &str = "test-token";
 pub struct TestApp {
     port: u16,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    task: Option<JoinHandle<Result<(), RunError>>>,
 }
 
 impl TestApp {
@@ -129,6 +130,44 @@ impl TestApp {
         http("GET", &self.http_url(path), Vec::new(), None).await
     }
 
+    /// Waits until the service has applied `seq` of `topic` (events reach it through Redis
+    /// asynchronously), up to [`crate::PATIENCE`]; its snapshot then.
+    pub async fn wait_for_seq(&self, topic: &str, seq: u64) -> anyhow::Result<MatchSnapshot> {
+        let deadline = tokio::time::Instant::now() + crate::PATIENCE;
+        loop {
+            let reply = self.get(&format!("/api/matches/{topic}")).await?;
+            if reply.status == 200 {
+                let snapshot: MatchSnapshot = serde_json::from_str(&reply.body)?;
+                if snapshot.seq >= seq {
+                    return Ok(snapshot);
+                }
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{topic} never reached seq {seq}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `/readyz` counts exactly `open` WebSocket connections (a closed one is
+    /// counted until its session has ended), up to [`crate::PATIENCE`].
+    pub async fn wait_for_connections(&self, open: u64) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + crate::PATIENCE;
+        loop {
+            let reply = self.get("/readyz").await?;
+            let counted = reply.json()?["connections"].as_u64();
+            if counted == Some(open) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "readyz still counts {counted:?} connections (wanted {open})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until `/readyz` says `ready` (or not), up to 15 s.
     pub async fn wait_until_ready(&self, ready: bool) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -152,7 +191,7 @@ impl TestApp {
             let _ = stop.send(());
         }
         match self.task.take() {
-            Some(task) => task.await.context("the service task panicked")?,
+            Some(task) => Ok(task.await.context("the service task panicked")??),
             None => Ok(()),
         }
     }

@@ -603,6 +603,7 @@ pub fn matches_filter(snapshot: &MatchSnapshot, filter: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use scoreline_protocol::test_support::{self, arsenal_chelsea as scheduled, goal};
     use scoreline_protocol::{EventKind, ResyncReason, Side, Team, Topic};
 
     use super::*;
@@ -613,36 +614,11 @@ mod tests {
         FollowList::new([Topic::parse("football").unwrap()])
     }
 
+    /// An event of the match, a minute of play after the previous one.
     fn event(seq: u64, kind: EventKind) -> ScoreEvent {
         ScoreEvent {
-            match_topic: MatchTopic::parse(MATCH).unwrap(),
-            epoch: 0,
-            seq,
-            ts_ms: 1_000 * seq,
             clock_secs: Some(60 * seq as u32),
-            prev_critical_seq: None,
-            kind,
-        }
-    }
-
-    fn scheduled() -> EventKind {
-        EventKind::MatchScheduled {
-            home: Team::new("Arsenal", "ARS"),
-            away: Team::new("Chelsea", "CHE"),
-            kickoff_ms: 0,
-            competition: Some("Premier League".into()),
-            venue: None,
-            period_secs: None,
-            tennis: None,
-        }
-    }
-
-    fn goal(side: Side) -> EventKind {
-        EventKind::Goal {
-            side,
-            player: None,
-            own_goal: false,
-            penalty: false,
+            ..test_support::event(MATCH, seq, kind)
         }
     }
 

@@ -1138,6 +1138,7 @@ pub fn next_clock_change_ms(
 
 #[cfg(test)]
 mod tests {
+    use scoreline_protocol::test_support::goal;
     use scoreline_protocol::{EventKind, MatchSnapshot, ScoreEvent, Side, Team, apply as reduce};
 
     use super::*;
@@ -1162,24 +1163,7 @@ mod tests {
     }
 
     fn event(seq: u64, kind: EventKind) -> ScoreEvent {
-        ScoreEvent {
-            match_topic: match_topic(),
-            epoch: 0,
-            seq,
-            ts_ms: seq * 1_000,
-            clock_secs: None,
-            prev_critical_seq: None,
-            kind,
-        }
-    }
-
-    fn goal(side: Side) -> EventKind {
-        EventKind::Goal {
-            side,
-            player: None,
-            own_goal: false,
-            penalty: false,
-        }
+        scoreline_protocol::test_support::event(MATCH, seq, kind)
     }
 
     fn history(up_to_seq: u64) -> Vec<ScoreEvent> {

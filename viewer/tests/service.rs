@@ -83,7 +83,7 @@ async fn follows_a_match_live_and_repairs_a_gap() -> anyhow::Result<()> {
     redis
         .publish(&event(MATCH, 3, goal_by(Side::Home, "Saka")))
         .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_seq(MATCH, 3).await?;
 
     let (mut session, mut driver) = viewer(app.ws_url())?;
     pump_until(&mut session, &mut driver, "the snapshot at 1-0", |s| {

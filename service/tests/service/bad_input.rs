@@ -1,13 +1,13 @@
 //! Bad input never panics and never disturbs other clients: each gets an error message or the
 //! right close code, and a counter in /metrics.
 
-use std::time::Duration;
-
 use scoreline_protocol::{ClientMessage, ErrorCode, EventKind, ServerMessage, Side};
 use scoreline_testkit::{RedisServer, TestApp, event, goal, http};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{metric, next_event, subscribe};
+use scoreline_service::telemetry::BAD_INPUTS;
+
+use crate::{metric, next_event, series, subscribe};
 
 const GAME: &str = "football/premier-league/ars-che";
 
@@ -35,7 +35,6 @@ async fn each_bad_request_gets_an_error_and_the_connection_survives() {
     let mut config = TestApp::config(None);
     config.max_topics = 3;
     let app = TestApp::spawn(config).await.unwrap();
-    let bad_json_before = metric(&app, "scoreline_bad_inputs_total{kind=\"bad_request\"}").await;
     let mut client = app.client().await.unwrap();
 
     expect_error(&mut client, "{not json", ErrorCode::BadRequest).await;
@@ -84,11 +83,17 @@ async fn each_bad_request_gets_an_error_and_the_connection_survives() {
         .await
         .unwrap();
     assert_eq!(next_event(&mut client).await.seq, 1);
-    let bad_json_after = metric(&app, "scoreline_bad_inputs_total{kind=\"bad_request\"}").await;
-    assert!(
-        bad_json_after >= bad_json_before + 3.0,
-        "{bad_json_before} -> {bad_json_after}"
-    );
+    // Each refusal counted once, under its own kind, and nothing else.
+    let mut counted = series(&app, BAD_INPUTS).await;
+    counted.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected = [
+        ("bad_request", 3.0),
+        ("invalid_topic", 2.0),
+        ("too_many_topics", 1.0),
+        ("unknown_type", 1.0),
+    ]
+    .map(|(kind, count)| (format!("kind=\"{kind}\""), count));
+    assert_eq!(counted, expected);
 }
 
 #[tokio::test]
@@ -157,16 +162,6 @@ async fn a_request_flood_is_limited_then_closed_with_1008_without_disturbing_oth
 async fn malformed_events_from_redis_are_dropped_and_counted() {
     let redis = RedisServer::start().unwrap();
     let app = TestApp::with_redis(&redis).await.unwrap();
-    let before = metric(
-        &app,
-        "scoreline_bad_inputs_total{kind=\"broker_bad_event\"}",
-    )
-    .await;
-    let mismatched_before = metric(
-        &app,
-        "scoreline_bad_inputs_total{kind=\"broker_channel_mismatch\"}",
-    )
-    .await;
     let mut client = app.client().await.unwrap();
     subscribe(&mut client, &["football"]).await;
 
@@ -196,18 +191,10 @@ async fn malformed_events_from_redis_are_dropped_and_counted() {
 
     let received = next_event(&mut client).await;
     assert_eq!((received.match_topic.as_str(), received.seq), (GAME, 1));
-    let after = metric(
-        &app,
-        "scoreline_bad_inputs_total{kind=\"broker_bad_event\"}",
-    )
-    .await;
-    assert!(after >= before + 2.0, "{before} -> {after}");
-    let mismatched_after = metric(
-        &app,
-        "scoreline_bad_inputs_total{kind=\"broker_channel_mismatch\"}",
-    )
-    .await;
-    assert!(mismatched_after >= mismatched_before + 1.0);
+    let bad_events = metric(&app, BAD_INPUTS, r#"kind="broker_bad_event""#).await;
+    assert_eq!(bad_events, 2.0);
+    let mismatched = metric(&app, BAD_INPUTS, r#"kind="broker_channel_mismatch""#).await;
+    assert_eq!(mismatched, 1.0);
 }
 
 #[tokio::test]
@@ -253,6 +240,6 @@ async fn connections_beyond_the_limit_are_refused_with_503() {
     }
     // A slot frees when a client leaves.
     first.close().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_connections(1).await.unwrap();
     assert!(app.client().await.is_ok());
 }

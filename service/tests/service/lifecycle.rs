@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
-use scoreline_testkit::{RedisServer, TestApp};
+use scoreline_service::startup::{RunError, TaskFailure};
+use scoreline_service::{Application, telemetry};
+use scoreline_testkit::{PATIENCE, RedisServer, TestApp, WsClient, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::subscribe;
+use crate::{metric, subscribe};
 
 #[tokio::test]
 async fn graceful_shutdown_closes_clients_with_1001() {
@@ -21,18 +23,65 @@ async fn graceful_shutdown_closes_clients_with_1001() {
 }
 
 #[tokio::test]
+async fn a_hub_that_panics_takes_readiness_down_and_stops_the_service_with_an_error() {
+    let application = Application::build(TestApp::config(None)).await.unwrap();
+    let hooks = application.test_hooks();
+    let readyz = format!("http://127.0.0.1:{}/readyz", application.port());
+    let ws_url = format!("ws://127.0.0.1:{}/ws", application.port());
+    let running = tokio::spawn(application.run_until(std::future::pending()));
+    assert_eq!(
+        http("GET", &readyz, vec![], None).await.unwrap().status,
+        200
+    );
+    // A fan that does not read keeps its session in the closing handshake for a while, so the
+    // HTTP server is still up to be asked after the failure.
+    let _fan = WsClient::connect(&ws_url).await.unwrap();
+
+    hooks.panic_hub().await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let reply = loop {
+        let reply = http("GET", &readyz, vec![], None).await.unwrap();
+        if reply.status != 200 {
+            break reply;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "readyz stayed 200");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.json().unwrap()["stopped_task"], "hub");
+
+    let error = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the service did not stop")
+        .unwrap()
+        .unwrap_err();
+    match &error {
+        RunError::TaskStopped(TaskFailure::Panicked { task, message }) => {
+            assert_eq!(*task, "hub");
+            assert!(message.contains("told to panic"), "{message}");
+        }
+        other => panic!("expected the hub's panic, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_silent_client_is_closed_after_the_idle_timeout() {
     let mut config = TestApp::config(None);
     // No ping before the timeout: the close frame is the only thing the client will find.
     config.heartbeat_secs = 30;
     config.idle_timeout_secs = 2;
     let app = TestApp::spawn(config).await.unwrap();
+    let connecting = tokio::time::Instant::now();
     let mut silent = app.client().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Reading does not count as hearing from the client: it only waits for the close.
     let closed = silent.closed().await.unwrap();
     assert_eq!(
         (closed.code, closed.reason.as_str()),
         (Some(1000), "idle timeout")
+    );
+    assert!(
+        connecting.elapsed() >= Duration::from_secs(2),
+        "closed before the idle timeout"
     );
 }
 
@@ -65,13 +114,8 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     let ready = app.get("/readyz").await.unwrap();
     assert_eq!(ready.status, 200);
     assert_eq!(ready.json().unwrap()["broker"], "redis");
-    let metrics = app.get("/metrics").await.unwrap().body;
-    for name in ["scoreline_connections", "scoreline_broker_up"] {
-        assert!(
-            metrics.contains(name),
-            "{name} missing from /metrics:\n{metrics}"
-        );
-    }
+    assert_eq!(metric(&app, telemetry::CONNECTIONS, "").await, 1.0);
+    assert_eq!(metric(&app, telemetry::BROKER_UP, "").await, 1.0);
 }
 
 #[tokio::test]

@@ -51,29 +51,41 @@ async fn next_event(client: &mut WsClient) -> ScoreEvent {
 
 /// Waits until the service has applied `seq` of `topic` (events go through Redis asynchronously).
 async fn wait_for_seq(app: &TestApp, topic: &str, seq: u64) -> MatchSnapshot {
-    let deadline = tokio::time::Instant::now() + scoreline_testkit::PATIENCE;
-    loop {
-        let reply = app.get(&format!("/api/matches/{topic}")).await.unwrap();
-        if reply.status == 200 {
-            let snapshot: MatchSnapshot = serde_json::from_str(&reply.body).unwrap();
-            if snapshot.seq >= seq {
-                return snapshot;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{topic} never reached seq {seq}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    app.wait_for_seq(topic, seq).await.unwrap()
 }
 
-/// The value of a metric line (`name{labels} value`) in `/metrics`, 0 when absent.
-async fn metric(app: &TestApp, line_prefix: &str) -> f64 {
+/// The series of metric `name` (a [`scoreline_service::telemetry`] constant) in `/metrics`: each
+/// one's labels (`kind="invalid_utf8"`, or empty) and value.
+///
+/// Metrics are process-wide, so a test asserts on them only in a process of its own, where every
+/// figure is its own: `cargo nextest run` (what `scripts/test` runs) gives each test one. Under
+/// `cargo test` other tests would move the same counters, so this fails instead of passing by luck.
+async fn series(app: &TestApp, name: &str) -> Vec<(String, f64)> {
+    assert_eq!(
+        std::env::var("NEXTEST_EXECUTION_MODE").as_deref(),
+        Ok("process-per-test"),
+        "this test asserts on process-wide metrics: run it in a process of its own with \
+         `cargo nextest run` (scripts/test does)"
+    );
     let body = app.get("/metrics").await.unwrap().body;
     body.lines()
-        .find(|line| line.starts_with(line_prefix))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let labels = match series.strip_prefix(name)? {
+                "" => "",
+                labelled => labelled.strip_prefix('{')?.strip_suffix('}')?,
+            };
+            Some((labels.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of the series of metric `name` with exactly these `labels` (`""` for none); fails
+/// the test when `/metrics` has no such series, so a misspelt name or label cannot pass.
+async fn metric(app: &TestApp, name: &str, labels: &str) -> f64 {
+    let all = series(app, name).await;
+    all.iter()
+        .find(|(found, _)| found == labels)
+        .map(|(_, value)| *value)
+        .unwrap_or_else(|| panic!("no series {name}{{{labels}}} in /metrics; it has {all:?}"))
 }

@@ -12,17 +12,19 @@ use scoreline_protocol::{
 use scoreline_testkit::{DeliveryChecker, RedisServer, TestApp, WsClient, goal, now_ms};
 
 use crate::delivery::wait_for_stored;
-use crate::metric;
+use scoreline_service::telemetry::{
+    BAD_INPUTS, EVENT_CONFLICTS, FRAMES_COALESCED, HISTORIES_RESTORED, RESUMES,
+};
+
+use crate::{metric, series};
 
 const GAME: &str = "football/premier-league/ars-che";
 const OTHER: &str = "football/la-liga/rma-fcb";
 
 fn draft(topic: &str, kind: EventKind) -> EventDraft {
     EventDraft {
-        match_topic: MatchTopic::parse(topic).unwrap(),
         ts_ms: now_ms(),
-        clock_secs: None,
-        kind,
+        ..scoreline_testkit::draft(topic, kind)
     }
 }
 
@@ -183,7 +185,8 @@ async fn redis_killed_mid_replay_every_client_still_gets_every_event() {
         .await
         .unwrap();
     redis.stop();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Down long enough for the service to notice (and the feed to retry).
+    app.wait_until_ready(false).await.unwrap();
     redis.start_again().unwrap();
     // Then cut only the service's subscription while events keep flowing: whatever is published
     // before it re-subscribes must come from the history.
@@ -279,20 +282,17 @@ async fn a_client_whose_connection_is_cut_resumes_where_it_stopped() {
         feed.publish(&draft(GAME, goal(Side::Home))).await.unwrap();
     }
     follow_until(&mut client, &mut checker, &[(GAME, 4)]).await;
-    let protocol_errors = "scoreline_bad_inputs_total{kind=\"websocket_protocol\"}";
-    let protocol_errors_before = metric(&app, protocol_errors).await;
     drop(client); // no close handshake: the TCP connection just goes away
     for _ in 0..10 {
         feed.publish(&draft(GAME, goal(Side::Away))).await.unwrap();
     }
-    let resumes_before = metric(&app, "scoreline_resumes_total").await;
     let mut client = app.client().await.unwrap();
     subscribe(&mut client, &mut checker).await;
     follow_until(&mut client, &mut checker, &[(GAME, 20)]).await;
     assert_eq!((checker.events(GAME), checker.resyncs(GAME)), (20, 0));
-    assert!(metric(&app, "scoreline_resumes_total").await > resumes_before);
-    // A client vanishing is not bad input.
-    assert_eq!(metric(&app, protocol_errors).await, protocol_errors_before);
+    assert_eq!(metric(&app, RESUMES, "").await, 1.0);
+    // A client vanishing is not bad input, of any kind.
+    assert_eq!(series(&app, BAD_INPUTS).await, []);
 }
 
 /// Publishes `count` goals, and waits until the service has them.
@@ -386,7 +386,6 @@ async fn a_slow_client_under_a_burst_keeps_every_score_event_in_order() {
     config.idle_timeout_secs = 120;
     let app = TestApp::spawn(config).await.unwrap();
     app.wait_until_ready(true).await.unwrap();
-    let coalesced_before = metric(&app, "scoreline_frames_coalesced_total").await;
     let mut slow = app.client().await.unwrap();
     subscribe(&mut slow, &mut DeliveryChecker::default()).await;
     let mut feed = publisher(&redis).await;
@@ -433,7 +432,7 @@ async fn a_slow_client_under_a_burst_keeps_every_score_event_in_order() {
         clocks < 600,
         "stale clock readings were coalesced ({clocks} of 600 delivered)"
     );
-    assert!(metric(&app, "scoreline_frames_coalesced_total").await > coalesced_before);
+    assert!(metric(&app, FRAMES_COALESCED, "").await >= 1.0);
 }
 
 /// `POST /api/publish` with a draft for `topic`; returns the status and the JSON answer.
@@ -569,7 +568,6 @@ async fn a_rewritten_history_is_taken_from_redis_not_dropped_as_duplicates() {
     }
     rollback.hset(layout.sequence_key(&topic), "seq", 2);
     let () = rollback.query_async(&mut admin).await.unwrap();
-    let conflicts_before = metric(&app, "scoreline_event_conflicts_total").await;
     let rewritten = scoreline_feed::number(
         &mut admin,
         &layout,
@@ -593,7 +591,7 @@ async fn a_rewritten_history_is_taken_from_redis_not_dropped_as_duplicates() {
         (resync.1.seq, resync.1.score.home, resync.1.score.away),
         (3, 1, 1)
     );
-    assert!(metric(&app, "scoreline_event_conflicts_total").await > conflicts_before);
+    assert!(metric(&app, EVENT_CONFLICTS, "").await >= 1.0);
     let api = app
         .get(&format!("/api/matches/{GAME}"))
         .await
@@ -645,5 +643,5 @@ async fn http_publishing_puts_a_match_back_into_a_redis_that_lost_its_data() {
         [1, 2, 3, 4],
         "the history is whole again"
     );
-    assert!(metric(&app, "scoreline_histories_restored_total").await >= 1.0);
+    assert!(metric(&app, HISTORIES_RESTORED, "").await >= 1.0);
 }

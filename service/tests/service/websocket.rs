@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Encoder};
 
+use scoreline_service::telemetry::BAD_INPUTS;
+
 use crate::metric;
 
 /// A client speaking WebSocket byte by byte, with actix-http's codec in client mode (masking).
@@ -179,7 +181,6 @@ async fn the_clients_close_code_is_echoed_and_the_connection_ends() {
 #[tokio::test]
 async fn broken_frames_close_with_the_code_that_names_the_problem() {
     let app = TestApp::in_memory().await.unwrap();
-    let before = metric(&app, "scoreline_bad_inputs_total{kind=\"invalid_utf8\"}").await;
 
     // Text that is not UTF-8: 1007.
     let mut client = RawClient::upgraded(&app, &[]).await;
@@ -195,8 +196,10 @@ async fn broken_frames_close_with_the_code_that_names_the_problem() {
     bad_text[0] = 0x81; // FIN + text opcode, same payload.
     client.send(&bad_text).await;
     assert_eq!(client.close_code().await, 1007);
-    let after = metric(&app, "scoreline_bad_inputs_total{kind=\"invalid_utf8\"}").await;
-    assert_eq!(after, before + 1.0);
+    assert_eq!(
+        metric(&app, BAD_INPUTS, r#"kind="invalid_utf8""#).await,
+        1.0
+    );
 
     // A frame a client must mask, unmasked: 1002.
     let mut client = RawClient::upgraded(&app, &[]).await;
