@@ -7,10 +7,13 @@
     reason = "in a test, a panic with the error is the failure report"
 )]
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{fixtures, wrong};
 use feed_replayer::fixture::{self, Fixture};
 use feed_replayer::plan::{Pace, Plan};
 use feed_replayer::publish::{Publisher, RedisMode, RedisPublisher};
@@ -22,59 +25,11 @@ use scoreline_testkit::{DeliveryChecker, RedisServer, TestApp, WsClient};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-fn fixtures() -> Vec<Fixture> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let mut paths = Vec::new();
-    for sport in ["football", "basketball", "tennis"] {
-        for entry in std::fs::read_dir(root.join(sport)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|ext| ext == "jsonl") {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| fixture::read(path).unwrap())
-        .collect()
-}
-
 fn every_sport() -> Vec<Topic> {
     ["football", "basketball", "tennis"]
         .iter()
         .map(|topic| Topic::parse(topic).unwrap())
         .collect()
-}
-
-/// How a snapshot differs from the fixture's recorded result, or `None` when it matches.
-fn wrong(snapshot: Option<&MatchSnapshot>, fixture: &Fixture) -> Option<String> {
-    let header = &fixture.header;
-    let Some(snapshot) = snapshot else {
-        return Some("no state at all".to_owned());
-    };
-    let result = &header.result;
-    let shown = (
-        snapshot.home.name.as_str(),
-        snapshot.away.name.as_str(),
-        snapshot.competition.as_deref(),
-        snapshot.status,
-        snapshot.score,
-        snapshot.winner,
-        snapshot.shootout,
-        snapshot.stale,
-    );
-    let recorded = (
-        header.home.name.as_str(),
-        header.away.name.as_str(),
-        header.competition.as_deref(),
-        result.status,
-        result.score,
-        result.winner,
-        result.shootout,
-        false,
-    );
-    (shown != recorded).then(|| format!("shows {shown:?}, recorded {recorded:?}"))
 }
 
 /// A fan's connection, reading in the background: every message goes through a checker that

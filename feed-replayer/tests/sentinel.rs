@@ -8,11 +8,14 @@
     reason = "in a test, a panic with the error is the failure report"
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{fixtures, wrong};
 use feed_replayer::fixture::{self, Fixture};
 use feed_replayer::plan::{Pace, Plan};
 use feed_replayer::publish::{Publisher, RedisMode, RedisPublisher};
@@ -27,24 +30,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a condition the test waits for may take (failovers included) before it fails.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn fixtures() -> Vec<Fixture> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let mut paths = Vec::new();
-    for sport in ["football", "basketball", "tennis"] {
-        for entry in std::fs::read_dir(root.join(sport)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|ext| ext == "jsonl") {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
-    paths
-        .iter()
-        .map(|path| fixture::read(path).unwrap())
-        .collect()
-}
 
 /// The plans as replayed: the fixture's events plus a clock reading every game minute, so that
 /// coalescable events are mixed in as in production.
@@ -129,35 +114,6 @@ async fn read_forever(client: &mut WsClient, seen: &Mutex<Seen>) -> anyhow::Resu
             seen.events.entry(topic).or_default().push(event);
         }
     }
-}
-
-/// How a snapshot differs from the fixture's recorded result, or `None` when it matches.
-fn wrong(snapshot: Option<&MatchSnapshot>, fixture: &Fixture) -> Option<String> {
-    let Some(snapshot) = snapshot else {
-        return Some("no state at all".to_owned());
-    };
-    let (header, result) = (&fixture.header, &fixture.header.result);
-    let shown = (
-        snapshot.home.name.as_str(),
-        snapshot.away.name.as_str(),
-        snapshot.competition.as_deref(),
-        snapshot.status,
-        snapshot.score,
-        snapshot.winner,
-        snapshot.shootout,
-        snapshot.stale,
-    );
-    let recorded = (
-        header.home.name.as_str(),
-        header.away.name.as_str(),
-        header.competition.as_deref(),
-        result.status,
-        result.score,
-        result.winner,
-        result.shootout,
-        false,
-    );
-    (shown != recorded).then(|| format!("shows {shown:?}, recorded {recorded:?}"))
 }
 
 /// Waits until the fan shows every fixture's recorded result, then checks that it got every

@@ -316,21 +316,20 @@ pub async fn restore<C: redis::aio::ConnectionLike + Send>(
     }
 }
 
-/// Where the numbering of every match stands in Redis (each match's sequence hash), at most
-/// `limit` matches: what a reader that was away compares with what it holds.
-pub async fn read_heads<C: redis::aio::ConnectionLike + Send + Sync>(
+/// The keys matching a glob `pattern`, at most `limit` (a `SCAN` loop: Redis is never blocked
+/// the way `KEYS` would block it).
+pub async fn scan_keys<C: redis::aio::ConnectionLike + Send + Sync>(
     connection: &mut C,
-    layout: &Layout,
+    pattern: &str,
     limit: usize,
-) -> Result<Vec<(MatchTopic, Position)>, FeedError> {
-    let pattern = format!("{}{{*}}:seq", layout.key_prefix);
+) -> Result<Vec<String>, FeedError> {
     let mut keys: Vec<String> = Vec::new();
     let mut cursor = 0_u64;
     loop {
         let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(&pattern)
+            .arg(pattern)
             .arg("COUNT")
             .arg(1000)
             .query_async(connection)
@@ -342,6 +341,18 @@ pub async fn read_heads<C: redis::aio::ConnectionLike + Send + Sync>(
         }
     }
     keys.truncate(limit);
+    Ok(keys)
+}
+
+/// Where the numbering of every match stands in Redis (each match's sequence hash), at most
+/// `limit` matches: what a reader that was away compares with what it holds.
+pub async fn read_heads<C: redis::aio::ConnectionLike + Send + Sync>(
+    connection: &mut C,
+    layout: &Layout,
+    limit: usize,
+) -> Result<Vec<(MatchTopic, Position)>, FeedError> {
+    let pattern = format!("{}{{*}}:seq", layout.key_prefix);
+    let keys = scan_keys(connection, &pattern, limit).await?;
     let mut heads = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
         let mut pipe = redis::pipe();

@@ -373,27 +373,10 @@ impl RedisBroker {
     }
 
     /// Loads every stored snapshot (at most `limit`), e.g. at start.
-    pub async fn load_snapshots(&self, limit: usize) -> redis::RedisResult<Vec<MatchSnapshot>> {
+    pub async fn load_snapshots(&self, limit: usize) -> Result<Vec<MatchSnapshot>, FeedError> {
         let mut connection = self.commands.clone();
         let pattern = format!("{}match:*", self.settings.key_prefix);
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor = 0_u64;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut connection)
-                .await?;
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 || keys.len() >= limit {
-                break;
-            }
-        }
-        keys.truncate(limit);
+        let keys = scoreline_feed::scan_keys(&mut connection, &pattern, limit).await?;
         let mut snapshots = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(200) {
             let mut pipe = redis::pipe();
@@ -509,7 +492,9 @@ impl RedisBroker {
                 let _ = hub.send(Command::Restore(snapshots)).await;
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "could not load snapshots from Redis"),
+            Err(error) => {
+                tracing::warn!(error = %telemetry::ErrorChain(&error), "could not load snapshots from Redis");
+            }
         }
     }
 
