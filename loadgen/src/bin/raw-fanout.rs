@@ -105,7 +105,19 @@ async fn serve(listen: SocketAddr, redis_url: String) -> anyhow::Result<()> {
     // The yardstick connects the plainest way on purpose, with none of Scoreline's code
     // (`scoreline_feed::connection` is what everything of Scoreline's uses).
     let client = redis::Client::open(redis_url.as_str())?;
-    let mut pubsub = client.get_async_pubsub().await?;
+    // bench-scenario.sh starts Redis and this server together: give Redis a few seconds.
+    let mut attempts = 0;
+    let mut pubsub = loop {
+        match client.get_async_pubsub().await {
+            Ok(pubsub) => break pubsub,
+            Err(error) if attempts < 50 => {
+                attempts += 1;
+                eprintln!("raw-fanout: Redis not ready ({error}); retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
     pubsub.psubscribe("scores:*").await?;
     let fanout = Arc::clone(&subscriptions);
     tokio::spawn(async move {
