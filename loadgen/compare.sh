@@ -7,7 +7,7 @@
 #   loadgen/compare.sh s2c
 #   PASSES=3 loadgen/compare.sh s4
 #
-# Each run's JSON report goes to $OUT (default $TMPDIR/scoreline-compare-<scenario>/).
+# Each run's JSON report and log go to $OUT (default $TMPDIR/scoreline-compare-<scenario>/).
 set -euo pipefail
 scenario=${1:?usage: $0 <scenario> [loadgen flags...]}
 shift
@@ -16,7 +16,7 @@ out=${OUT:-${TMPDIR:-/tmp}/scoreline-compare-$scenario}
 mkdir -p "$out"
 for pass in $(seq "${PASSES:-2}"); do
     for server in raw scoreline; do
-        SERVER=$server "$root/loadgen/bench-scenario.sh" "$scenario" "$@" 2>/dev/null \
+        SERVER=$server "$root/loadgen/bench-scenario.sh" "$scenario" "$@" 2>"$out/$server-$pass.log" \
             | grep '^{"scenario"' >"$out/$server-$pass.json"
     done
 done
