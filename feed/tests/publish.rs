@@ -8,7 +8,7 @@ use scoreline_feed::{
     Layout, Numbered, Position, Publisher, RecoveryKind, number, read_history, read_recent_history,
 };
 use scoreline_protocol::{EventDraft, EventKind, MatchTopic, ScoreEvent, Side};
-use scoreline_testkit::{RedisServer, goal};
+use scoreline_testkit::{RedisServer, goal, roll_back_to};
 
 const GAME: &str = "football/premier-league/ars-che";
 
@@ -214,22 +214,10 @@ async fn a_numbering_rolled_back_by_a_failover_is_put_forward_again() {
         published.push(publisher.publish(&draft(goal(Side::Home))).await.unwrap());
     }
     // What a replica that missed the last two writes holds once promoted: seq 3, history 1..3.
-    let layout = Layout::default();
-    let topic = MatchTopic::parse(GAME).unwrap();
     let mut raw = connection.clone();
-    let kept = &published[..3];
-    let mut rollback = redis::pipe();
-    rollback.atomic().del(layout.history_key(&topic));
-    for event in kept {
-        rollback
-            .cmd("XADD")
-            .arg(layout.history_key(&topic))
-            .arg(format!("0-{}", event.seq))
-            .arg("event")
-            .arg(event.to_json());
-    }
-    rollback.hset(layout.sequence_key(&topic), "seq", 3);
-    let () = rollback.query_async(&mut raw).await.unwrap();
+    roll_back_to(&mut raw, &Layout::default(), &published[..3])
+        .await
+        .unwrap();
 
     let next = publisher.publish(&draft(goal(Side::Away))).await.unwrap();
     assert_eq!(next.seq, 6, "seqs 4 and 5 are not reused for other events");

@@ -21,7 +21,7 @@ mod ws_client;
 
 pub use delivery::DeliveryChecker;
 pub use events::{arsenal_chelsea, draft, event, goal, goal_by, now_ms, scheduled};
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisServer, roll_back_to};
 pub use sentinel::{DOWN_AFTER_MILLIS, FAILOVER_TIMEOUT_MILLIS, SentinelSetup};
 pub use test_app::{HttpReply, TEST_TOKEN, TestApp, http};
 pub use ws_client::{Closed, WsClient};

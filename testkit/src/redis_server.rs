@@ -213,3 +213,30 @@ impl RedisServer {
         self.connection.clone()
     }
 }
+
+/// Leaves a match in Redis as a replica that missed the writes after `kept` holds it once
+/// promoted: its history is exactly `kept` (one epoch, oldest first) and its seq counter the last
+/// of them. What a failover to a lagging replica does to a match, for tests of what follows.
+pub async fn roll_back_to<C: redis::aio::ConnectionLike + Send>(
+    connection: &mut C,
+    layout: &scoreline_feed::Layout,
+    kept: &[scoreline_protocol::ScoreEvent],
+) -> anyhow::Result<()> {
+    let Some(last) = kept.last() else {
+        anyhow::bail!("roll back to at least one event");
+    };
+    let topic = &last.match_topic;
+    let mut rollback = redis::pipe();
+    rollback.atomic().del(layout.history_key(topic));
+    for event in kept {
+        rollback
+            .cmd("XADD")
+            .arg(layout.history_key(topic))
+            .arg(format!("0-{}", event.seq))
+            .arg("event")
+            .arg(event.to_json());
+    }
+    rollback.hset(layout.sequence_key(topic), "seq", last.seq);
+    let () = rollback.query_async(connection).await?;
+    Ok(())
+}

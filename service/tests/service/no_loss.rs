@@ -9,7 +9,9 @@ use scoreline_protocol::{
     ClientMessage, EventDraft, EventKind, MatchTopic, ResyncReason, ScoreEvent, ServerMessage,
     Side, Topic,
 };
-use scoreline_testkit::{DeliveryChecker, RedisServer, TestApp, WsClient, goal, now_ms};
+use scoreline_testkit::{
+    DeliveryChecker, RedisServer, TestApp, WsClient, goal, now_ms, roll_back_to,
+};
 
 use crate::delivery::wait_for_stored;
 use scoreline_service::telemetry::{
@@ -550,24 +552,14 @@ async fn a_rewritten_history_is_taken_from_redis_not_dropped_as_duplicates() {
     // A failover to a replica that missed seq 3, then a feed without memory of it numbers another
     // event as seq 3: Redis's history is now the truth, and it differs from what fans saw.
     let layout = Layout::default();
-    let topic = MatchTopic::parse(GAME).unwrap();
     let mut admin = redis
         .client()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let mut rollback = redis::pipe();
-    rollback.atomic().del(layout.history_key(&topic));
-    for event in &published[..2] {
-        rollback
-            .cmd("XADD")
-            .arg(layout.history_key(&topic))
-            .arg(format!("0-{}", event.seq))
-            .arg("event")
-            .arg(event.to_json());
-    }
-    rollback.hset(layout.sequence_key(&topic), "seq", 2);
-    let () = rollback.query_async(&mut admin).await.unwrap();
+    roll_back_to(&mut admin, &layout, &published[..2])
+        .await
+        .unwrap();
     let rewritten = scoreline_feed::number(
         &mut admin,
         &layout,
