@@ -622,6 +622,7 @@ impl Client {
         let subscribe = ClientMessage::Subscribe {
             topics: self.request.clone(),
             resume: Default::default(),
+            delay_secs: None,
         };
         socket.send(Message::text(subscribe.to_json())).await?;
         loop {

@@ -31,6 +31,14 @@ pub enum ClientMessage {
         /// missed events instead of a snapshot, or a `resync` when it cannot prove continuity.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         resume: BTreeMap<String, ResumePoint>,
+        /// Spoiler delay: send this connection every event (and every snapshot) this many
+        /// seconds after it happened, to match a video stream that runs behind the stadium.
+        /// It applies to all the connection's topics; a subscribe that names a new delay moves
+        /// them all, and its `subscribed` reply carries every covered match as of the new delay.
+        /// Absent: the connection keeps its delay (0, live, until one is named). At most
+        /// [`Limits::max_delay_secs`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delay_secs: Option<u32>,
     },
     /// Stop receiving the topics (exactly as subscribed).
     Unsubscribe {
@@ -75,7 +83,23 @@ impl ClientMessage {
         resume: BTreeMap<String, ResumePoint>,
     ) -> ClientMessage {
         let topics = topics.into_iter().map(|t| t.to_string()).collect();
-        ClientMessage::Subscribe { topics, resume }
+        ClientMessage::Subscribe {
+            topics,
+            resume,
+            delay_secs: None,
+        }
+    }
+
+    /// The same subscribe request with a spoiler delay (other messages are returned unchanged).
+    pub fn delayed(self, secs: u32) -> ClientMessage {
+        match self {
+            ClientMessage::Subscribe { topics, resume, .. } => ClientMessage::Subscribe {
+                topics,
+                resume,
+                delay_secs: Some(secs),
+            },
+            other => other,
+        }
     }
 
     /// An unsubscribe request for validated topics.
@@ -130,6 +154,11 @@ pub enum ServerMessage {
         /// as `event` messages.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         resumed: Vec<MatchTopic>,
+        /// The connection's spoiler delay in seconds (0, left out, is live): the snapshots are
+        /// the matches as they stood that long ago, and events follow that long after they
+        /// happened.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        delay_secs: u32,
     },
     /// The server cannot prove the client has every event of this match (its history was reset
     /// or trimmed, or events were lost upstream): replace the match with this snapshot.
@@ -228,6 +257,14 @@ pub struct Limits {
     pub max_requests_per_sec: u32,
     /// Most snapshots sent in one `subscribed` reply.
     pub max_snapshots: usize,
+    /// Longest spoiler delay a subscribe may ask for, in seconds (0 from a server without
+    /// spoiler delay).
+    #[serde(default)]
+    pub max_delay_secs: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// Why a request was refused; each code is documented in `docs/protocol.md`.
@@ -343,6 +380,14 @@ mod tests {
             panic!()
         };
         assert_eq!(resume["football/pl/a-b"], ResumePoint { epoch: 3, seq: 9 });
+        let delayed: ClientMessage =
+            serde_json::from_str(r#"{"type":"subscribe","topics":["football"],"delay_secs":40}"#)
+                .unwrap();
+        assert_eq!(delayed, ClientMessage::subscribe([&football]).delayed(40));
+        assert_eq!(
+            delayed.to_json(),
+            r#"{"type":"subscribe","topics":["football"],"delay_secs":40}"#
+        );
         let ping: ClientMessage = serde_json::from_str(r#"{"type":"ping","id":4}"#).unwrap();
         assert_eq!(ping.to_json(), r#"{"type":"ping","id":4}"#);
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());

@@ -93,6 +93,12 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_HISTORY_LEN", default_value_t = 10_000)]
     pub history_len: usize,
 
+    /// Longest spoiler delay a client may ask for, in seconds (`delay_secs` in `subscribe`). The
+    /// service keeps this much of every match's recent events in memory to send them late.
+    #[arg(long, env = "SCORELINE_MAX_DELAY_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub max_delay_secs: u32,
+
     /// Recent events kept in memory per match, so reconnecting clients get exactly what they
     /// missed; further back they get a `resync` snapshot.
     #[arg(long, env = "SCORELINE_RESUME_EVENTS", default_value_t = 256)]

@@ -434,6 +434,7 @@ impl Hub {
                 snapshots,
                 omitted,
                 resumed,
+                delay_secs: 0,
             },
         );
         for frame in replay {

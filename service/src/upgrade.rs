@@ -67,6 +67,7 @@ fn welcome_frame(config: &Config) -> ByteString {
             max_frame_bytes: config.max_frame_bytes,
             max_requests_per_sec: config.max_requests_per_sec,
             max_snapshots: config.max_snapshots,
+            max_delay_secs: config.max_delay_secs,
         },
     }
     .to_json()

@@ -221,6 +221,7 @@ impl Scoreboard {
                 snapshots,
                 omitted,
                 resumed,
+                ..
             } => {
                 for snapshot in snapshots {
                     if follows.covers(&snapshot.match_topic) {
@@ -637,6 +638,7 @@ mod tests {
             snapshots: vec![snapshot],
             omitted: 0,
             resumed: Vec::new(),
+            delay_secs: 0,
         }
     }
 
@@ -741,6 +743,7 @@ mod tests {
             snapshots: vec![kept],
             omitted: 5,
             resumed: Vec::new(),
+            delay_secs: 0,
         };
         board.apply(&capped, &follows(), 3, 0);
         assert!(board.get(&topic()).is_some());
@@ -893,6 +896,7 @@ mod tests {
             snapshots: Vec::new(),
             omitted: 0,
             resumed,
+            delay_secs: 0,
         }
     }
 
@@ -924,6 +928,7 @@ mod tests {
             snapshots: vec![upcoming, snapshot_after(&history()[..3])],
             omitted: 0,
             resumed: Vec::new(),
+            delay_secs: 0,
         };
         board.apply(&reply, &follows(), 1, 0);
         let points: Vec<(String, ResumePoint)> = board
@@ -1163,6 +1168,7 @@ mod tests {
             snapshots: Vec::new(),
             omitted: 0,
             resumed: Vec::new(),
+            delay_secs: 0,
         };
         let outcome = board.apply(&repair_answer, &follows(), 3, 40);
         assert_eq!(outcome.awaiting_resync, vec![]);
@@ -1203,6 +1209,7 @@ mod tests {
             snapshots: vec![snapshot_after(&history()), upcoming, earlier_season],
             omitted: 0,
             resumed: Vec::new(),
+            delay_secs: 0,
         };
         board.apply(&reply, &follows(), 1, 0);
 
@@ -1251,6 +1258,7 @@ mod tests {
                 snapshots: snapshots.clone(),
                 omitted: 0,
                 resumed: Vec::new(),
+                delay_secs: 0,
             },
             &follows(),
             1,

@@ -1203,6 +1203,7 @@ mod tests {
             snapshots,
             omitted: 0,
             resumed: Vec::new(),
+            delay_secs: 0,
         }
         .to_json()
     }
@@ -1297,6 +1298,7 @@ mod tests {
             snapshots: Vec::new(),
             omitted: 0,
             resumed,
+            delay_secs: 0,
         }
     }
 
@@ -1521,6 +1523,7 @@ mod tests {
             max_frame_bytes: 1_024,
             max_requests_per_sec: 20,
             max_snapshots: 100,
+            max_delay_secs: 0,
         };
         session.receive(
             ServerMessage::Welcome {
@@ -1693,6 +1696,7 @@ mod tests {
             snapshots: vec![included],
             omitted: 300,
             resumed: Vec::new(),
+            delay_secs: 0,
         };
         session.receive(capped, 60);
         assert_eq!(

@@ -272,6 +272,7 @@ fn connected_with(follows: &[&str], snapshots: Vec<MatchSnapshot>) -> Session {
             snapshots,
             omitted: 0,
             resumed: Vec::new(),
+            delay_secs: 0,
         },
         NOW_MS - 8_000,
     );
