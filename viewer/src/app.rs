@@ -68,7 +68,7 @@ impl ViewerApp {
             Backoff::default(),
             Jitter::new(now ^ u64::from(std::process::id())),
         );
-        let mut session = Session::new(url, follows, link);
+        let mut session = Session::new(url, follows, link).with_delay_secs(settings.delay_secs);
         if first_run {
             session.follow_everything_once_listed();
         }
@@ -124,7 +124,11 @@ impl eframe::App for ViewerApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        let settings = Settings::of(self.session.url(), self.session.follows());
+        let settings = Settings::of(
+            self.session.url(),
+            self.session.follows(),
+            self.session.delay_secs(),
+        );
         storage.set_string(STORAGE_KEY, settings.to_json());
     }
 }

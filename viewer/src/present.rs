@@ -10,7 +10,7 @@ use scoreline_protocol::{
     CardColour, EventKind, MatchSnapshot, MatchStatus, Side, Sport, TimelineEntry,
 };
 
-use crate::session::CatchUp;
+use crate::session::{CatchUp, DelayStatus};
 
 const MILLIS_PER_DAY: u64 = 86_400_000;
 
@@ -760,6 +760,45 @@ pub fn catch_up_label(catch_up: &CatchUp) -> Option<String> {
     ))
 }
 
+/// A whole number with a comma between thousands, as fans read counts: `1,204`.
+pub fn thousands(number: u64) -> String {
+    let digits = number.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+/// How many fans watch a match, this viewer included: `1,204 watching`.
+pub fn watching_label(fans: u64) -> String {
+    format!("{} watching", thousands(fans))
+}
+
+/// How far behind the stadium the board is, for the status bar; `None` when it is live and
+/// meant to be, which needs no words.
+pub fn delay_label(status: DelayStatus) -> Option<String> {
+    match status {
+        DelayStatus::Live => None,
+        DelayStatus::Delayed { secs } => Some(format!("Delayed {secs} s")),
+        DelayStatus::Changing { to_secs: 0, .. } => Some("Going live…".to_owned()),
+        DelayStatus::Changing { to_secs, .. } => Some(format!("Delaying {to_secs} s…")),
+        DelayStatus::NotApplied {
+            asked_secs,
+            shown_secs: 0,
+        } => Some(format!("Live: the server did not delay by {asked_secs} s")),
+        DelayStatus::NotApplied {
+            asked_secs,
+            shown_secs,
+        } => Some(format!(
+            "Delayed {shown_secs} s: the server did not change it to {asked_secs} s"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use scoreline_protocol::{
@@ -1189,6 +1228,51 @@ mod tests {
         assert_eq!(
             plot.away,
             vec![[0.0, 1.0], [4.0, 1.0], [4.0, 2.0], [5.0, 2.0]]
+        );
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_204), "1,204");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(watching_label(1_204), "1,204 watching");
+        assert_eq!(watching_label(1), "1 watching");
+    }
+
+    #[test]
+    fn delay_label_says_how_far_behind_the_board_is() {
+        assert_eq!(delay_label(DelayStatus::Live), None);
+        assert_eq!(
+            delay_label(DelayStatus::Delayed { secs: 40 }).as_deref(),
+            Some("Delayed 40 s")
+        );
+        assert_eq!(
+            delay_label(DelayStatus::Changing {
+                from_secs: 0,
+                to_secs: 40
+            })
+            .as_deref(),
+            Some("Delaying 40 s…")
+        );
+        assert_eq!(
+            delay_label(DelayStatus::Changing {
+                from_secs: 40,
+                to_secs: 0
+            })
+            .as_deref(),
+            Some("Going live…")
+        );
+        assert_eq!(
+            delay_label(DelayStatus::NotApplied {
+                asked_secs: 40,
+                shown_secs: 0
+            })
+            .as_deref(),
+            Some("Live: the server did not delay by 40 s")
         );
     }
 

@@ -5,7 +5,14 @@
 //! scoreboard never trusts an event it cannot place: a duplicate is dropped, a gap is reported,
 //! an epoch change (the match's history was reset) is reported the same way. After a reconnect
 //! the server either resumes a match (no snapshot; the missed events follow) or resyncs it (a
-//! snapshot that replaces it); neither ever moves a match back to an older `(epoch, seq)`.
+//! snapshot that replaces it); neither ever moves a match back to an older `(epoch, seq)` of
+//! the same timeline.
+//!
+//! A timeline is the spoiler delay the state was sent with: a connection with a delay of 40 s
+//! receives every match as it stood 40 s ago. Each match remembers the delay of the state it
+//! holds ([`TrackedMatch::delay_secs`]); a snapshot sent with another delay replaces it whatever
+//! its `seq`, since after the fan lengthens the delay the server's state is rightly older (lower
+//! `seq`) than what the board shows. Going back that way is not news: nothing is announced.
 
 use std::collections::BTreeMap;
 
@@ -133,6 +140,9 @@ pub struct TrackedMatch {
     /// keeps it and reports it in [`Outcome::awaiting_resync`]: the server follows such a reply
     /// with a `resync` for every match it could not resume.
     pub resume_sent_generation: Option<u64>,
+    /// The spoiler delay, in seconds, of the connection that sent the state held (0: live). A
+    /// snapshot sent with another delay replaces the state whatever its `seq`.
+    pub delay_secs: u32,
 }
 
 impl TrackedMatch {
@@ -141,6 +151,13 @@ impl TrackedMatch {
     pub fn highlight(&self, now_ms: u64) -> Option<ScoreChange> {
         self.score_change
             .filter(|change| now_ms >= change.at_ms && now_ms < change.until_ms())
+    }
+
+    /// The moment of the match the board shows at `now_ms`: as long ago as its spoiler delay.
+    /// Running clocks are read at this moment, so that a delayed match's clock matches the
+    /// fan's stream rather than the stadium.
+    pub fn shown_at_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(u64::from(self.delay_secs) * 1_000)
     }
 
     /// Records a change of the headline score seen at `now_ms`.
@@ -194,12 +211,26 @@ pub struct Group<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
     matches: BTreeMap<MatchTopic, TrackedMatch>,
+    /// The spoiler delay of what the server sends now, in seconds: the connection's, as its
+    /// last `subscribed` said (events and resyncs carry none of their own).
+    stream_delay_secs: u32,
 }
 
 impl Scoreboard {
     /// An empty board.
     pub fn new() -> Scoreboard {
         Scoreboard::default()
+    }
+
+    /// Sets the spoiler delay of what the server sends from now on, until a `subscribed` reply
+    /// says otherwise: on a new connection, the delay asked for in its first subscribe.
+    pub fn set_stream_delay_secs(&mut self, delay_secs: u32) {
+        self.stream_delay_secs = delay_secs;
+    }
+
+    /// The spoiler delay of what the server sends now, in seconds.
+    pub fn stream_delay_secs(&self) -> u32 {
+        self.stream_delay_secs
     }
 
     /// Folds one server message into the board. Messages that carry no match data are ignored.
@@ -221,8 +252,10 @@ impl Scoreboard {
                 snapshots,
                 omitted,
                 resumed,
-                ..
+                delay_secs,
             } => {
+                // Every reply states the connection's delay: what follows it has that delay.
+                self.stream_delay_secs = *delay_secs;
                 for snapshot in snapshots {
                     if follows.covers(&snapshot.match_topic) {
                         self.take_snapshot(snapshot, generation, now_ms, &mut outcome);
@@ -230,6 +263,22 @@ impl Scoreboard {
                 }
                 for topic in resumed {
                     self.confirm_resumed(topic, generation, &mut outcome);
+                }
+                let in_reply = |topic: &MatchTopic| {
+                    snapshots.iter().any(|s| &s.match_topic == topic) || resumed.contains(topic)
+                };
+                if *omitted > 0 {
+                    // A capped reply after a delay change: a match it left out still shows
+                    // another moment (live, when the fan just chose a delay: a spoiler). Ask
+                    // for it as of the new delay.
+                    for (topic, tracked) in &mut self.matches {
+                        if tracked.delay_secs != *delay_secs
+                            && topics.iter().any(|t| t.covers(topic.topic()))
+                            && !in_reply(topic)
+                        {
+                            request_repair(tracked, topic, &mut outcome);
+                        }
+                    }
                 }
                 if *omitted == 0 {
                     // A complete reply lists every match the server has under these topics,
@@ -239,14 +288,21 @@ impl Scoreboard {
                     // word that it has the match, and one we sent a resume point for may be
                     // answered by a resync that comes after the reply.
                     let awaiting = &mut outcome.awaiting_resync;
+                    // Neither exception holds for a match of another timeline (a reply to a
+                    // delay change): the server's word was about another moment.
                     self.matches.retain(|topic, tracked| {
-                        let lacking = topics.iter().any(|t| t.covers(topic.topic()))
-                            && !snapshots.iter().any(|s| &s.match_topic == topic)
-                            && !resumed.contains(topic);
-                        if !lacking || tracked.resynced_generation == Some(generation) {
+                        let lacking =
+                            topics.iter().any(|t| t.covers(topic.topic())) && !in_reply(topic);
+                        if !lacking {
                             return true;
                         }
-                        if tracked.resume_sent_generation.take() == Some(generation) {
+                        let same_timeline = tracked.delay_secs == *delay_secs;
+                        if same_timeline && tracked.resynced_generation == Some(generation) {
+                            return true;
+                        }
+                        if tracked.resume_sent_generation.take() == Some(generation)
+                            && same_timeline
+                        {
                             // Spared once: the next complete reply that lacks it (the answer to
                             // the repair, if no resync comes) drops it.
                             awaiting.push(topic.clone());
@@ -289,6 +345,8 @@ impl Scoreboard {
             Some(tracked) if !tracked.repairing => {
                 tracked.confirmed_generation = generation;
                 tracked.resume_sent_generation = None;
+                // The events that follow come at this connection's delay.
+                tracked.delay_secs = self.stream_delay_secs;
                 outcome.updated.push(topic.clone());
             }
             Some(_) => {}
@@ -309,9 +367,37 @@ impl Scoreboard {
                 // The server answered for this match: a resume point sent is settled.
                 tracked.resume_sent_generation = None;
                 let current = &tracked.snapshot;
+                let older = (snapshot.epoch, snapshot.seq) < (current.epoch, current.seq);
+                if tracked.delay_secs != self.stream_delay_secs {
+                    // Another timeline (the fan changed the spoiler delay): the server's state
+                    // as of the new delay replaces ours whatever its seq, and the events that
+                    // follow continue from it. Going back in time is not news, and a badge of
+                    // the other timeline would be a spoiler: announce only a move forward.
+                    tracing::debug!(
+                        %topic,
+                        from_delay_secs = tracked.delay_secs,
+                        to_delay_secs = self.stream_delay_secs,
+                        have_seq = current.seq,
+                        got_seq = snapshot.seq,
+                        "snapshot of another spoiler delay replaces the match"
+                    );
+                    let before = (current.score, current.shootout);
+                    tracked.snapshot = snapshot.clone();
+                    tracked.delay_secs = self.stream_delay_secs;
+                    if older {
+                        tracked.score_change = None;
+                        tracked.score_changed_ms = None;
+                    } else {
+                        tracked.score_moved(before, now_ms);
+                    }
+                    tracked.confirmed_generation = generation;
+                    tracked.repairing = false;
+                    outcome.updated.push(topic);
+                    return;
+                }
                 // Epochs only grow (a reset starts a higher one), so `(epoch, seq)` orders
                 // histories: a newer epoch wins even with a lower seq.
-                if (snapshot.epoch, snapshot.seq) < (current.epoch, current.seq) {
+                if older {
                     // Older than what we hold (a lagging server instance): keeping ours loses
                     // nothing, and events will move it on.
                     tracing::debug!(
@@ -344,6 +430,7 @@ impl Scoreboard {
                         score_change: None,
                         resynced_generation: None,
                         resume_sent_generation: None,
+                        delay_secs: self.stream_delay_secs,
                     },
                 );
             }
@@ -372,6 +459,7 @@ impl Scoreboard {
                 score_change: None,
                 resynced_generation: None,
                 resume_sent_generation: None,
+                delay_secs: self.stream_delay_secs,
             });
         let score_before = (tracked.snapshot.score, tracked.snapshot.shootout);
         match apply(&mut tracked.snapshot, event) {
@@ -418,15 +506,19 @@ impl Scoreboard {
         }
     }
 
-    /// Where each held match can be resumed from after a reconnect: the `(epoch, seq)` of the
-    /// last event applied, live matches first (they are the ones likely to have missed events),
-    /// then by topic. A match awaiting a repair is left out, since its `seq` may have moved past
-    /// a gap, as is one without any event yet: a fresh snapshot is what those need.
-    pub fn resume_points(&self) -> Vec<(&MatchTopic, ResumePoint)> {
+    /// Where each held match can be resumed from after a reconnect that asks for a spoiler
+    /// delay of `delay_secs`: the `(epoch, seq)` of the last event applied, live matches first
+    /// (they are the ones likely to have missed events), then by topic. A match awaiting a
+    /// repair is left out, since its `seq` may have moved past a gap, as is one without any
+    /// event yet, and one held at another delay (changed while offline): a fresh snapshot is
+    /// what those need.
+    pub fn resume_points(&self, delay_secs: u32) -> Vec<(&MatchTopic, ResumePoint)> {
         let mut points: Vec<(&MatchTopic, ResumePoint, bool)> = self
             .matches
             .iter()
-            .filter(|(_, tracked)| !tracked.repairing && tracked.snapshot.seq > 0)
+            .filter(|(_, tracked)| {
+                !tracked.repairing && tracked.snapshot.seq > 0 && tracked.delay_secs == delay_secs
+            })
             .map(|(topic, tracked)| {
                 let point = ResumePoint {
                     epoch: tracked.snapshot.epoch,
@@ -932,7 +1024,7 @@ mod tests {
         };
         board.apply(&reply, &follows(), 1, 0);
         let points: Vec<(String, ResumePoint)> = board
-            .resume_points()
+            .resume_points(0)
             .into_iter()
             .map(|(topic, point)| (topic.to_string(), point))
             .collect();
@@ -955,7 +1047,7 @@ mod tests {
             1,
             0,
         );
-        assert_eq!(board.resume_points().len(), 1);
+        assert_eq!(board.resume_points(0).len(), 1);
     }
 
     #[test]

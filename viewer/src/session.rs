@@ -3,7 +3,8 @@
 //! It joins the [`Scoreboard`], the [`FollowList`], the connection state machine ([`Link`]) and
 //! the server's catalogue, and decides what to send: subscriptions after every (re)connect (with
 //! the point each held match can be resumed from), a fresh snapshot for a match with a gap,
-//! pings, catalogue refreshes. Inputs are plain values
+//! pings, catalogue refreshes, the open match's own subscription (so the fan is counted among
+//! those watching it and told how many they are), the spoiler delay. Inputs are plain values
 //! (a frame's text, "the socket opened", the time); outputs are [`Action`]s queued for the socket
 //! adapter. That makes reconnects, gaps and stale marking testable with nothing but values.
 
@@ -33,6 +34,14 @@ pub const RATE_LIMIT_RETRY_MILLIS: u64 = 1_000;
 /// The frame limit assumed before any server announced its own (`limits.max_frame_bytes` in the
 /// welcome, which comes after the first subscribe is sent): the protocol's documented default.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024;
+
+/// Topics a connection may subscribe before any server announced its own limit
+/// (`limits.max_topics`): the service's default.
+pub const DEFAULT_MAX_TOPICS: usize = 64;
+
+/// How long the spoiler delay must stay unchanged before it is sent: the fan may still be
+/// dragging the control, and one subscribe per step of a drag would only be rate-limited.
+pub const DELAY_SETTLE_MILLIS: u64 = 600;
 
 /// The default server for the local demo.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080/ws";
@@ -73,6 +82,9 @@ pub enum Command {
     GoOffline,
     /// Ask the server for its catalogue now.
     RefreshCatalogue,
+    /// Show every score this many seconds after it happened, to stay behind a video stream
+    /// (0: live). Sent once the control has settled.
+    SetDelay(u32),
 }
 
 /// What the server has, from the last `catalogue` reply.
@@ -363,6 +375,32 @@ pub struct CatchUp {
     pub snapshots: usize,
 }
 
+/// How far behind the stadium the board is, for the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelayStatus {
+    /// Scores arrive as they happen.
+    Live,
+    /// Scores arrive this many seconds after they happened, as the fan chose.
+    Delayed {
+        /// The delay.
+        secs: u32,
+    },
+    /// A new delay was chosen; the board shows the old one until the server's reply.
+    Changing {
+        /// The delay shown now.
+        from_secs: u32,
+        /// The delay asked for.
+        to_secs: u32,
+    },
+    /// The server answered without the delay asked for (a server that does not have it).
+    NotApplied {
+        /// The delay asked for.
+        asked_secs: u32,
+        /// The delay the board has.
+        shown_secs: u32,
+    },
+}
+
 /// What the server said about itself in its welcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {
@@ -419,6 +457,25 @@ pub struct Session {
     follow_everything_pending: bool,
     /// Frames that could not be understood, ignored since start.
     ignored_frames: u64,
+    /// The limits of this server's last welcome, kept across reconnects: the guess for a new
+    /// connection before its welcome, and the range of the spoiler delay control.
+    last_limits: Option<Limits>,
+    /// The spoiler delay the fan chose, in seconds (0: live); persisted.
+    delay_secs: u32,
+    /// When to send a changed spoiler delay, once the control has settled.
+    delay_send_at_ms: Option<u64>,
+    /// The spoiler delay this connection last asked for (a new connection is live).
+    asked_delay_secs: u32,
+    /// A subscribe asking for a delay was sent and no `subscribed` reply has come since.
+    delay_reply_pending: bool,
+    /// The full subscribe of this connection waits for the welcome: with a delay chosen, the
+    /// server's limit on it must be known first, because a subscribe asking for more is refused
+    /// whole and would leave the fan with nothing.
+    subscribe_on_welcome: bool,
+    /// How many fans watch each match, as the server last said, for matches whose own topic
+    /// this connection subscribes (the server counts and tells only those). Dropped with the
+    /// match, with that subscription and with the connection, so no count is shown stale.
+    watching: BTreeMap<MatchTopic, u64>,
     /// Queued work for the socket adapter.
     actions: Vec<Action>,
 }
@@ -445,8 +502,21 @@ impl Session {
             url_problem: None,
             follow_everything_pending: false,
             ignored_frames: 0,
+            last_limits: None,
+            delay_secs: 0,
+            delay_send_at_ms: None,
+            asked_delay_secs: 0,
+            delay_reply_pending: false,
+            subscribe_on_welcome: false,
+            watching: BTreeMap::new(),
             actions: Vec::new(),
         }
+    }
+
+    /// The same session with the spoiler delay the fan chose in an earlier run.
+    pub fn with_delay_secs(mut self, delay_secs: u32) -> Session {
+        self.delay_secs = delay_secs;
+        self
     }
 
     /// Follows every sport the server lists as soon as its catalogue arrives, unless the fan
@@ -480,40 +550,72 @@ impl Session {
     pub fn opened(&mut self, now_ms: u64) {
         let generation = self.link.opened(now_ms);
         tracing::info!(url = %self.url, generation, "connected");
-        // The welcome comes after the subscribe is sent: the last server's frame limit is the
-        // best guess at this one's (usually the same deployment).
-        let max_frame_bytes = self
-            .server
-            .take()
-            .map_or(DEFAULT_MAX_FRAME_BYTES, |info| info.limits.max_frame_bytes);
+        self.server = None;
         self.pending_repairs.clear();
         self.repairs_in_flight.clear();
         self.awaiting_resync.clear();
+        self.watching.clear();
         self.catch_up = CatchUp::default();
+        self.asked_delay_secs = 0;
+        self.delay_reply_pending = false;
         // The full subscription below supersedes anything refused on the old connection.
         self.retry_requests.clear();
         self.retry_requests_at_ms = None;
-        if !self.follows.is_empty() {
-            let request = self.resubscribe_request(max_frame_bytes, generation);
-            self.actions.push(Action::Send(request));
+        // The welcome comes first on every connection. Without a delay the subscribe goes at
+        // once (the last welcome's limits are the best guess at this one's); with one, it
+        // waits for the welcome, whose limit on the delay it must respect.
+        self.subscribe_on_welcome = self.delay_secs > 0;
+        if !self.subscribe_on_welcome {
+            self.subscribe_everything(generation);
         }
         self.request_catalogue(now_ms);
         self.tick(now_ms);
     }
 
-    /// The subscribe sent on every connection: every followed topic, with a resume point for
-    /// each held match that has one, as many as fit in `max_frame_bytes` (live matches first).
-    /// A frame over the limit would make the server close the connection (1009) on every
-    /// reconnect; a match left out simply gets a snapshot, as before resume existed.
-    fn resubscribe_request(&mut self, max_frame_bytes: usize, generation: u64) -> ClientMessage {
-        let subscriptions = self.follows.subscriptions();
+    /// Sends the subscribe every connection starts with: every subscribed topic, resuming the
+    /// held matches, with the spoiler delay.
+    fn subscribe_everything(&mut self, generation: u64) {
+        let delay_secs = self.requested_delay_secs();
+        self.scoreboard.set_stream_delay_secs(delay_secs);
+        if self.wanted_subscriptions().is_empty() {
+            return;
+        }
+        let max_frame_bytes = self
+            .last_limits
+            .map_or(DEFAULT_MAX_FRAME_BYTES, |limits| limits.max_frame_bytes);
+        let request = self.resubscribe_request(max_frame_bytes, generation, delay_secs);
+        let request = if delay_secs > 0 {
+            // A new connection is live until it names a delay, so 0 needs no field.
+            self.asked_delay_secs = delay_secs;
+            self.delay_reply_pending = true;
+            request.delayed(delay_secs)
+        } else {
+            request
+        };
+        self.actions.push(Action::Send(request));
+    }
+
+    /// The subscribe sent on every connection: every subscribed topic, with a resume point for
+    /// each held match that has one (at the spoiler delay asked for: a match held at another
+    /// needs a snapshot), as many as fit in `max_frame_bytes` (live matches first). A frame
+    /// over the limit would make the server close the connection (1009) on every reconnect; a
+    /// match left out simply gets a snapshot, as before resume existed.
+    fn resubscribe_request(
+        &mut self,
+        max_frame_bytes: usize,
+        generation: u64,
+        delay_secs: u32,
+    ) -> ClientMessage {
+        let subscriptions = self.wanted_subscriptions();
         let plain = ClientMessage::subscribe(&subscriptions);
-        let mut size_bytes = plain.to_json().len() + r#","resume":{}"#.len();
+        let mut size_bytes = plain.to_json().len()
+            + r#","resume":{}"#.len()
+            + format!(r#","delay_secs":{delay_secs}"#).len();
         let mut resume = BTreeMap::new();
         let mut left_out = 0_usize;
         let points: Vec<(MatchTopic, ResumePoint)> = self
             .scoreboard
-            .resume_points()
+            .resume_points(delay_secs)
             .into_iter()
             .map(|(topic, point)| (topic.clone(), point))
             .collect();
@@ -558,6 +660,10 @@ impl Session {
             .lost(now_ms, connection_problem(reason, &self.url));
         self.push_link_actions(actions);
         self.next_catalogue_ms = None;
+        // Nobody tells this viewer the counts now; the next connection will.
+        self.watching.clear();
+        self.subscribe_on_welcome = false;
+        self.delay_reply_pending = false;
     }
 
     /// A text frame from the server. Anything malformed or unknown is logged, counted and
@@ -604,6 +710,10 @@ impl Session {
                     protocol: *protocol,
                     limits: *limits,
                 });
+                self.last_limits = Some(*limits);
+                if std::mem::take(&mut self.subscribe_on_welcome) {
+                    self.subscribe_everything(self.link.generation());
+                }
             }
             ServerMessage::Pong { id, .. } => self.link.pong(*id, now_ms),
             ServerMessage::Catalogue { matches, omitted } => {
@@ -630,6 +740,12 @@ impl Session {
                     "server refused a request"
                 );
                 self.last_problem = Some(format!("server: {message}"));
+                if *code == ErrorCode::BadRequest && self.delay_reply_pending {
+                    // Most likely the delay itself (its limit is checked before asking, so
+                    // only a server whose limit changed under a live connection gets here):
+                    // the status bar says the delay was not applied.
+                    self.delay_reply_pending = false;
+                }
                 if *code == ErrorCode::RateLimited {
                     self.retry_later(request.as_deref(), now_ms);
                 }
@@ -638,12 +754,26 @@ impl Session {
                 topics,
                 snapshots,
                 resumed,
+                delay_secs,
                 ..
             } => {
+                self.delay_reply_pending = false;
+                if *delay_secs != self.asked_delay_secs {
+                    tracing::warn!(
+                        asked = self.asked_delay_secs,
+                        got = delay_secs,
+                        "the server did not apply the spoiler delay asked for"
+                    );
+                }
                 let board = &self.scoreboard;
+                // Snapshots of another spoiler delay are the reply to a delay change, not a
+                // catch-up of matches held from before the connection.
+                let same_delay = *delay_secs == board.stream_delay_secs();
                 self.catch_up.snapshots += snapshots
                     .iter()
-                    .filter(|snapshot| board.get(&snapshot.match_topic).is_some())
+                    .filter(|snapshot| {
+                        same_delay && board.get(&snapshot.match_topic).is_some()
+                    })
                     .count();
                 self.catch_up.resumed += resumed
                     .iter()
@@ -657,13 +787,24 @@ impl Session {
                 self.pending_repairs.remove(&snapshot.match_topic);
                 self.awaiting_resync.remove(&snapshot.match_topic);
             }
-            ServerMessage::Unsubscribed { .. }
-            | ServerMessage::Event(_)
-            | ServerMessage::Watching { .. } => {}
+            ServerMessage::Watching { match_topic, fans } => {
+                // Kept only while this connection subscribes the match's own topic, which is
+                // what keeps the count coming (see `prune_watching`).
+                self.watching.insert(match_topic.clone(), *fans);
+            }
+            ServerMessage::Unsubscribed { .. } | ServerMessage::Event(_) => {}
         }
+        let open_was_held = self.open_match().is_some();
         let outcome =
             self.scoreboard
                 .apply(&message, &self.follows, self.link.generation(), now_ms);
+        if open_was_held && self.open_match().is_none() {
+            // The server no longer has the open match: its detail closes, and with it the
+            // match's own subscription.
+            let before = self.wanted_subscriptions();
+            self.open_match = None;
+            self.update_subscriptions(&before);
+        }
         self.pending_repairs.extend(outcome.needs_snapshot);
         self.awaiting_resync.extend(outcome.awaiting_resync);
         if let ServerMessage::Subscribed {
@@ -682,6 +823,20 @@ impl Session {
             self.pending_repairs.extend(unconfirmed);
         }
         self.flush_repairs();
+        self.prune_watching();
+    }
+
+    /// Forgets the watching counts nobody keeps up to date any more: of matches gone from the
+    /// board, and of matches whose own topic this connection no longer subscribes.
+    fn prune_watching(&mut self) {
+        if self.watching.is_empty() {
+            return;
+        }
+        let wanted = self.wanted_subscriptions();
+        let board = &self.scoreboard;
+        self.watching.retain(|topic, _| {
+            wanted.contains(topic.topic()) && board.get(topic).is_some()
+        });
     }
 
     /// Queues a request the server refused as rate-limited to be sent again shortly: a follow
@@ -703,10 +858,11 @@ impl Session {
     /// Drops the temporary subscriptions of repairs that `subscribed` just answered.
     fn finish_repairs(&mut self, topics: &[Topic]) {
         let mut drop = Vec::new();
+        let wanted = self.wanted_subscriptions();
         for topic in topics {
             if let Ok(match_topic) = MatchTopic::try_from(topic.clone())
                 && self.repairs_in_flight.remove(&match_topic)
-                && !self.follows.contains(topic)
+                && !wanted.contains(topic)
             {
                 drop.push(topic.clone());
             }
@@ -721,7 +877,8 @@ impl Session {
     ///
     /// A resume point cannot help here: the match's `seq` already moved past the gap, so the
     /// way to get a snapshot is to subscribe to the match without one. If
-    /// the fan follows that exact match, it is unsubscribed and subscribed again (the server
+    /// the fan follows that exact match (or has it open), it is unsubscribed and subscribed
+    /// again (the server
     /// handles requests in order, so nothing is lost in between); otherwise the match is
     /// subscribed on its own and unsubscribed once its snapshot came, while the broader follow
     /// keeps delivering. Duplicate events in the overlap are dropped by `seq`.
@@ -746,10 +903,11 @@ impl Session {
         if batch.is_empty() {
             return;
         }
+        let wanted = self.wanted_subscriptions();
         let exact: Vec<Topic> = batch
             .iter()
             .map(|m| m.topic().clone())
-            .filter(|t| self.follows.contains(t))
+            .filter(|t| wanted.contains(t))
             .collect();
         if !exact.is_empty() {
             self.actions
@@ -794,6 +952,10 @@ impl Session {
         if self.next_catalogue_ms.is_some_and(|due| now_ms >= due) {
             self.request_catalogue(now_ms);
         }
+        if self.delay_send_at_ms.is_some_and(|due| now_ms >= due) {
+            self.delay_send_at_ms = None;
+            self.send_delay();
+        }
         if self.retry_requests_at_ms.is_some_and(|due| now_ms >= due) && self.link.is_connected() {
             self.retry_requests_at_ms = None;
             for message in std::mem::take(&mut self.retry_requests) {
@@ -810,6 +972,7 @@ impl Session {
             self.link.next_deadline_ms(),
             self.next_catalogue_ms,
             self.retry_requests_at_ms,
+            self.delay_send_at_ms,
         ]
         .into_iter()
         .flatten()
@@ -829,9 +992,14 @@ impl Session {
             .filter_map(|tracked| tracked.highlight(now_ms))
             .map(|change| change.until_ms())
             .min();
+        // A delayed match's clock reads as of its delay; whole seconds keep the rounding.
         let clocks_change = board
             .matches()
-            .filter_map(|tracked| next_clock_change_ms(&tracked.snapshot, now_ms))
+            .filter_map(|tracked| {
+                let delay_ms = now_ms - tracked.shown_at_ms(now_ms);
+                next_clock_change_ms(&tracked.snapshot, now_ms - delay_ms)
+                    .map(|change_ms| change_ms + delay_ms)
+            })
             .min();
         let counting_down = self.link.retry_in(now_ms).is_some();
         let next_second_ms = now_ms - now_ms % 1_000 + 1_000;
@@ -864,7 +1032,7 @@ impl Session {
             Command::FollowTeam(team) => {
                 self.follow_everything_pending = false;
                 tracing::info!(team = %team.name, sport = %team.sport, "following a team");
-                let before = self.follows.subscriptions();
+                let before = self.wanted_subscriptions();
                 if self.follows.follow_team(team) {
                     let found = self.follows.team_matches_in(&self.catalogue.matches);
                     self.follows.set_team_matches(found);
@@ -879,8 +1047,16 @@ impl Session {
                 self.follow_everything_pending = false;
                 self.follow_every_sport();
             }
-            Command::OpenMatch(topic) => self.open_match = Some(topic),
-            Command::CloseMatch => self.open_match = None,
+            Command::OpenMatch(topic) => {
+                let before = self.wanted_subscriptions();
+                self.open_match = Some(topic);
+                self.update_subscriptions(&before);
+            }
+            Command::CloseMatch => {
+                let before = self.wanted_subscriptions();
+                self.open_match = None;
+                self.update_subscriptions(&before);
+            }
             Command::SetUrl(text) => match parse_server_url(&text) {
                 Err(problem) => {
                     tracing::info!(url = %text.trim(), %problem, "server address refused");
@@ -905,7 +1081,68 @@ impl Session {
                 self.next_catalogue_ms = None;
             }
             Command::RefreshCatalogue => self.request_catalogue(now_ms),
+            Command::SetDelay(secs) => {
+                let chosen = match self.max_delay_secs() {
+                    Some(max) if max > 0 => secs.min(max),
+                    _ => secs,
+                };
+                if chosen != self.delay_secs {
+                    tracing::info!(delay_secs = chosen, "spoiler delay chosen");
+                    self.delay_secs = chosen;
+                    self.delay_send_at_ms = Some(now_ms.saturating_add(DELAY_SETTLE_MILLIS));
+                }
+            }
         }
+        self.prune_watching();
+    }
+
+    /// Sends the spoiler delay chosen, if this connection has not asked for it yet: one
+    /// subscribe naming every topic it subscribes and the delay. The server moves them all to
+    /// the new delay and replies with every match as of it, which replaces what is shown
+    /// whatever its `seq` (see [`Scoreboard`]). Offline, the next connection asks for it.
+    fn send_delay(&mut self) {
+        let delay_secs = self.requested_delay_secs();
+        if !self.link.is_connected() || self.subscribe_on_welcome {
+            return;
+        }
+        let topics = self.wanted_subscriptions();
+        if delay_secs == self.asked_delay_secs || topics.is_empty() {
+            // Nothing subscribed: the next subscribe carries the delay (see
+            // `update_subscriptions`).
+            return;
+        }
+        tracing::info!(delay_secs, "asking the server for a spoiler delay");
+        self.asked_delay_secs = delay_secs;
+        self.delay_reply_pending = true;
+        self.actions.push(Action::Send(
+            ClientMessage::subscribe(&topics).delayed(delay_secs),
+        ));
+    }
+
+    /// The delay to ask the server for: the fan's choice within the server's limit (0 when the
+    /// server has no spoiler delay); the choice itself when no server has said yet.
+    fn requested_delay_secs(&self) -> u32 {
+        self.max_delay_secs()
+            .map_or(self.delay_secs, |max| self.delay_secs.min(max))
+    }
+
+    /// The subscriptions this connection holds: the follows, and the open match's own topic
+    /// when a broader follow brings it in. The server counts a fan as watching a match, and
+    /// tells them how many watch it, only when the connection subscribes that exact topic; it
+    /// delivers each event once however the topics overlap. Left out when the server's
+    /// `max_topics` leaves no room: the count is a nicety, the follows are not.
+    fn wanted_subscriptions(&self) -> BTreeSet<Topic> {
+        let mut topics = self.follows.subscriptions();
+        let max_topics = self
+            .last_limits
+            .map_or(DEFAULT_MAX_TOPICS, |limits| limits.max_topics);
+        if let Some(open) = &self.open_match
+            && self.follows.covers(open)
+            && topics.len() < max_topics
+        {
+            topics.insert(open.topic().clone());
+        }
+        topics
     }
 
     /// Forgets everything that belonged to the old server: its matches, its catalogue (and the
@@ -917,6 +1154,11 @@ impl Session {
         self.catalogue = Catalogue::default();
         self.follows.set_team_matches(Default::default());
         self.server = None;
+        self.last_limits = None;
+        self.watching.clear();
+        self.subscribe_on_welcome = false;
+        self.delay_reply_pending = false;
+        self.delay_send_at_ms = None;
         self.open_match = None;
         self.pending_repairs.clear();
         self.repairs_in_flight.clear();
@@ -931,7 +1173,7 @@ impl Session {
     /// Applies `change` to the follow list; when it changed anything, subscribes what became
     /// followed and unsubscribes what no longer is. Returns whether anything changed.
     fn change_follows(&mut self, change: impl FnOnce(&mut FollowList) -> bool) -> bool {
-        let before = self.follows.subscriptions();
+        let before = self.wanted_subscriptions();
         if !change(&mut self.follows) {
             return false;
         }
@@ -943,26 +1185,34 @@ impl Session {
     /// first, so a broader follow replacing narrower ones never leaves a moment uncovered. Drops
     /// matches no longer followed, and closes the detail of one.
     fn update_subscriptions(&mut self, before: &BTreeSet<Topic>) {
-        let after = self.follows.subscriptions();
-        if self.link.is_connected() {
+        self.scoreboard.retain_followed(&self.follows);
+        if self
+            .open_match
+            .as_ref()
+            .is_some_and(|open| !self.follows.covers(open))
+        {
+            self.open_match = None;
+        }
+        let after = self.wanted_subscriptions();
+        // The first subscribe of a connection waiting for its welcome will name them all.
+        if self.link.is_connected() && !self.subscribe_on_welcome {
             let added: Vec<&Topic> = after.difference(before).collect();
             let removed: Vec<&Topic> = before.difference(&after).collect();
             if !added.is_empty() {
-                self.actions
-                    .push(Action::Send(ClientMessage::subscribe(added)));
+                let mut request = ClientMessage::subscribe(added);
+                let delay_secs = self.requested_delay_secs();
+                if delay_secs != self.asked_delay_secs {
+                    // A delay chosen while nothing was subscribed goes with the first topics.
+                    self.asked_delay_secs = delay_secs;
+                    self.delay_reply_pending = true;
+                    request = request.delayed(delay_secs);
+                }
+                self.actions.push(Action::Send(request));
             }
             if !removed.is_empty() {
                 self.actions
                     .push(Action::Send(ClientMessage::unsubscribe(removed)));
             }
-        }
-        self.scoreboard.retain_followed(&self.follows);
-        if self
-            .open_match
-            .as_ref()
-            .is_some_and(|open| self.scoreboard.get(open).is_none())
-        {
-            self.open_match = None;
         }
     }
 
@@ -992,10 +1242,10 @@ impl Session {
 
     /// Finds the followed teams' matches in the catalogue and subscribes what changed.
     fn find_team_matches(&mut self) {
-        let before = self.follows.subscriptions();
+        let before = self.wanted_subscriptions();
         let found = self.follows.team_matches_in(&self.catalogue.matches);
         self.follows.set_team_matches(found);
-        if self.follows.subscriptions() != before {
+        if self.wanted_subscriptions() != before {
             self.update_subscriptions(&before);
         }
     }
@@ -1100,6 +1350,60 @@ impl Session {
         self.open_match
             .as_ref()
             .and_then(|topic| self.scoreboard.get(topic))
+    }
+
+    /// How many fans watch this match now, this viewer included, while the server keeps
+    /// saying so (the match open, or followed on its own, and connected).
+    pub fn watching(&self, topic: &MatchTopic) -> Option<u64> {
+        self.watching.get(topic).copied()
+    }
+
+    /// The spoiler delay the fan chose, in seconds (0: live).
+    pub fn delay_secs(&self) -> u32 {
+        self.delay_secs
+    }
+
+    /// The longest spoiler delay this server allows, in seconds, as its last welcome said: 0
+    /// when it has none; `None` before any welcome.
+    pub fn max_delay_secs(&self) -> Option<u32> {
+        self.last_limits.map(|limits| limits.max_delay_secs)
+    }
+
+    /// Whether the board is delayed, changing delay, or not delayed as asked: for the status bar.
+    pub fn delay_status(&self) -> DelayStatus {
+        let shown_secs = self.scoreboard.stream_delay_secs();
+        let requested_secs = self.requested_delay_secs();
+        if self.link.is_connected()
+            && self.delay_secs > 0
+            && self.max_delay_secs() == Some(0)
+            && shown_secs == 0
+        {
+            // The fan's delay is kept for servers that have one; this one does not.
+            return DelayStatus::NotApplied {
+                asked_secs: self.delay_secs,
+                shown_secs,
+            };
+        }
+        if shown_secs == requested_secs || !self.link.is_connected() {
+            if shown_secs == 0 {
+                DelayStatus::Live
+            } else {
+                DelayStatus::Delayed { secs: shown_secs }
+            }
+        } else if self.delay_send_at_ms.is_some()
+            || self.delay_reply_pending
+            || self.subscribe_on_welcome
+        {
+            DelayStatus::Changing {
+                from_secs: shown_secs,
+                to_secs: requested_secs,
+            }
+        } else {
+            DelayStatus::NotApplied {
+                asked_secs: requested_secs,
+                shown_secs,
+            }
+        }
     }
 
     /// The last problem worth telling the fan.
@@ -2160,5 +2464,413 @@ mod tests {
             ]
         );
         assert!(session.follows().is_empty());
+    }
+
+    fn welcome(max_topics: usize, max_delay_secs: u32) -> ServerMessage {
+        ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            server: "scoreline/test".into(),
+            heartbeat_secs: 15,
+            idle_timeout_secs: 45,
+            limits: Limits {
+                max_topics,
+                max_frame_bytes: 16_384,
+                max_requests_per_sec: 20,
+                max_snapshots: 100,
+                max_delay_secs,
+            },
+        }
+    }
+
+    fn watching(fans: u64) -> ServerMessage {
+        ServerMessage::Watching {
+            match_topic: match_topic(),
+            fans,
+        }
+    }
+
+    /// A `subscribed` reply sent at a spoiler delay.
+    fn delayed_reply(topics: &[&str], snapshots: Vec<MatchSnapshot>, delay_secs: u32) -> String {
+        ServerMessage::Subscribed {
+            topics: topics.iter().map(|t| topic(t)).collect(),
+            snapshots,
+            omitted: 0,
+            resumed: Vec::new(),
+            delay_secs,
+        }
+        .to_json()
+    }
+
+    /// Following football on a server allowing 300 s of delay, holding the match at `seq`.
+    fn holding(seq: u64) -> Session {
+        let mut session = connected(&["football"]);
+        session.receive(welcome(64, 300), 11);
+        session.receive_text(&subscribed(&["football"], vec![snapshot(seq)]), 20);
+        session.take_actions();
+        session
+    }
+
+    #[test]
+    fn opening_a_match_subscribes_its_own_topic_so_the_fan_is_counted_and_closing_drops_it() {
+        let mut session = holding(3);
+        session.command(Command::OpenMatch(match_topic()), 30);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#)],
+            "the match's own topic, beside the football follow that already brings its events"
+        );
+        // The reply repeats the snapshot the board holds: nothing changes, nothing is repaired.
+        session.receive_text(&subscribed(&[MATCH], vec![snapshot(3)]), 31);
+        assert!(session.take_actions().is_empty());
+        assert_eq!(session.scoreboard().get(&match_topic()).unwrap().snapshot.seq, 3);
+
+        session.command(Command::CloseMatch, 40);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"unsubscribe","topics":["{MATCH}"]}}"#)]
+        );
+
+        // A match followed on its own is counted already: opening it sends nothing.
+        let mut exact = connected(&[MATCH]);
+        exact.receive_text(&subscribed(&[MATCH], vec![snapshot(3)]), 20);
+        exact.take_actions();
+        exact.command(Command::OpenMatch(match_topic()), 30);
+        exact.command(Command::CloseMatch, 31);
+        assert!(exact.take_actions().is_empty());
+
+        // No room under the server's max_topics: the follows come first, the count is left out.
+        let mut full = connected(&["football"]);
+        full.receive(welcome(1, 300), 11);
+        full.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
+        full.take_actions();
+        full.command(Command::OpenMatch(match_topic()), 30);
+        assert!(full.take_actions().is_empty());
+        assert!(full.open_match().is_some());
+    }
+
+    #[test]
+    fn the_open_match_is_resubscribed_on_reconnect_and_repaired_without_losing_its_topic() {
+        let mut session = holding(3);
+        session.command(Command::OpenMatch(match_topic()), 30);
+        session.take_actions();
+        session.lost(40, "closed");
+        session.command(Command::ConnectNow, 41);
+        session.opened(42);
+        let subscribe = sends(&session.take_actions()).remove(0);
+        assert!(
+            subscribe.starts_with(&format!(
+                r#"{{"type":"subscribe","topics":["football","{MATCH}"],"resume":"#
+            )),
+            "{subscribe}"
+        );
+        session.receive_text(&subscribed(&["football", MATCH], vec![snapshot(3)]), 43);
+        session.take_actions();
+        // A gap: the open match's own topic is subscribed, so it is renewed, not dropped.
+        session.receive(ServerMessage::Event(history(5)[4].clone()), 50);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![
+                format!(r#"{{"type":"unsubscribe","topics":["{MATCH}"]}}"#),
+                format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#),
+            ]
+        );
+        session.receive_text(&subscribed(&[MATCH], vec![snapshot(5)]), 60);
+        assert!(session.take_actions().is_empty(), "the open match keeps its topic");
+    }
+
+    #[test]
+    fn watching_counts_are_kept_while_the_server_keeps_them_current_and_never_shown_stale() {
+        let mut session = holding(3);
+        // Not subscribed to the match's own topic: a count would not be kept current.
+        session.receive(watching(7), 25);
+        assert_eq!(session.watching(&match_topic()), None);
+
+        session.command(Command::OpenMatch(match_topic()), 30);
+        session.receive(watching(1_204), 31);
+        assert_eq!(session.watching(&match_topic()), Some(1_204));
+        session.receive(watching(1_205), 36);
+        assert_eq!(session.watching(&match_topic()), Some(1_205), "the latest");
+
+        // Closing the match ends the count's updates.
+        session.command(Command::CloseMatch, 40);
+        assert_eq!(session.watching(&match_topic()), None);
+
+        // So does losing the connection.
+        session.command(Command::OpenMatch(match_topic()), 50);
+        session.receive(watching(9), 51);
+        session.lost(52, "closed");
+        assert_eq!(session.watching(&match_topic()), None);
+        session.command(Command::ConnectNow, 53);
+        session.opened(54);
+        session.receive_text(&subscribed(&["football", MATCH], vec![snapshot(3)]), 55);
+        assert_eq!(session.watching(&match_topic()), None, "until the server says");
+        session.receive(watching(10), 56);
+        assert_eq!(session.watching(&match_topic()), Some(10));
+
+        // And the match going away: a complete reply without it drops it, its count and its
+        // detail, whose own subscription is dropped too.
+        session.take_actions();
+        session.receive_text(&subscribed(&["football"], vec![]), 60);
+        assert!(session.scoreboard().get(&match_topic()).is_none());
+        assert_eq!(session.watching(&match_topic()), None);
+        assert!(session.open_match().is_none());
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"unsubscribe","topics":["{MATCH}"]}}"#)]
+        );
+    }
+
+    #[test]
+    fn a_chosen_delay_is_sent_once_settled_in_one_subscribe_of_every_topic() {
+        let mut session = holding(3);
+        session.command(Command::OpenMatch(match_topic()), 30);
+        session.take_actions();
+        // The fan drags the control: nothing is sent until it rests.
+        session.command(Command::SetDelay(10), 100);
+        session.command(Command::SetDelay(40), 200);
+        assert!(
+            session
+                .next_deadline_ms()
+                .is_some_and(|due| due <= 200 + DELAY_SETTLE_MILLIS),
+            "the UI wakes to send it"
+        );
+        session.tick(200 + DELAY_SETTLE_MILLIS - 1);
+        assert!(sends(&session.take_actions()).is_empty());
+        assert_eq!(
+            session.delay_status(),
+            DelayStatus::Changing {
+                from_secs: 0,
+                to_secs: 40
+            }
+        );
+        session.tick(200 + DELAY_SETTLE_MILLIS);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(
+                r#"{{"type":"subscribe","topics":["football","{MATCH}"],"delay_secs":40}}"#
+            )]
+        );
+        session.tick(2_000);
+        assert!(sends(&session.take_actions()).is_empty(), "sent once");
+
+        // Above the server's limit: held at the limit.
+        session.command(Command::SetDelay(1_000), 3_000);
+        assert_eq!(session.delay_secs(), 300);
+        // Back where it was before it was sent: nothing to ask.
+        session.command(Command::SetDelay(40), 3_100);
+        session.tick(3_100 + DELAY_SETTLE_MILLIS);
+        assert!(sends(&session.take_actions()).is_empty());
+
+        // Live again is asked for explicitly: a connection keeps its delay until told.
+        session.command(Command::SetDelay(0), 4_000);
+        session.tick(4_000 + DELAY_SETTLE_MILLIS);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(
+                r#"{{"type":"subscribe","topics":["football","{MATCH}"],"delay_secs":0}}"#
+            )]
+        );
+    }
+
+    #[test]
+    fn the_reply_to_a_delay_change_replaces_newer_matches_without_a_repair_or_a_badge() {
+        let mut session = holding(5);
+        session.command(Command::SetDelay(40), 100);
+        session.tick(100 + DELAY_SETTLE_MILLIS);
+        session.take_actions();
+        // The server's state 40 s ago: two goals fewer, seq 3 against the 5 shown.
+        session.receive_text(&delayed_reply(&["football"], vec![snapshot(3)], 40), 1_000);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!(tracked.snapshot.seq, 3);
+        assert_eq!(
+            (tracked.snapshot.score.home, tracked.snapshot.score.away),
+            (1, 0)
+        );
+        assert_eq!(tracked.delay_secs, 40);
+        assert_eq!(tracked.highlight(1_000), None, "no NO GOAL for going back in time");
+        assert_eq!(session.freshness(tracked), Freshness::Fresh);
+        assert!(sends(&session.take_actions()).is_empty(), "no repair");
+        assert_eq!(session.delay_status(), DelayStatus::Delayed { secs: 40 });
+        assert_eq!(session.catch_up().snapshots, 0, "not a catch-up");
+
+        // The delayed events follow on from it: the first is no gap, and the second goal is
+        // announced when the fan's stream shows it.
+        let events = history(5);
+        session.receive(ServerMessage::Event(events[3].clone()), 2_000);
+        session.receive(ServerMessage::Event(events[4].clone()), 3_000);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!(tracked.snapshot.seq, 5);
+        assert!(!tracked.repairing && session.is_fresh(tracked));
+        assert!(tracked.highlight(3_000).is_some());
+        assert!(sends(&session.take_actions()).is_empty());
+
+        // A later snapshot of the same delay that is older (a lagging instance) is still
+        // ignored, as ever.
+        session.receive_text(&delayed_reply(&[MATCH], vec![snapshot(4)], 40), 4_000);
+        assert_eq!(session.scoreboard().get(&match_topic()).unwrap().snapshot.seq, 5);
+
+        // Going live again moves forward, and that is announced like any change.
+        session.command(Command::SetDelay(0), 5_000);
+        session.tick(5_000 + DELAY_SETTLE_MILLIS);
+        session.take_actions();
+        session.receive_text(&subscribed(&["football"], vec![snapshot(7)]), 6_000);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!((tracked.snapshot.seq, tracked.delay_secs), (7, 0));
+        assert!(tracked.highlight(6_000).is_some());
+        assert_eq!(session.delay_status(), DelayStatus::Live);
+    }
+
+    #[test]
+    fn a_capped_reply_to_a_delay_change_repairs_the_matches_it_left_out() {
+        let mut session = holding(5);
+        session.command(Command::SetDelay(40), 100);
+        session.tick(100 + DELAY_SETTLE_MILLIS);
+        session.take_actions();
+        let capped = ServerMessage::Subscribed {
+            topics: vec![topic("football")],
+            snapshots: Vec::new(),
+            omitted: 3,
+            resumed: Vec::new(),
+            delay_secs: 40,
+        };
+        session.receive(capped, 1_000);
+        // The match still shows the live moment: a spoiler, so it is marked and asked for.
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!(session.freshness(tracked), Freshness::Updating);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(r#"{{"type":"subscribe","topics":["{MATCH}"]}}"#)]
+        );
+        session.receive_text(&delayed_reply(&[MATCH], vec![snapshot(3)], 40), 1_100);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!((tracked.snapshot.seq, tracked.delay_secs), (3, 40));
+        assert_eq!(session.freshness(tracked), Freshness::Fresh);
+    }
+
+    #[test]
+    fn every_connection_asks_for_the_delay_once_the_welcome_gives_its_limit() {
+        let mut session = holding(3);
+        session.command(Command::SetDelay(40), 100);
+        session.tick(100 + DELAY_SETTLE_MILLIS);
+        session.take_actions();
+        session.receive_text(&delayed_reply(&["football"], vec![snapshot(3)], 40), 1_000);
+
+        session.lost(2_000, "closed");
+        session.command(Command::ConnectNow, 2_001);
+        session.opened(2_002);
+        // The subscribe waits for the welcome: a delay above its limit would be refused whole.
+        assert!(
+            !sends(&session.take_actions())
+                .iter()
+                .any(|sent| sent.contains("subscribe"))
+        );
+        assert!(matches!(
+            session.delay_status(),
+            DelayStatus::Delayed { secs: 40 } | DelayStatus::Changing { .. }
+        ));
+        session.receive(welcome(64, 300), 2_010);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![format!(
+                r#"{{"type":"subscribe","topics":["football"],"resume":{{"{MATCH}":{{"epoch":0,"seq":3}}}},"delay_secs":40}}"#
+            )],
+            "resumed where it stopped, at the same delay"
+        );
+
+        // A server with a lower limit gets its limit; its reply holds the match there.
+        session.lost(3_000, "closed");
+        session.command(Command::ConnectNow, 3_001);
+        session.opened(3_002);
+        session.take_actions();
+        session.receive(welcome(64, 30), 3_010);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![r#"{"type":"subscribe","topics":["football"],"delay_secs":30}"#],
+            "the match held at 40 s gets a snapshot at 30 s, not a resume"
+        );
+        assert_eq!(session.delay_secs(), 40, "the fan's choice is kept for other servers");
+
+        // A server without a spoiler delay: a live subscribe, and the board says so.
+        session.lost(4_000, "closed");
+        session.command(Command::ConnectNow, 4_001);
+        session.opened(4_002);
+        session.take_actions();
+        session.receive(welcome(64, 0), 4_010);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![r#"{"type":"subscribe","topics":["football"]}"#]
+        );
+        session.receive_text(&subscribed(&["football"], vec![snapshot(4)]), 4_020);
+        assert_eq!(
+            session.delay_status(),
+            DelayStatus::NotApplied {
+                asked_secs: 40,
+                shown_secs: 0
+            },
+            "the fan who chose a delay is told the board is live"
+        );
+    }
+
+    #[test]
+    fn a_delay_chosen_offline_is_asked_for_on_connecting_without_stale_resume_points() {
+        let mut session = holding(3);
+        session.lost(50, "closed");
+        session.command(Command::SetDelay(60), 60);
+        session.tick(60 + DELAY_SETTLE_MILLIS);
+        assert!(sends(&session.take_actions()).is_empty(), "offline");
+        session.command(Command::ConnectNow, 1_000);
+        session.opened(1_001);
+        session.take_actions();
+        session.receive(welcome(64, 300), 1_002);
+        assert_eq!(
+            sends(&session.take_actions()),
+            vec![r#"{"type":"subscribe","topics":["football"],"delay_secs":60}"#],
+            "the match held live cannot resume at 60 s"
+        );
+        session.receive_text(&delayed_reply(&["football"], vec![snapshot(2)], 60), 1_100);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        assert_eq!((tracked.snapshot.seq, tracked.delay_secs), (2, 60));
+        assert!(session.is_fresh(tracked));
+    }
+
+    #[test]
+    fn a_server_that_ignores_the_delay_is_shown_as_live() {
+        let mut session = holding(3);
+        session.command(Command::SetDelay(40), 100);
+        session.tick(100 + DELAY_SETTLE_MILLIS);
+        session.take_actions();
+        // A server from before the spoiler delay answers without one.
+        session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 1_000);
+        assert_eq!(
+            session.delay_status(),
+            DelayStatus::NotApplied {
+                asked_secs: 40,
+                shown_secs: 0
+            }
+        );
+        assert!(sends(&session.take_actions()).is_empty());
+    }
+
+    #[test]
+    fn a_delayed_matchs_clock_reads_as_of_its_delay() {
+        let mut session = holding(3);
+        session.command(Command::SetDelay(40), 100);
+        session.tick(100 + DELAY_SETTLE_MILLIS);
+        session.take_actions();
+        let mut running = snapshot(3);
+        running.status = scoreline_protocol::MatchStatus::Live;
+        running.clock = Some(scoreline_protocol::Clock {
+            secs: 600,
+            running: true,
+            at_ms: 1_000_000,
+        });
+        session.receive_text(&delayed_reply(&["football"], vec![running], 40), 1_050_000);
+        // Offline, so that no ping or catalogue deadline comes first.
+        session.command(Command::GoOffline, 1_050_000);
+        let tracked = session.scoreboard().get(&match_topic()).unwrap();
+        // 50 s after the reading the stadium is at 10:50; the fan's stream at 10:10.
+        assert_eq!(tracked.shown_at_ms(1_050_000), 1_010_000);
+        // The next minute of the delayed clock: 11:00 at the stadium's 1_060_000, 40 s later.
+        assert_eq!(session.next_repaint_ms(1_050_000), Some(1_100_000));
     }
 }

@@ -1,5 +1,5 @@
-//! What the viewer remembers between runs: the server address and what the fan follows (topics
-//! and teams). Kept apart from runtime state (the scoreboard, the connection) so that nothing
+//! What the viewer remembers between runs: the server address, what the fan follows (topics
+//! and teams) and the spoiler delay ("sync with my stream"). Kept apart from runtime state (the scoreboard, the connection) so that nothing
 //! transient is ever saved.
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,9 @@ pub struct Settings {
     pub follows: Vec<String>,
     /// Followed teams, as `sport:name` (e.g. `football:Arsenal`).
     pub teams: Vec<String>,
+    /// The spoiler delay, in seconds (0: live). A fan who watches on a stream behind the
+    /// stadium watches the same way tomorrow.
+    pub delay_secs: u32,
 }
 
 impl Default for Settings {
@@ -28,6 +31,7 @@ impl Default for Settings {
             server_url: DEFAULT_URL.to_owned(),
             follows: Vec::new(),
             teams: Vec::new(),
+            delay_secs: 0,
         }
     }
 }
@@ -47,12 +51,13 @@ impl Settings {
         list
     }
 
-    /// The settings to save for this server and follow list.
-    pub fn of(server_url: &str, follows: &FollowList) -> Settings {
+    /// The settings to save for this server, follow list and spoiler delay.
+    pub fn of(server_url: &str, follows: &FollowList, delay_secs: u32) -> Settings {
         Settings {
             server_url: server_url.to_owned(),
             follows: follows.to_strings(),
             teams: follows.teams().map(TeamFollow::to_setting).collect(),
+            delay_secs,
         }
     }
 
@@ -85,9 +90,10 @@ mod tests {
             server_url: "ws://example.invalid/ws".into(),
             follows: vec!["football".into(), "tennis/wimbledon".into()],
             teams: vec!["basketball:Lakers".into()],
+            delay_secs: 40,
         };
         assert_eq!(
-            Settings::of(&settings.server_url, &settings.follow_list()),
+            Settings::of(&settings.server_url, &settings.follow_list(), 40),
             settings
         );
         assert_eq!(Settings::from_json(Some(&settings.to_json())), settings);
@@ -97,6 +103,7 @@ mod tests {
             r#"{"follows":["tennis","Bad Topic"],"teams":["nonsense","tennis:Coco Gauff"]}"#,
         ));
         assert_eq!(partial.server_url, DEFAULT_URL);
+        assert_eq!(partial.delay_secs, 0, "settings saved before the delay existed are live");
         let list = partial.follow_list();
         assert_eq!(list.to_strings(), vec!["tennis"]);
         assert_eq!(list.teams().count(), 1);

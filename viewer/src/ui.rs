@@ -26,7 +26,7 @@ use crate::connection::LinkState;
 use crate::follow::TeamFollow;
 use crate::present;
 use crate::scoreboard::{BoardFilter, ChangeKind, Group, TrackedMatch, slug_to_title};
-use crate::session::{Command, Freshness, Session, catalogue_tree};
+use crate::session::{Command, DelayStatus, Freshness, Session, catalogue_tree};
 
 /// Text the fan is editing and how the window is arranged; owned by the widgets, not the model.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +102,9 @@ const CARD_FILL: Color32 = Color32::from_rgb(0x1e, 0x23, 0x2b);
 const PANEL_FILL: Color32 = Color32::from_rgb(0x13, 0x16, 0x1b);
 const DIVIDER: Color32 = Color32::from_rgb(0x2b, 0x31, 0x3a);
 const SERVE_COLOUR: Color32 = Color32::from_rgb(0xd4, 0xf0, 0x3c);
+/// The colour of "Delayed": calm (nothing is wrong) but unlike the live green, so a fan never
+/// takes a delayed board for a live one.
+const DELAY_COLOUR: Color32 = Color32::from_rgb(0x9d, 0xb4, 0xff);
 
 /// The app's look: a dark theme with card-coloured panels and text sizes made for reading
 /// scores at a glance. Applied once at start.
@@ -360,6 +363,7 @@ pub fn status_bar_ui(ui: &mut Ui, session: &Session, now_ms: u64) -> Vec<Command
                 }
             }
         }
+        delay_status_ui(ui, session);
         ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             let board = session.scoreboard();
             let count = board.len();
@@ -390,6 +394,33 @@ pub fn status_bar_ui(ui: &mut Ui, session: &Session, now_ms: u64) -> Vec<Command
     commands
 }
 
+/// How far behind the stadium the board is, beside the connection status: a delayed board
+/// must never pass for a live one.
+fn delay_status_ui(ui: &mut Ui, session: &Session) {
+    let status = session.delay_status();
+    let Some(text) = present::delay_label(status) else {
+        return;
+    };
+    let (colour, hint) = match status {
+        DelayStatus::NotApplied { .. } => (
+            WARN_COLOUR,
+            "This server did not apply the delay chosen under \"Sync with my stream\" in the \
+             menu: scores may reach you before your stream shows them."
+                .to_owned(),
+        ),
+        _ => (
+            DELAY_COLOUR,
+            format!(
+                "Scores reach you {} s after they happen, to stay behind your stream. Change it \
+                 under \"Sync with my stream\" in the menu.",
+                session.delay_secs()
+            ),
+        ),
+    };
+    ui.separator();
+    ui.colored_label(colour, text).on_hover_text(hint);
+}
+
 /// A small round light: filled when all is well, a ring otherwise. Painted rather than typed so it
 /// needs no font that has the glyph.
 fn status_dot_ui(ui: &mut Ui, colour: Color32, filled: bool) -> Response {
@@ -418,6 +449,8 @@ pub fn menu_ui(ui: &mut Ui, session: &Session, view: &mut ViewState) -> Vec<Comm
             browse_ui(ui, session, &mut commands);
             ui.add_space(8.0);
             ui.separator();
+            delay_ui(ui, session, &mut commands);
+            ui.add_space(8.0);
             server_ui(ui, session, view, &mut commands);
             ui.add_space(4.0);
             follow_topic_ui(ui, view, &mut commands);
@@ -749,6 +782,42 @@ fn follow_checkbox_ui(
     }
 }
 
+/// "Sync with my stream": the spoiler delay, in whole seconds up to the server's limit (0 is
+/// live). Disabled, saying why, when the server has no spoiler delay or none has said yet.
+fn delay_ui(ui: &mut Ui, session: &Session, commands: &mut Vec<Command>) {
+    section_heading_ui(ui, "Sync with my stream");
+    let max_secs = session.max_delay_secs().unwrap_or(0);
+    let mut secs = session.delay_secs().min(max_secs);
+    let response = ui
+        .add_enabled_ui(max_secs > 0, |ui| {
+            ui.add(
+                egui::Slider::new(&mut secs, 0..=max_secs.max(1))
+                    .integer()
+                    .suffix(" s"),
+            )
+        })
+        .inner;
+    response.widget_info(|| {
+        WidgetInfo::slider(max_secs > 0, f64::from(secs), "Sync with my stream")
+    });
+    let response = match session.max_delay_secs() {
+        None => response.on_disabled_hover_text(
+            "Known once connected: the server says how long a delay it allows.",
+        ),
+        Some(0) => response.on_disabled_hover_text("This server has no spoiler delay."),
+        Some(max) => response.on_hover_text(format!("0 is live; at most {max} s on this server.")),
+    };
+    if response.changed() {
+        commands.push(Command::SetDelay(secs));
+    }
+    ui.weak(if secs == 0 {
+        "Watching on TV or a stream? Delay the scores by as much as it runs behind, and no \
+         goal reaches you before you see it."
+    } else {
+        "Every score reaches you this much later, so no goal spoils your stream."
+    });
+}
+
 /// The server address, with connect and offline buttons, and why an address was refused.
 fn server_ui(ui: &mut Ui, session: &Session, view: &mut ViewState, commands: &mut Vec<Command>) {
     section_heading_ui(ui, "Server");
@@ -1059,7 +1128,7 @@ fn match_row_ui(
     let title = present::match_title(snapshot);
     let (row, response) =
         ui.allocate_exact_size(vec2(ui.available_width(), ROW_HEIGHT), Sense::click());
-    let status = present::row_status(snapshot, now_ms);
+    let status = present::row_status(snapshot, tracked.shown_at_ms(now_ms));
     response.widget_info(|| WidgetInfo::selected(egui::Role::Button, true, open, &title));
     if !ui.is_rect_visible(row) {
         return clicked(&response, open, snapshot);
@@ -1431,7 +1500,12 @@ pub fn detail_ui(
         }
     }
     ui.add_space(4.0);
-    header_ui(ui, tracked, now_ms);
+    header_ui(
+        ui,
+        tracked,
+        session.watching(&snapshot.match_topic),
+        now_ms,
+    );
     ui.add_space(8.0);
     egui::ScrollArea::vertical()
         .id_salt(("detail-scroll", snapshot.match_topic.as_str()))
@@ -1458,7 +1532,7 @@ pub fn detail_ui(
 /// Names beside a big score, in fixed columns so long names wrap within their own side; the
 /// status beneath, and each side's scorers. Laid out in rectangles computed from the width, so
 /// nothing can push the panel wider than it is.
-fn header_ui(ui: &mut Ui, tracked: &TrackedMatch, now_ms: u64) {
+fn header_ui(ui: &mut Ui, tracked: &TrackedMatch, watching: Option<u64>, now_ms: u64) {
     let snapshot = &tracked.snapshot;
     Frame::new()
         .fill(CARD_FILL)
@@ -1538,7 +1612,7 @@ fn header_ui(ui: &mut Ui, tracked: &TrackedMatch, now_ms: u64) {
                 }
             });
             ui.vertical_centered(|ui| {
-                let text = present::status_text(snapshot, now_ms);
+                let text = present::status_text(snapshot, tracked.shown_at_ms(now_ms));
                 ui.label(
                     RichText::new(text).color(if snapshot.status.is_in_progress() {
                         LIVE_COLOUR
@@ -1546,6 +1620,18 @@ fn header_ui(ui: &mut Ui, tracked: &TrackedMatch, now_ms: u64) {
                         ui.visuals().weak_text_color()
                     }),
                 );
+                // Only while the server keeps it current (see `Session::watching`): an old
+                // count shown as now would mislead.
+                if let Some(fans) = watching {
+                    ui.label(
+                        RichText::new(present::watching_label(fans))
+                            .size(12.5)
+                            .weak(),
+                    )
+                    .on_hover_text(
+                        "Fans with this match open right now in a Scoreline app, you included",
+                    );
+                }
             });
             if matches!(snapshot.sport, Sport::Football | Sport::Other) {
                 let home = present::scorers(snapshot, Side::Home);
