@@ -562,3 +562,400 @@ fn send(routes: &Routes, topic: &MatchTopic, item: &Item, slow: &mut Vec<ConnId>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use scoreline_feed::Position;
+    use scoreline_protocol::test_support::{arsenal_chelsea, goal};
+    use scoreline_protocol::{EventKind, Side};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::hub::{Command, Head, HubLimits, InboundEvent, Purpose};
+    use crate::mailbox::{Mailbox, MailboxLimits};
+    use crate::matches::StoreLimits;
+
+    const LIMITS: HubLimits = HubLimits {
+        max_topics: 4,
+        max_snapshots: 10,
+        store: StoreLimits {
+            max_matches: 100,
+            finished_retention_ms: 60_000,
+            recent_events: 16,
+        },
+        max_delay_secs: 120,
+    };
+    const MATCH: &str = "football/pl/ars-che";
+    /// The wall clock at the start of every test: kick-off is at `T`.
+    const T: u64 = 1_800_000_000_000;
+    const SEC: u64 = 1_000;
+
+    struct Fixture {
+        hub: Hub,
+        mailboxes: HashMap<u64, Arc<Mailbox>>,
+    }
+
+    impl Fixture {
+        fn new(backfill: Option<mpsc::Sender<crate::hub::BackfillRequest>>) -> Fixture {
+            let mut hub = Hub::new(LIMITS, backfill);
+            hub.set_now_ms(T);
+            Fixture {
+                hub,
+                mailboxes: HashMap::new(),
+            }
+        }
+
+        fn at(&mut self, ms: u64) {
+            self.hub.set_now_ms(ms);
+        }
+
+        /// Lets the housekeeping tick run at `ms`.
+        fn tick(&mut self, ms: u64) {
+            self.hub.housekeeping(ms);
+        }
+
+        fn connect(&mut self, id: u64) {
+            self.connect_with_room(id, 64);
+        }
+
+        fn connect_with_room(&mut self, id: u64, max_critical: usize) {
+            let mailbox = Arc::new(Mailbox::new(MailboxLimits {
+                max_critical,
+                max_frames: max_critical * 2,
+            }));
+            self.hub.handle(Command::Connect {
+                conn: ConnId(id),
+                mailbox: Arc::clone(&mailbox),
+            });
+            self.mailboxes.insert(id, mailbox);
+        }
+
+        fn subscribe(&mut self, id: u64, topics: &[&str], delay_secs: Option<u32>) {
+            self.resume(id, topics, BTreeMap::new(), delay_secs);
+        }
+
+        fn resume(
+            &mut self,
+            id: u64,
+            topics: &[&str],
+            resume: BTreeMap<MatchTopic, ResumePoint>,
+            delay_secs: Option<u32>,
+        ) {
+            let topics = topics.iter().map(|t| Topic::parse(t).unwrap()).collect();
+            self.hub.handle(Command::Subscribe {
+                conn: ConnId(id),
+                topics,
+                resume,
+                delay_secs,
+            });
+        }
+
+        /// Publishes event `seq`, which happened at `ts_ms` and reaches the service then.
+        fn happens(&mut self, seq: u64, ts_ms: u64, kind: EventKind) {
+            self.at(ts_ms);
+            self.hub
+                .publish(InboundEvent {
+                    event: event(seq, ts_ms, kind),
+                    received_at: Instant::now(),
+                })
+                .unwrap();
+        }
+
+        /// What a connection was sent since last asked, each message in short.
+        fn got(&self, id: u64) -> Vec<String> {
+            let mut frames = Vec::new();
+            self.mailboxes[&id].drain_into(&mut frames);
+            frames
+                .iter()
+                .map(|frame| short(&ServerMessage::from_json(&frame.text).unwrap()))
+                .collect()
+        }
+    }
+
+    fn event(seq: u64, ts_ms: u64, kind: EventKind) -> ScoreEvent {
+        ScoreEvent {
+            ts_ms,
+            ..scoreline_protocol::test_support::event(MATCH, seq, kind)
+        }
+    }
+
+    fn short(message: &ServerMessage) -> String {
+        let state = |s: &MatchSnapshot| format!("{}@{} {}-{}", s.epoch, s.seq, s.score.home, s.score.away);
+        match message {
+            ServerMessage::Subscribed {
+                snapshots,
+                resumed,
+                delay_secs,
+                ..
+            } => {
+                let states: Vec<String> = snapshots.iter().map(state).collect();
+                format!("subscribed +{delay_secs}s {states:?} resumed {}", resumed.len())
+            }
+            ServerMessage::Event(event) => format!("event {}", event.seq),
+            ServerMessage::Resync { snapshot, .. } => format!("resync {}", state(snapshot)),
+            ServerMessage::Error { message, .. } => format!("error {message}"),
+            ServerMessage::Catalogue { matches, .. } => {
+                let scores: Vec<String> = matches
+                    .iter()
+                    .map(|m| format!("{}-{}", m.score.home, m.score.away))
+                    .collect();
+                format!("catalogue {scores:?}")
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// A match announced 100 s before kick-off at `T`, a home goal at T+30 s.
+    fn played(fixture: &mut Fixture) {
+        fixture.happens(1, T - 100 * SEC, arsenal_chelsea());
+        fixture.happens(2, T, EventKind::MatchStarted);
+        fixture.happens(3, T + 30 * SEC, goal(Side::Home));
+    }
+
+    #[test]
+    fn a_delayed_fan_gets_the_match_as_it_stood_and_each_event_the_delay_after_it_happened() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.connect(1);
+        fixture.connect(2);
+        fixture.at(T + 40 * SEC);
+        fixture.subscribe(1, &["football"], None);
+        fixture.subscribe(2, &["football"], Some(20));
+        assert_eq!(fixture.got(1), ["subscribed +0s [\"0@3 1-0\"] resumed 0"]);
+        assert_eq!(
+            fixture.got(2),
+            ["subscribed +20s [\"0@2 0-0\"] resumed 0"],
+            "20 s ago the goal had not been scored"
+        );
+        fixture.happens(4, T + 45 * SEC, goal(Side::Away));
+        assert_eq!(fixture.got(1), ["event 4"], "live at once");
+        fixture.tick(T + 49 * SEC);
+        assert!(fixture.got(2).is_empty(), "the goal at T+30 s is due at T+50 s");
+        fixture.tick(T + 50 * SEC);
+        assert_eq!(fixture.got(2), ["event 3"]);
+        fixture.tick(T + 64 * SEC);
+        assert!(fixture.got(2).is_empty());
+        fixture.tick(T + 65 * SEC);
+        assert_eq!(fixture.got(2), ["event 4"], "each event once, in order");
+        fixture.tick(T + 100 * SEC);
+        assert!(fixture.got(2).is_empty());
+        assert!(fixture.got(1).is_empty(), "live fans get nothing twice");
+    }
+
+    #[test]
+    fn a_fan_joining_a_delay_others_have_follows_on_from_its_snapshot_exactly() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.connect(1);
+        fixture.connect(2);
+        fixture.at(T + 10 * SEC);
+        fixture.subscribe(1, &[MATCH], Some(5));
+        fixture.tick(T + 20 * SEC);
+        // Between two ticks: the group has been sent everything up to T+15 s.
+        fixture.at(T + 34 * SEC);
+        fixture.subscribe(2, &[MATCH], Some(5));
+        assert_eq!(fixture.got(2), ["subscribed +5s [\"0@2 0-0\"] resumed 0"]);
+        fixture.tick(T + 35 * SEC);
+        assert_eq!(fixture.got(2), ["event 3"]);
+        assert_eq!(fixture.got(1), ["subscribed +5s [\"0@2 0-0\"] resumed 0", "event 3"]);
+    }
+
+    #[test]
+    fn naming_another_delay_moves_every_topic_and_sends_every_match_as_of_it() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.connect(1);
+        fixture.at(T + 40 * SEC);
+        fixture.subscribe(1, &["football"], None);
+        fixture.got(1);
+        fixture.subscribe(1, &["tennis"], Some(30));
+        assert_eq!(fixture.got(1), ["subscribed +30s [\"0@2 0-0\"] resumed 0"]);
+        fixture.happens(4, T + 41 * SEC, goal(Side::Away));
+        assert!(fixture.got(1).is_empty(), "no longer live");
+        fixture.tick(T + 60 * SEC);
+        assert_eq!(fixture.got(1), ["event 3"]);
+        // A subscribe that names no delay keeps the connection's.
+        fixture.subscribe(1, &["basketball"], None);
+        assert_eq!(
+            fixture.got(1),
+            ["subscribed +30s [] resumed 0"],
+            "only the new topic's matches, as for live fans"
+        );
+        fixture.subscribe(1, &["football"], Some(0));
+        assert_eq!(fixture.got(1), ["subscribed +0s [\"0@4 1-1\"] resumed 0"]);
+        fixture.tick(T + 100 * SEC);
+        assert!(fixture.got(1).is_empty(), "no delayed event after going live");
+        fixture.happens(5, T + 101 * SEC, goal(Side::Away));
+        assert_eq!(fixture.got(1), ["event 5"]);
+        let routes = fixture.hub.routes();
+        let topics: Vec<String> = routes.topics_of(ConnId(1)).map(|t| t.to_string()).collect();
+        assert_eq!(topics, ["basketball", "football", "tennis"]);
+    }
+
+    #[test]
+    fn a_delay_beyond_the_limit_is_refused_and_changes_nothing() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.connect(1);
+        fixture.subscribe(1, &["football"], Some(121));
+        assert_eq!(
+            fixture.got(1),
+            ["error delay_secs 121 is longer than this server keeps: at most 120"]
+        );
+        fixture.happens(4, T + 41 * SEC, goal(Side::Away));
+        assert!(fixture.got(1).is_empty(), "not subscribed");
+    }
+
+    #[test]
+    fn resyncs_reach_delayed_fans_late_with_the_state_they_carried() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.connect(1);
+        fixture.at(T + 40 * SEC);
+        fixture.subscribe(1, &[MATCH], Some(60));
+        fixture.got(1);
+        // A new history of the match begins: live fans get a resync at once.
+        let mut restart = event(1, T + 50 * SEC, arsenal_chelsea());
+        restart.epoch = 1;
+        fixture.at(T + 50 * SEC);
+        fixture.hub.publish(InboundEvent {
+            event: restart,
+            received_at: Instant::now(),
+        })
+        .unwrap();
+        fixture.tick(T + 100 * SEC);
+        assert_eq!(fixture.got(1), ["event 2", "event 3"], "kick-off and goal, in their time");
+        fixture.tick(T + 109 * SEC);
+        assert!(fixture.got(1).is_empty());
+        fixture.tick(T + 110 * SEC);
+        assert_eq!(fixture.got(1), ["resync 1@1 0-0"]);
+    }
+
+    #[test]
+    fn a_delayed_fan_resumes_from_memory_up_to_where_its_delay_stands() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.happens(4, T + 45 * SEC, goal(Side::Away));
+        fixture.connect(1);
+        fixture.at(T + 50 * SEC);
+        let point = |seq| BTreeMap::from([(MatchTopic::parse(MATCH).unwrap(), ResumePoint { epoch: 0, seq })]);
+        // 10 s behind, the fan is owed event 3 (T+30 s) but not yet 4 (T+45 s).
+        fixture.resume(1, &["football"], point(1), Some(10));
+        assert_eq!(fixture.got(1), ["subscribed +10s [] resumed 1", "event 2", "event 3"]);
+        fixture.connect(2);
+        fixture.resume(2, &["football"], point(4), Some(10));
+        assert_eq!(
+            fixture.got(2),
+            ["subscribed +10s [] resumed 0", "resync 0@3 1-0"],
+            "ahead of what the delay allows: it gets the state as of the delay"
+        );
+        fixture.tick(T + 55 * SEC);
+        assert_eq!(fixture.got(1), ["event 4"]);
+        assert_eq!(fixture.got(2), ["event 4"]);
+    }
+
+    #[test]
+    fn a_delayed_fan_lists_the_matches_as_they_stood() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.connect(1);
+        fixture.at(T + 40 * SEC);
+        fixture.subscribe(1, &["tennis"], Some(20));
+        fixture.got(1);
+        fixture.hub.handle(Command::List {
+            conn: ConnId(1),
+            prefix: None,
+            status: None,
+        });
+        assert_eq!(fixture.got(1), ["catalogue [\"0-0\"]"]);
+    }
+
+    #[test]
+    fn after_a_restart_delayed_fans_wait_for_the_history_and_get_the_match_as_it_stood() {
+        let (backfill, mut requests) = mpsc::channel(8);
+        let mut fixture = Fixture::new(Some(backfill));
+        // Restarted at T+40 s with the stored snapshot after the goal at T+30 s.
+        let mut before = Fixture::new(None);
+        played(&mut before);
+        let stored = before.hub.matches().get(MATCH).unwrap().clone();
+        fixture.at(T + 40 * SEC);
+        fixture.hub.handle(Command::Restore(vec![stored]));
+        fixture.connect(1);
+        fixture.subscribe(1, &["football"], Some(20));
+        assert!(fixture.got(1).is_empty(), "waits for the history");
+        fixture.hub.handle(Command::Resubscribed {
+            heads: Some(vec![Head {
+                topic: MatchTopic::parse(MATCH).unwrap(),
+                position: Position { epoch: 0, seq: 3 },
+            }]),
+        });
+        let request = requests.try_recv().unwrap();
+        assert_eq!((request.after_seq, request.purpose), (0, Purpose::Gap), "the whole history");
+        let history = vec![
+            event(1, T - 100 * SEC, arsenal_chelsea()),
+            event(2, T, EventKind::MatchStarted),
+            event(3, T + 30 * SEC, goal(Side::Home)),
+        ];
+        fixture.hub.handle(Command::Backfill {
+            request,
+            events: Ok(history),
+        });
+        assert_eq!(fixture.got(1), ["subscribed +20s [\"0@2 0-0\"] resumed 0"]);
+        fixture.tick(T + 50 * SEC);
+        assert_eq!(fixture.got(1), ["event 3"]);
+    }
+
+    #[test]
+    fn without_the_history_a_delayed_fan_stops_waiting_and_gets_the_match_as_restored() {
+        let (backfill, _requests) = mpsc::channel(8);
+        let mut fixture = Fixture::new(Some(backfill));
+        let mut before = Fixture::new(None);
+        played(&mut before);
+        let stored = before.hub.matches().get(MATCH).unwrap().clone();
+        let start = Instant::now();
+        fixture.hub.set_now(start);
+        fixture.at(T + 40 * SEC);
+        fixture.hub.handle(Command::Restore(vec![stored]));
+        fixture.connect(1);
+        fixture.subscribe(1, &["football"], Some(20));
+        fixture.hub.set_now(start + BACKFILL_PATIENCE);
+        fixture.tick(T + 43 * SEC);
+        assert_eq!(fixture.got(1), ["subscribed +20s [\"0@3 1-0\"] resumed 0"]);
+    }
+
+    #[test]
+    fn delayed_fans_count_as_watchers_once_with_live_ones() {
+        let mut fixture = Fixture::new(None);
+        played(&mut fixture);
+        fixture.connect(1);
+        fixture.connect(2);
+        fixture.subscribe(1, &[MATCH], None);
+        fixture.subscribe(2, &[MATCH], Some(30));
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        fixture.hub.handle(Command::Watchers { reply });
+        let watched = answer.try_recv().unwrap();
+        assert_eq!(watched.len(), 1);
+        assert_eq!((watched[0].0.to_string(), watched[0].1.len()), (MATCH.to_owned(), 2));
+    }
+
+    #[test]
+    fn a_slow_delayed_fan_is_dropped_without_holding_the_others_back() {
+        let mut fixture = Fixture::new(None);
+        fixture.happens(1, T, arsenal_chelsea());
+        fixture.happens(2, T, EventKind::MatchStarted);
+        fixture.connect(1);
+        fixture.connect_with_room(2, 128);
+        fixture.subscribe(1, &[MATCH], Some(10));
+        fixture.subscribe(2, &[MATCH], Some(10));
+        fixture.got(2);
+        for seq in 3..100 {
+            fixture.happens(seq, T + seq * SEC / 10, goal(Side::Home));
+        }
+        fixture.tick(T + 30 * SEC);
+        assert!(fixture.mailboxes[&1].overflowed());
+        assert_eq!(fixture.got(2).len(), 99, "all 99 events, none before");
+        assert!(!fixture.hub.is_delayed(ConnId(1)), "forgotten");
+    }
+}
