@@ -141,7 +141,11 @@ impl DelayLine {
     /// that were not yet due them (only ever the ones folded for room).
     pub fn fold(&mut self, until_ms: u64) -> Vec<Item> {
         let aged = self.items.partition_point(|item| item.at_ms <= until_ms);
-        let early = self.items.len().saturating_sub(aged).saturating_sub(MAX_ITEMS);
+        let early = self
+            .items
+            .len()
+            .saturating_sub(aged)
+            .saturating_sub(MAX_ITEMS);
         for _ in 0..aged {
             if let Some(item) = self.items.pop_front() {
                 apply(&mut self.base, &item.change);
@@ -295,7 +299,10 @@ mod tests {
         let mut line = played();
         let at_15 = line.state_at(15_000);
         let latest = line.latest();
-        assert!(line.fold(10_000).is_empty(), "aged items are not sent again");
+        assert!(
+            line.fold(10_000).is_empty(),
+            "aged items are not sent again"
+        );
         assert_eq!(line.len(), 1);
         assert_eq!(line.state_at(15_000), at_15);
         assert_eq!(line.latest(), latest);
@@ -311,7 +318,10 @@ mod tests {
             line.push_event(clock, frame(seq), 100_000);
         }
         let folded = line.fold(0);
-        assert_eq!(texts(folded.iter()), ["frame 1", "frame 2", "frame 3", "frame 4"]);
+        assert_eq!(
+            texts(folded.iter()),
+            ["frame 1", "frame 2", "frame 3", "frame 4"]
+        );
         assert_eq!(line.len(), MAX_ITEMS);
         let state = line.state_at(30_000);
         assert_eq!((state.seq, state.score), (kicked_off.seq, kicked_off.score));
@@ -324,7 +334,11 @@ mod tests {
         // After a restart the store gave only the latest state; then one more event came live.
         let mut line = DelayLine::new(latest.clone());
         line.push_event(event(5, 25_000, goal(Side::Home)), frame(5), 100_000);
-        assert_eq!(line.state_at(15_000).seq, 4, "only the restored state is known");
+        assert_eq!(
+            line.state_at(15_000).seq,
+            4,
+            "only the restored state is known"
+        );
         let history: Vec<(ScoreEvent, Outbound)> = (1..=4)
             .zip([
                 arsenal_chelsea(),

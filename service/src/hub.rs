@@ -290,9 +290,11 @@ impl Hub {
                     self.delayed_catalogue(conn, prefix, status)
                         .unwrap_or_default()
                 } else {
-                    let (matches, omitted) =
-                        self.select(prefix, status, self.limits.max_snapshots);
-                    (matches.into_iter().map(MatchSummary::from).collect(), omitted)
+                    let (matches, omitted) = self.select(prefix, status, self.limits.max_snapshots);
+                    (
+                        matches.into_iter().map(MatchSummary::from).collect(),
+                        omitted,
+                    )
                 };
                 self.reply(conn, &ServerMessage::Catalogue { matches, omitted });
             }

@@ -123,11 +123,9 @@ impl Hub {
             return;
         }
         let now_ms = self.now_ms;
-        let line = self
-            .delayed
-            .lines
-            .entry(topic.clone())
-            .or_insert_with(|| DelayLine::new(before.unwrap_or_else(|| MatchSnapshot::new(topic.clone()))));
+        let line = self.delayed.lines.entry(topic.clone()).or_insert_with(|| {
+            DelayLine::new(before.unwrap_or_else(|| MatchSnapshot::new(topic.clone())))
+        });
         // Delayed fans are not measured by the live latency histograms.
         let frame = Outbound {
             received_at: None,
@@ -205,6 +203,14 @@ impl Hub {
             }
         }
         self.run_deferred(false);
+    }
+
+    /// A restored match's history will not be read back for its line (it was rebuilt from a
+    /// newer history instead): delayed subscribes stop waiting for it.
+    pub(super) fn not_rewound(&mut self, topic: &MatchTopic) {
+        if self.delayed.rewinding.remove(topic).is_some() {
+            self.run_deferred(false);
+        }
     }
 
     /// Sends the delayed subscribes that waited, once no history is being read back, or all of
@@ -485,7 +491,9 @@ impl Hub {
     /// Forgets a delayed fan (it left, or was too slow).
     pub(super) fn forget_delayed(&mut self, conn: ConnId) {
         self.delayed.leave(conn);
-        self.delayed.deferred.retain(|deferred| deferred.conn != conn);
+        self.delayed
+            .deferred
+            .retain(|deferred| deferred.conn != conn);
     }
 
     /// Whether a connection is delayed.
@@ -508,11 +516,9 @@ impl Hub {
             tracing::info!(%topic, "the match history was not read back in time; delayed fans get the match as restored");
             self.delayed.rewinding.remove(topic);
         }
-        let overdue = self
-            .delayed
-            .deferred
-            .iter()
-            .any(|deferred| self.now.saturating_duration_since(deferred.since) >= BACKFILL_PATIENCE);
+        let overdue = self.delayed.deferred.iter().any(|deferred| {
+            self.now.saturating_duration_since(deferred.since) >= BACKFILL_PATIENCE
+        });
         self.run_deferred(overdue);
         if self.limits.max_delay_secs == 0 {
             return;
@@ -682,7 +688,8 @@ mod tests {
     }
 
     fn short(message: &ServerMessage) -> String {
-        let state = |s: &MatchSnapshot| format!("{}@{} {}-{}", s.epoch, s.seq, s.score.home, s.score.away);
+        let state =
+            |s: &MatchSnapshot| format!("{}@{} {}-{}", s.epoch, s.seq, s.score.home, s.score.away);
         match message {
             ServerMessage::Subscribed {
                 snapshots,
@@ -691,7 +698,10 @@ mod tests {
                 ..
             } => {
                 let states: Vec<String> = snapshots.iter().map(state).collect();
-                format!("subscribed +{delay_secs}s {states:?} resumed {}", resumed.len())
+                format!(
+                    "subscribed +{delay_secs}s {states:?} resumed {}",
+                    resumed.len()
+                )
             }
             ServerMessage::Event(event) => format!("event {}", event.seq),
             ServerMessage::Resync { snapshot, .. } => format!("resync {}", state(snapshot)),
@@ -732,7 +742,10 @@ mod tests {
         fixture.happens(4, T + 45 * SEC, goal(Side::Away));
         assert_eq!(fixture.got(1), ["event 4"], "live at once");
         fixture.tick(T + 49 * SEC);
-        assert!(fixture.got(2).is_empty(), "the goal at T+30 s is due at T+50 s");
+        assert!(
+            fixture.got(2).is_empty(),
+            "the goal at T+30 s is due at T+50 s"
+        );
         fixture.tick(T + 50 * SEC);
         assert_eq!(fixture.got(2), ["event 3"]);
         fixture.tick(T + 64 * SEC);
@@ -759,7 +772,10 @@ mod tests {
         assert_eq!(fixture.got(2), ["subscribed +5s [\"0@2 0-0\"] resumed 0"]);
         fixture.tick(T + 35 * SEC);
         assert_eq!(fixture.got(2), ["event 3"]);
-        assert_eq!(fixture.got(1), ["subscribed +5s [\"0@2 0-0\"] resumed 0", "event 3"]);
+        assert_eq!(
+            fixture.got(1),
+            ["subscribed +5s [\"0@2 0-0\"] resumed 0", "event 3"]
+        );
     }
 
     #[test]
@@ -786,7 +802,10 @@ mod tests {
         fixture.subscribe(1, &["football"], Some(0));
         assert_eq!(fixture.got(1), ["subscribed +0s [\"0@4 1-1\"] resumed 0"]);
         fixture.tick(T + 100 * SEC);
-        assert!(fixture.got(1).is_empty(), "no delayed event after going live");
+        assert!(
+            fixture.got(1).is_empty(),
+            "no delayed event after going live"
+        );
         fixture.happens(5, T + 101 * SEC, goal(Side::Away));
         assert_eq!(fixture.got(1), ["event 5"]);
         let routes = fixture.hub.routes();
@@ -820,13 +839,19 @@ mod tests {
         let mut restart = event(1, T + 50 * SEC, arsenal_chelsea());
         restart.epoch = 1;
         fixture.at(T + 50 * SEC);
-        fixture.hub.publish(InboundEvent {
-            event: restart,
-            received_at: Instant::now(),
-        })
-        .unwrap();
+        fixture
+            .hub
+            .publish(InboundEvent {
+                event: restart,
+                received_at: Instant::now(),
+            })
+            .unwrap();
         fixture.tick(T + 100 * SEC);
-        assert_eq!(fixture.got(1), ["event 2", "event 3"], "kick-off and goal, in their time");
+        assert_eq!(
+            fixture.got(1),
+            ["event 2", "event 3"],
+            "kick-off and goal, in their time"
+        );
         fixture.tick(T + 109 * SEC);
         assert!(fixture.got(1).is_empty());
         fixture.tick(T + 110 * SEC);
@@ -840,10 +865,18 @@ mod tests {
         fixture.happens(4, T + 45 * SEC, goal(Side::Away));
         fixture.connect(1);
         fixture.at(T + 50 * SEC);
-        let point = |seq| BTreeMap::from([(MatchTopic::parse(MATCH).unwrap(), ResumePoint { epoch: 0, seq })]);
+        let point = |seq| {
+            BTreeMap::from([(
+                MatchTopic::parse(MATCH).unwrap(),
+                ResumePoint { epoch: 0, seq },
+            )])
+        };
         // 10 s behind, the fan is owed event 3 (T+30 s) but not yet 4 (T+45 s).
         fixture.resume(1, &["football"], point(1), Some(10));
-        assert_eq!(fixture.got(1), ["subscribed +10s [] resumed 1", "event 2", "event 3"]);
+        assert_eq!(
+            fixture.got(1),
+            ["subscribed +10s [] resumed 1", "event 2", "event 3"]
+        );
         fixture.connect(2);
         fixture.resume(2, &["football"], point(4), Some(10));
         assert_eq!(
@@ -892,7 +925,11 @@ mod tests {
             }]),
         });
         let request = requests.try_recv().unwrap();
-        assert_eq!((request.after_seq, request.purpose), (0, Purpose::Gap), "the whole history");
+        assert_eq!(
+            (request.after_seq, request.purpose),
+            (0, Purpose::Gap),
+            "the whole history"
+        );
         let history = vec![
             event(1, T - 100 * SEC, arsenal_chelsea()),
             event(2, T, EventKind::MatchStarted),
@@ -937,7 +974,10 @@ mod tests {
         fixture.hub.handle(Command::Watchers { reply });
         let watched = answer.try_recv().unwrap();
         assert_eq!(watched.len(), 1);
-        assert_eq!((watched[0].0.to_string(), watched[0].1.len()), (MATCH.to_owned(), 2));
+        assert_eq!(
+            (watched[0].0.to_string(), watched[0].1.len()),
+            (MATCH.to_owned(), 2)
+        );
     }
 
     #[test]

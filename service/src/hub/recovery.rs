@@ -277,6 +277,7 @@ impl Hub {
         events: Result<Vec<ScoreEvent>, BackfillError>,
     ) {
         let topic = &request.topic;
+        self.not_rewound(topic);
         let events: Vec<ScoreEvent> = match events {
             Ok(events) => events
                 .into_iter()

@@ -88,7 +88,11 @@ async fn a_delayed_fan_gets_each_goal_the_delay_after_it_happened_and_a_live_fan
     let redis = RedisServer::start().unwrap();
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut feed = publisher(&redis).await;
-    happens(&mut feed, scoreline_testkit::scheduled("Arsenal", "Chelsea")).await;
+    happens(
+        &mut feed,
+        scoreline_testkit::scheduled("Arsenal", "Chelsea"),
+    )
+    .await;
     let kickoff = happens(&mut feed, EventKind::MatchStarted).await;
     crate::wait_for_seq(&app, GAME, 2).await;
     // Let the kick-off be more than 2 s old, so a fan 2 s behind has seen it.
@@ -137,7 +141,11 @@ async fn changing_the_delay_resends_the_match_as_of_the_new_one_and_a_delay_too_
     let redis = RedisServer::start().unwrap();
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut feed = publisher(&redis).await;
-    happens(&mut feed, scoreline_testkit::scheduled("Arsenal", "Chelsea")).await;
+    happens(
+        &mut feed,
+        scoreline_testkit::scheduled("Arsenal", "Chelsea"),
+    )
+    .await;
     happens(&mut feed, EventKind::MatchStarted).await;
     let goal = happens(&mut feed, goal(Side::Home)).await;
     crate::wait_for_seq(&app, GAME, goal.seq).await;
@@ -146,7 +154,11 @@ async fn changing_the_delay_resends_the_match_as_of_the_new_one_and_a_delay_too_
     let live = crate::subscribe(&mut fan, &[GAME]).await;
     assert_eq!(score(&live[0]), (3, 1, 0));
     let (delay, snapshot) = subscribe_delayed(&mut fan, 30).await;
-    assert_eq!((delay, snapshot), (30, None), "30 s ago the match was not announced yet");
+    assert_eq!(
+        (delay, snapshot),
+        (30, None),
+        "30 s ago the match was not announced yet"
+    );
     let (delay, snapshot) = subscribe_delayed(&mut fan, 0).await;
     assert_eq!((delay, snapshot.map(|s| score(&s))), (0, Some((3, 1, 0))));
 
@@ -168,13 +180,20 @@ async fn after_a_restart_a_delayed_fan_gets_the_match_as_it_stood_from_the_redis
     let redis = RedisServer::start().unwrap();
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut feed = publisher(&redis).await;
-    happens(&mut feed, scoreline_testkit::scheduled("Arsenal", "Chelsea")).await;
+    happens(
+        &mut feed,
+        scoreline_testkit::scheduled("Arsenal", "Chelsea"),
+    )
+    .await;
     happens(&mut feed, EventKind::MatchStarted).await;
     // The kick-off must be older than the delay, so the fan has something to see.
     tokio::time::sleep(Duration::from_secs(u64::from(DELAY) + 1)).await;
     let goal = happens(&mut feed, goal(Side::Home)).await;
     crate::wait_for_seq(&app, GAME, goal.seq).await;
-    assert!(wait_for_stored(&redis, GAME, goal.seq).await, "the goal is in the stored snapshot");
+    assert!(
+        wait_for_stored(&redis, GAME, goal.seq).await,
+        "the goal is in the stored snapshot"
+    );
     app.shutdown().await.unwrap();
 
     // The restarted service knows the match from the store, goal included; a fan 6 s behind must
@@ -195,6 +214,9 @@ async fn after_a_restart_a_delayed_fan_gets_the_match_as_it_stood_from_the_redis
     let mut checker = checker_from(Some(snapshot), DELAY);
     let events = follow(&mut fan, &mut checker, goal.seq).await;
     assert_eq!(events.len(), 1);
-    assert!(events[0].1 >= goal.ts_ms + u64::from(DELAY) * 1_000, "the goal came early");
+    assert!(
+        events[0].1 >= goal.ts_ms + u64::from(DELAY) * 1_000,
+        "the goal came early"
+    );
     assert_eq!(score(checker.snapshot(GAME).unwrap()), (3, 1, 0));
 }
