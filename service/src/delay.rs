@@ -43,6 +43,11 @@ pub struct Item {
 
 /// How an item changes a match.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every item is an event; boxing it would cost an allocation per event, while \
+              the rare reset is the small variant"
+)]
 pub enum Change {
     /// An event, applied by the reducer.
     Event(ScoreEvent),
