@@ -295,7 +295,11 @@ export class Board {
 
   /**
    * The board as drawn: matches passing `keep`, in sections (live, upcoming, finished), each
-   * grouped by sport and competition, groups by sport then name, matches in listing order.
+   * grouped by sport and the competition name the snapshots give (with its season), as the
+   * desktop viewer groups them: one topic can hold several seasons (`football/champions-league`
+   * has the 1999 and the 2005 finals), and each gets its own heading. Groups by sport then name,
+   * matches in listing order. A group knows the competition topics its matches are under, which
+   * is what a fan follows; `topic` is set when there is exactly one.
    */
   sections(keep = () => true) {
     const sections = new Map([["live", new Map()], ["upcoming", new Map()], ["finished", new Map()]]);
@@ -304,21 +308,66 @@ export class Board {
       if (snapshot.seq === 0 || !keep(tracked)) continue;
       const [sport, competition] = snapshot.match.split("/");
       const groups = sections.get(sectionOf(snapshot.status));
-      const key = `${sport}/${competition}`;
-      if (!groups.has(key)) {
-        groups.set(key, { key, sport: snapshot.sport, sportSlug: sport, competition: competitionName(snapshot), matches: [] });
-      }
-      groups.get(key).matches.push(tracked);
+      const name = competitionName(snapshot);
+      const key = `${sport}/${name}`;
+      if (!groups.has(key)) groups.set(key, { key, sport: snapshot.sport, sportSlug: sport, competition: name, topics: [], topic: null, matches: [] });
+      const group = groups.get(key);
+      const topic = `${sport}/${competition}`;
+      if (!group.topics.includes(topic)) group.topics.push(topic);
+      group.matches.push(tracked);
     }
     const result = [];
     for (const [section, groups] of sections) {
       const list = [...groups.values()];
-      for (const group of list) group.matches.sort((a, b) => listingOrder(a.snapshot, b.snapshot));
+      for (const group of list) {
+        group.matches.sort((a, b) => listingOrder(a.snapshot, b.snapshot));
+        group.topics.sort();
+        group.topic = group.topics.length === 1 ? group.topics[0] : null;
+      }
       list.sort((a, b) => (a.sportSlug === b.sportSlug ? a.competition.localeCompare(b.competition) : sportRank(a.sportSlug) - sportRank(b.sportSlug) || a.sportSlug.localeCompare(b.sportSlug)));
       result.push({ section, groups: list, count: list.reduce((sum, group) => sum + group.matches.length, 0) });
     }
     return result;
   }
+}
+
+/**
+ * The competitions (topics such as `football/champions-league`) of `tracked` matches, as a Map
+ * topic → {topic, sport, name, editions, live, total}: `editions` are the distinct names the
+ * snapshots give (`UEFA Champions League 1998-99`, `... 2004-05`) and `name` is what they all
+ * begin with (`UEFA Champions League`), as the viewer's catalogue names a competition. A topic
+ * is what a fan follows, so the sidebar and the follow buttons use this name, not a season's.
+ */
+export function competitionEditions(tracked) {
+  const topics = new Map();
+  for (const { snapshot } of tracked) {
+    const [sport, competition] = snapshot.match.split("/");
+    const topic = `${sport}/${competition}`;
+    const entry = topics.get(topic) ?? { topic, sport, name: "", editions: [], live: 0, total: 0 };
+    const name = competitionName(snapshot);
+    if (!entry.editions.includes(name)) entry.editions.push(name);
+    entry.total += 1;
+    if (isInProgress(snapshot.status)) entry.live += 1;
+    topics.set(topic, entry);
+  }
+  for (const entry of topics.values()) {
+    entry.editions.sort();
+    entry.name = commonName(entry.editions);
+  }
+  return topics;
+}
+
+/** The words every name begins with, or the first name when they share none. */
+export function commonName(names) {
+  if (names.length === 0) return "";
+  let common = names[0].split(/\s+/);
+  for (const name of names.slice(1)) {
+    const words = name.split(/\s+/);
+    let shared = 0;
+    while (shared < common.length && common[shared] === words[shared]) shared += 1;
+    common = common.slice(0, shared);
+  }
+  return common.length === 0 ? names[0] : common.join(" ").replace(/[,\-·]+$/, "");
 }
 
 /** Sports in the order a general scoreboard lists them; others after, by name. */

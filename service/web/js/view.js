@@ -21,7 +21,7 @@ import {
 } from "./format.js";
 import { isInProgress } from "./reducer.js";
 import { periodShortName } from "./sport.js";
-import { competitionName, sectionOf } from "./board.js";
+import { competitionEditions, competitionName, sectionOf } from "./board.js";
 
 /** How long a goal (or any score change) stays highlighted on its row. */
 export const HIGHLIGHT_MS = 45_000;
@@ -244,14 +244,8 @@ export class View {
     );
 
     // The sidebar: what the fan follows, and every competition with its live count.
-    const competitions = new Map();
-    for (const tracked of session.board.matches.values()) {
-      const topic = competitionTopic(tracked.snapshot.match);
-      const entry = competitions.get(topic) ?? { topic, name: competitionName(tracked.snapshot), sport: topic.split("/")[0], live: 0, total: 0 };
-      entry.total += 1;
-      if (isInProgress(tracked.snapshot.status)) entry.live += 1;
-      competitions.set(topic, entry);
-    }
+    // One entry per competition topic (what a fan follows), named by what its seasons share.
+    const competitions = competitionEditions(session.board.matches.values());
     const followList = [
       ...[...follows.teams.values()].map((team) =>
         h("li", {}, h("span", { class: "follow-name" }, crest(team, "crest-sm"), team.name),
@@ -302,14 +296,16 @@ export class View {
       return true;
     };
     const sections = session.board.sections(keep);
+    const followed = (group) => group.topics.some((topic) => follows.isCompetitionFollowed(topic));
     for (const section of sections) {
       // Followed competitions first within each section.
-      section.groups.sort((a, b) => Number(follows.isCompetitionFollowed(b.key)) - Number(follows.isCompetitionFollowed(a.key)));
+      section.groups.sort((a, b) => Number(followed(b)) - Number(followed(a)));
     }
+    const competitions = competitionEditions(session.board.matches.values());
     const visible = sections.filter((section) => section.count > 0);
     const key = JSON.stringify([
       ui.filter, ui.sport, session.loaded,
-      visible.map((s) => [s.section, s.groups.map((g) => [g.key, follows.isCompetitionFollowed(g.key), g.matches.map((t) => t.snapshot.match)])]),
+      visible.map((s) => [s.section, s.groups.map((g) => [g.key, followed(g), competitions.get(g.topic)?.name, g.matches.map((t) => t.snapshot.match)])]),
     ]);
     if (key !== this.structureKey) {
       this.structureKey = key;
@@ -327,7 +323,7 @@ export class View {
             h("h2", { class: "section-title", id: `section-${section.section}` },
               section.section === "live" ? h("span", { class: "dot" }) : null, titles[section.section],
               h("span", { class: "section-count" }, String(section.count))),
-            section.groups.map((group) => this.group(group, follows, section.section, anchors)))));
+            section.groups.map((group) => this.group(group, follows, section.section, anchors, competitions)))));
       }
     }
     const seen = new Set();
@@ -361,18 +357,23 @@ export class View {
     return h("div", { class: "empty" }, icon("whistle"), h("h2", {}, text[0]), h("p", {}, text[1]));
   }
 
-  group(group, follows, section, anchors) {
-    const anchor = `competition-${group.key.replace("/", "--")}`;
-    const id = anchors.has(anchor) ? null : anchor;
-    anchors.add(anchor);
-    const followed = follows.isCompetitionFollowed(group.key);
+  group(group, follows, section, anchors, competitions) {
+    // The sidebar links to a competition topic's first group; a group of two topics (one name
+    // under both) takes the first of them that has no anchor yet.
+    const anchor = group.topics.map((topic) => `competition-${topic.replace("/", "--")}`).find((candidate) => !anchors.has(candidate)) ?? null;
+    if (anchor) anchors.add(anchor);
+    const id = anchor;
     const list = h("ul", { class: "rows", role: "list" });
     for (const tracked of group.matches) list.append(h("li", {}, this.rowElement(tracked.snapshot.match)));
     return h("section", { class: "group", id, "aria-label": `${group.competition}, ${sportName(group.sportSlug)}` },
       h("div", { class: "group-head" },
         h("span", { class: "group-sport" }, sportIcon(group.sportSlug)),
         h("h3", { class: "group-title" }, group.competition, h("span", { class: "group-subtitle" }, sportName(group.sportSlug))),
-        this.followButton(followed, `competition:${group.key}:${section}`, group.competition, () => this.actions.toggleCompetition(group.key, group.competition))),
+        // A fan follows a topic (every season of it), so the button says the topic's name.
+        group.topic
+          ? this.followButton(follows.isCompetitionFollowed(group.topic), `competition:${group.key}:${section}`, competitions.get(group.topic)?.name ?? group.competition,
+            () => this.actions.toggleCompetition(group.topic, competitions.get(group.topic)?.name ?? group.competition))
+          : null),
       list);
   }
 
@@ -570,13 +571,14 @@ export class View {
     const meta = [snapshot.venue, snapshot.kickoff_ms ? kickoffLabel(snapshot.kickoff_ms, nowMs) : null].filter(Boolean).join(" · ");
     const fans = session.fans.get(snapshot.match);
     const competition = competitionTopic(snapshot.match);
+    const competitionLabel = competitionEditions(session.board.matches.values()).get(competition)?.name ?? competitionName(snapshot);
     replace(detail, 
       this.detailHeader(ui, featured),
       h("div", { class: "detail-body" },
         h("div", { class: "detail-competition" },
           sportIcon(sportSlug),
           h("h2", { id: "detail-heading", tabindex: "-1" }, competitionName(snapshot), h("span", { class: "visually-hidden" }, `: ${snapshot.home.name} against ${snapshot.away.name}`)),
-          this.followButton(follows.isCompetitionFollowed(competition), `competition:${competition}:detail`, competitionName(snapshot), () => this.actions.toggleCompetition(competition, competitionName(snapshot)))),
+          this.followButton(follows.isCompetitionFollowed(competition), `competition:${competition}:detail`, competitionLabel, () => this.actions.toggleCompetition(competition, competitionLabel))),
         meta ? h("p", { class: "detail-meta" }, meta) : null,
         scoreboard,
         fans ? h("p", { class: "watching", "data-fans": String(fans) }, icon("eye"), `${fans.toLocaleString()} ${fans === 1 ? "fan" : "fans"} watching`) : null,
