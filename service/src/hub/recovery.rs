@@ -196,6 +196,7 @@ impl Hub {
                 }
             }
         }
+        self.rewound(&request.topic, &older);
         if filled > 0 {
             tracing::info!(topic = %request.topic, filled, "filled a gap from the match history");
             metrics::counter!(telemetry::EVENTS_BACKFILLED).increment(filled);
@@ -429,7 +430,10 @@ impl Hub {
             .matches
             .entry(topic.as_str())
             .is_none_or(|entry| entry.recent.is_empty());
-        let after_seq = if record_empty {
+        let after_seq = if self.wants_whole_history(&topic) {
+            // A restored match whose past delayed fans may need: read all of it.
+            0
+        } else if record_empty {
             seq.saturating_sub(self.limits.store.recent_events as u64)
         } else {
             seq
