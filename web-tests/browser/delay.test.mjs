@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
 import { readFixture } from "../unit/fixtures.mjs";
@@ -15,6 +16,7 @@ const MATCH = "football/world-cup/arg-fra-2022-12-18";
 const DELAY_SECS = 4;
 /** Speed of the replay: the 120 minutes and the shoot-out in about 30 s, goals seconds apart. */
 const SPEED = "300";
+const SHOTS = join(ROOT, "target", "screenshots");
 
 let browser;
 before(async () => {
@@ -82,6 +84,10 @@ test("a fan who delays the board by 4 s sees each goal about 4 s after a live fa
   await recordScores(live);
   await recordScores(delayed);
   const replayer = start("replayer-delay", binary("feed-replayer"), ["replay", FIXTURE, "--speed", SPEED, "--redis-url", redis.url], LOGS);
+  // A look at the delayed phone once its first goal is in (target/screenshots/, not docs/).
+  await waitFor("the first goal on the delayed page", () => delayed.evaluate(() => Object.keys(window.scoresSeen).some((score) => score !== "0-0")), 30_000, 50);
+  mkdirSync(SHOTS, { recursive: true });
+  await delayed.screenshot({ path: join(SHOTS, "page-phone-delayed.png") });
   const { code } = await replayer.exited;
   assert.equal(code, 0, "the replayer published the match");
 

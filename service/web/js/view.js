@@ -352,7 +352,7 @@ export class View {
       ? "This server is not delaying scores: they are live."
       : status.shown > 0
         ? `Scores arrive ${status.shown} s late, to match your stream.`
-        : `Watching a stream that runs behind? Delay scores by up to ${delayLabel(max * 1000)} so they never spoil a goal.`;
+        : `Stream running behind? Delay scores (up to ${delayLabel(max * 1000)}) so none spoils a goal.`;
     replace(element,
       h("label", { for: "delay-select", class: "stream-sync-label" }, icon("delay"), "Sync with my stream"),
       select, form,
