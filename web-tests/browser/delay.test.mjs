@@ -123,6 +123,13 @@ test("a fan who delays the board by 4 s sees each goal about 4 s after a live fa
   assert.equal(await delayed.$eval("#delay-custom", (el) => el.value), String(DELAY_SECS));
   await waitFor("the reloaded page to show the final result", async () => JSON.stringify(await finalRow(delayed)) === JSON.stringify(want), 15_000, 100);
 
+  // A delayed fan is counted among a match's watchers like any other (counts are not delayed).
+  await delayed.click(`a.row[data-match="${MATCH}"]`);
+  await delayed.waitForSelector('#detail .watching[data-fans="1"]', { timeout: 10_000 });
+  assert.match(await delayed.$eval("#detail .detail-foot", (el) => el.textContent), new RegExp(`${DELAY_SECS} s by your choice`));
+  await delayed.click("#detail .back");
+  await waitFor("the phone to go back to the list", () => delayed.$eval("#detail", (el) => el.hidden), 5_000, 50);
+
   // Back to live from the menu: the badge goes.
   await delayed.selectOption("#delay-select", "0");
   await waitFor("the page to go back to live", () => delayed.$eval("#connection", (el) => !el.querySelector(".pill-delayed") && el.textContent.includes("Live")), 10_000, 50);
