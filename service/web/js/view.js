@@ -746,12 +746,15 @@ export class View {
     while (this.el.announcer.childElementCount > 8) this.el.announcer.firstElementChild.remove();
   }
 
-  /** The running clocks' text changes every second; everything else waits for a message. */
+  /** The running clocks' text changes every second (and a pending delay's wording after a few);
+   * everything else waits for a message. */
   static needsTicking(session) {
     for (const tracked of session.board.matches.values()) {
       if (isInProgress(tracked.snapshot.status) && tracked.snapshot.clock?.running) return true;
       if (tracked.highlight) return true;
     }
+    // A delay not confirmed yet: the badge says so, then that the server ignored it.
+    if (session.requestedDelaySecs !== session.confirmedDelaySecs) return true;
     return session.link.state.name === "waiting";
   }
 }
