@@ -66,6 +66,7 @@ test("a fan who delays the board by 4 s sees each goal about 4 s after a live fa
   await waitFor("the welcome", () => delayed.evaluate(() => window.scoreline.session.maxDelaySecs !== null), 10_000, 50);
   const maxDelaySecs = await delayed.evaluate(() => window.scoreline.session.maxDelaySecs);
   if (maxDelaySecs === 0) {
+    assert.equal(await delayed.$eval("#stream-sync", (el) => el.hidden), true, "no delay control on a server without one");
     // The only reason to skip: a server without spoiler delay says so in its welcome.
     t.skip("the service's welcome says max_delay_secs is 0: it has no spoiler delay");
     return;
