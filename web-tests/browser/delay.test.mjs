@@ -1,7 +1,8 @@
 // The spoiler delay in a real browser: two fans on one service, one live and one who chose
 // "Sync with my stream: 4 s" with the page's own control. While the World Cup final is replayed,
 // every score the live page shows must reach the delayed page about 4 s later (never sooner than
-// 3 s), both must end at the recorded result, and the delayed fan's choice must survive a reload.
+// 3 s), both must end at the recorded result, a longer delay chosen after the final whistle must
+// take the board back to an older state, and the delayed fan's choice must survive a reload.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -113,6 +114,20 @@ test("a fan who delays the board by 4 s sees each goal about 4 s after a live fa
     assert.ok(lagMs <= (DELAY_SECS + 3) * 1_000, `${score} reached the delayed page ${lagMs} ms after the live one: ${JSON.stringify(lags)}`);
   }
   t.diagnostic(`delayed page behind the live one, per score: ${JSON.stringify(lags)}`);
+
+  // The live fan now chooses 10 s, just after the final whistle: the board must go back to the
+  // match as it stood 10 s ago (an older state, a lower seq, not finished), then reach the
+  // result again in its time.
+  const seqOf = (page) => page.evaluate((match) => window.scoreline.session.board.matches.get(match)?.snapshot.seq ?? null, MATCH);
+  const finalSeq = await seqOf(live);
+  await live.selectOption("#delay-select", "10");
+  await live.waitForSelector('#connection .pill-delayed[data-delay-secs="10"]', { timeout: 10_000 });
+  const rewound = await finalRow(live);
+  const rewoundSeq = await seqOf(live);
+  assert.ok(rewoundSeq !== null && rewoundSeq < finalSeq, `the board went back from seq ${finalSeq} to ${rewoundSeq}`);
+  assert.notEqual(rewound?.status, "finished", `10 s before the end the match was still on: ${JSON.stringify(rewound)}`);
+  t.diagnostic(`choosing 10 s after the final whistle took the board from seq ${finalSeq} back to seq ${rewoundSeq} (${rewound?.status} ${rewound?.home}-${rewound?.away})`);
+  await waitFor("the live fan, now 10 s behind, to reach the result again", async () => JSON.stringify(await finalRow(live)) === JSON.stringify(want), 20_000, 100);
 
   // How far behind the stadium agrees with the choice: at least the delay.
   const behindMs = await delayed.evaluate(() => window.scoreline.session.delayMs());
