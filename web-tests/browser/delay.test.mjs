@@ -123,6 +123,7 @@ test("a fan who delays the board by 4 s sees each goal about 4 s after a live fa
   await live.selectOption("#delay-select", "10");
   await live.waitForSelector('#connection .pill-delayed[data-delay-secs="10"]', { timeout: 10_000 });
   const rewound = await finalRow(live);
+  await live.screenshot({ path: join(SHOTS, "page-desktop-delayed.png") });
   const rewoundSeq = await seqOf(live);
   assert.ok(rewoundSeq !== null && rewoundSeq < finalSeq, `the board went back from seq ${finalSeq} to ${rewoundSeq}`);
   assert.notEqual(rewound?.status, "finished", `10 s before the end the match was still on: ${JSON.stringify(rewound)}`);
