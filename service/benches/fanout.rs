@@ -70,6 +70,7 @@ fn hub_publish_fanout(bencher: divan::Bencher, recipients: usize) {
             finished_retention_ms: 60_000,
             recent_events: 256,
         },
+        max_delay_secs: 300,
     };
     let mut hub = Hub::new(limits, None);
     let mailboxes: Vec<Arc<Mailbox>> = (0..recipients)
@@ -85,6 +86,7 @@ fn hub_publish_fanout(bencher: divan::Bencher, recipients: usize) {
             conn,
             topics: vec![topic(MATCH)],
             resume: Default::default(),
+            delay_secs: None,
         });
     }
     let hub = RefCell::new(hub);

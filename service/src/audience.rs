@@ -37,11 +37,18 @@ pub type Watched = Vec<(Topic, Vec<Arc<Mailbox>>)>;
 /// joined in a round where the total happened to stay the same still learns it.
 pub const REFRESH_ROUNDS: u64 = 6;
 
-/// Who watches what, from the hub's index (called on the hub's thread, so it only clones).
-pub fn watched(routes: &Routes) -> Watched {
-    routes
-        .watchers()
-        .map(|(topic, mailboxes)| (topic.clone(), mailboxes.cloned().collect()))
+/// Who watches what, from the hub's indexes: live fans' and each spoiler delay's (called on the
+/// hub's thread, so it only clones). A match watched at several delays is listed once.
+pub fn watched<'a>(indexes: impl IntoIterator<Item = &'a Routes>) -> Watched {
+    let mut merged: HashMap<&Topic, Vec<Arc<Mailbox>>> = HashMap::new();
+    for routes in indexes {
+        for (topic, mailboxes) in routes.watchers() {
+            merged.entry(topic).or_default().extend(mailboxes.cloned());
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(topic, mailboxes)| (topic.clone(), mailboxes))
         .collect()
 }
 

@@ -26,6 +26,7 @@ use scoreline_protocol::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+mod delayed;
 mod numbering;
 mod recovery;
 mod resume;
@@ -34,9 +35,11 @@ mod task;
 pub use recovery::{BackfillError, BackfillRequest, Head, Purpose};
 pub use task::{HubGone, HubHandle, spawn};
 
+use delayed::Delayed;
 use recovery::Held;
 use resume::{Resume, Resuming, resume_from};
 
+use crate::delay::Change;
 use crate::mailbox::{CoalesceId, Mailbox, Outbound, Pushed};
 use crate::matches::{MatchStore, Rejected, StatusFilter, StoreLimits};
 use crate::routing::{ConnId, Routes};
@@ -63,6 +66,8 @@ pub struct HubLimits {
     pub max_snapshots: usize,
     /// Bounds of the match store.
     pub store: StoreLimits,
+    /// Longest spoiler delay, in seconds; every match's changes are kept this long (0: none).
+    pub max_delay_secs: u32,
 }
 
 /// An event as received from the broker.
@@ -112,6 +117,8 @@ pub enum Command {
         topics: Vec<Topic>,
         /// Where the client left off in matches it already holds.
         resume: BTreeMap<MatchTopic, ResumePoint>,
+        /// The spoiler delay asked for (`None`: keep the connection's).
+        delay_secs: Option<u32>,
     },
     /// Unsubscribe a client.
     Unsubscribe {
@@ -219,6 +226,11 @@ pub struct Hub {
     /// patience (events held across a gap, clients catching up) is measured against it, so
     /// tests can move time on instead of sleeping.
     now: Instant,
+    /// The wall-clock time now, in milliseconds since the Unix epoch, set with `now`: events
+    /// are stamped with it, so spoiler delays are measured against it.
+    now_ms: u64,
+    /// Fans with a spoiler delay, and every match's recent changes for them.
+    delayed: Delayed,
 }
 
 impl Hub {
@@ -232,12 +244,19 @@ impl Hub {
             held: HashMap::new(),
             resuming: HashMap::new(),
             now: Instant::now(),
+            now_ms: crate::now_ms(),
+            delayed: Delayed::default(),
         }
     }
 
     /// Sets the time the next commands happen at.
     pub fn set_now(&mut self, now: Instant) {
         self.now = now;
+    }
+
+    /// Sets the wall-clock time the next commands happen at (ms since the Unix epoch).
+    pub fn set_now_ms(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
     }
 
     /// Processes one command.
@@ -247,14 +266,19 @@ impl Hub {
             Command::Disconnect { conn } => {
                 self.routes.disconnect(conn);
                 self.resuming.remove(&conn);
+                self.forget_delayed(conn);
             }
             Command::Subscribe {
                 conn,
                 topics,
                 resume,
-            } => self.subscribe(conn, topics, &resume),
+                delay_secs,
+            } => self.subscribe(conn, topics, &resume, delay_secs),
             Command::Unsubscribe { conn, topics } => {
-                let topics = self.routes.unsubscribe(conn, &topics);
+                let topics = match self.unsubscribe_delayed(conn, &topics) {
+                    Some(topics) => topics,
+                    None => self.routes.unsubscribe(conn, &topics),
+                };
                 self.reply(conn, &ServerMessage::Unsubscribed { topics });
             }
             Command::List {
@@ -262,8 +286,16 @@ impl Hub {
                 prefix,
                 status,
             } => {
-                let (matches, omitted) = self.select(prefix, status, self.limits.max_snapshots);
-                let matches = matches.into_iter().map(MatchSummary::from).collect();
+                let (matches, omitted) = if self.is_delayed(conn) {
+                    self.delayed_catalogue(conn, prefix, status)
+                        .unwrap_or_default()
+                } else {
+                    let (matches, omitted) = self.select(prefix, status, self.limits.max_snapshots);
+                    (
+                        matches.into_iter().map(MatchSummary::from).collect(),
+                        omitted,
+                    )
+                };
                 self.reply(conn, &ServerMessage::Catalogue { matches, omitted });
             }
             Command::Event(inbound) => {
@@ -313,7 +345,12 @@ impl Hub {
             }
             Command::Restore(snapshots) => {
                 for snapshot in snapshots {
-                    self.matches.restore(snapshot);
+                    let topic = snapshot.match_topic.clone();
+                    if self.matches.restore(snapshot)
+                        && let Some(restored) = self.matches.get(topic.as_str()).cloned()
+                    {
+                        self.restored_line(&restored);
+                    }
                 }
             }
             Command::Query {
@@ -327,7 +364,8 @@ impl Hub {
             }
             Command::Watchers { reply } => {
                 // A closed reply means the audience task stopped (shutdown): nothing to tell.
-                let _ = reply.send(crate::audience::watched(&self.routes));
+                let routes = std::iter::once(&self.routes).chain(self.delayed.routes());
+                let _ = reply.send(crate::audience::watched(routes));
             }
             #[cfg(feature = "test-hooks")]
             Command::Panic => panic!("the hub was told to panic (test hook)"),
@@ -351,20 +389,29 @@ impl Hub {
         }
     }
 
-    fn subscribe(
+    /// Tells a client its subscribe would exceed the topic limit.
+    fn too_many_topics(&mut self, conn: ConnId, would_have: usize) {
+        telemetry::bad_input("too_many_topics");
+        let error = crate::routing::TooManyTopics {
+            would_have,
+            max: self.limits.max_topics,
+        };
+        let message = ServerMessage::Error {
+            code: ErrorCode::TooManyTopics,
+            message: error.to_string(),
+            request: None,
+        };
+        self.reply(conn, &message);
+    }
+
+    fn subscribe_live(
         &mut self,
         conn: ConnId,
         topics: Vec<Topic>,
         resume: &BTreeMap<MatchTopic, ResumePoint>,
     ) {
         if let Err(error) = self.routes.subscribe(conn, &topics, self.limits.max_topics) {
-            telemetry::bad_input("too_many_topics");
-            let message = ServerMessage::Error {
-                code: ErrorCode::TooManyTopics,
-                message: error.to_string(),
-                request: None,
-            };
-            self.reply(conn, &message);
+            self.too_many_topics(conn, error.would_have);
             return;
         }
         let mut resumed = Vec::new();
@@ -464,6 +511,14 @@ impl Hub {
         let Some(snapshot) = self.matches.get(topic.as_str()).cloned() else {
             return;
         };
+        let frame = Outbound::critical(
+            ServerMessage::Resync {
+                reason,
+                snapshot: snapshot.clone(),
+            }
+            .to_json(),
+        );
+        self.record_delayed(topic, None, &frame, Change::Reset(Box::new(snapshot)));
         let recipients: Vec<ConnId> = self
             .routes
             .recipients(topic.topic())
@@ -474,7 +529,6 @@ impl Hub {
         }
         metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason))
             .increment(recipients.len() as u64);
-        let frame = Outbound::critical(ServerMessage::Resync { reason, snapshot }.to_json());
         for conn in recipients {
             if let Some(catching_up) = self
                 .resuming
@@ -507,6 +561,12 @@ impl Hub {
             mut event,
             received_at,
         } = inbound;
+        // The state before the event starts the match's delay line, if it has none yet.
+        let before = if self.has_line(&event.match_topic) {
+            None
+        } else {
+            self.matches.get(event.match_topic.as_str()).cloned()
+        };
         let accepted = match self.matches.apply(&event) {
             Ok(accepted) => accepted,
             Err(rejected) => {
@@ -546,21 +606,32 @@ impl Hub {
             text.clone(),
             accepted.fingerprint,
         );
-        let frame = match resync {
-            None => Outbound {
-                text,
-                received_at: Some(received_at),
-                source_ms: Some(event.ts_ms),
-                coalesce,
-            },
+        let (frame, change) = match resync {
+            None => {
+                let frame = Outbound {
+                    text,
+                    received_at: Some(received_at),
+                    source_ms: Some(event.ts_ms),
+                    coalesce,
+                };
+                (frame, Change::Event(event))
+            }
             Some(reason) => {
                 metrics::counter!(telemetry::RESYNCS, "reason" => reason_label(reason))
                     .increment(1);
                 let snapshot = self.matches.get(match_topic.as_str()).cloned();
                 let snapshot = snapshot.unwrap_or_else(|| MatchSnapshot::new(match_topic.clone()));
-                Outbound::critical(ServerMessage::Resync { reason, snapshot }.to_json())
+                let frame = Outbound::critical(
+                    ServerMessage::Resync {
+                        reason,
+                        snapshot: snapshot.clone(),
+                    }
+                    .to_json(),
+                );
+                (frame, Change::Reset(Box::new(snapshot)))
             }
         };
+        self.record_delayed(&match_topic, before, &frame, change);
         let mut recipients = 0;
         let mut coalesced = 0;
         let mut slow = Vec::new();
@@ -612,11 +683,13 @@ impl Hub {
         );
         metrics::counter!(telemetry::SLOW_CLIENT_DISCONNECTS).increment(1);
         self.routes.disconnect(conn);
+        self.forget_delayed(conn);
     }
 
     /// Periodic work: evicts long-finished matches, publishes gauges, and returns the snapshots
     /// changed since the last call, for the store.
     pub fn housekeeping(&mut self, now_ms: u64) -> Vec<StoredSnapshot> {
+        self.now_ms = now_ms;
         let overdue: Vec<MatchTopic> = self
             .held
             .iter()
@@ -647,8 +720,10 @@ impl Hub {
         }
         self.resuming.retain(|_, matches| !matches.is_empty());
         self.matches.evict_finished(now_ms);
+        self.release_delayed();
         metrics::gauge!(telemetry::MATCHES).set(self.matches.len() as f64);
-        metrics::gauge!(telemetry::SUBSCRIPTIONS).set(self.routes.subscription_count() as f64);
+        let subscriptions = self.routes.subscription_count() + self.delayed.subscription_count();
+        metrics::gauge!(telemetry::SUBSCRIPTIONS).set(subscriptions as f64);
         self.matches
             .take_dirty()
             .into_iter()
@@ -710,6 +785,7 @@ mod tests {
             finished_retention_ms: 60_000,
             recent_events: 4,
         },
+        max_delay_secs: 300,
     };
 
     fn connect(hub: &mut Hub, id: u64, max_critical: usize) -> Arc<Mailbox> {
@@ -730,6 +806,7 @@ mod tests {
             conn: ConnId(id),
             topics,
             resume: BTreeMap::new(),
+            delay_secs: None,
         });
     }
 
@@ -974,6 +1051,7 @@ mod tests {
             conn: ConnId(id),
             topics,
             resume: points,
+            delay_secs: None,
         });
     }
 

@@ -8,6 +8,7 @@
 //! into each recipient's bounded [`mailbox`]; each connection's [`session`] task drains its mailbox
 //! to the socket. Everything up to the mailbox is plain data tested without sockets.
 //!
+//! - [`delay`]: spoiler delay, each match as it stood a chosen number of seconds ago.
 //! - [`audience`]: "N fans watching": counts of a match's own subscribers over every instance.
 //! - [`startup`]: [`Application`], the single entry point used by `main` and the tests; it
 //!   supervises the long-lived tasks.
@@ -27,6 +28,7 @@ pub mod api_error;
 pub mod audience;
 pub mod broker;
 pub mod config;
+pub mod delay;
 pub mod history;
 pub mod hub;
 pub mod mailbox;

@@ -34,6 +34,7 @@ const ASSETS: &[(&str, &[u8])] = &[
     ("js/main.js", include_bytes!("../web/js/main.js")),
     ("js/reducer.js", include_bytes!("../web/js/reducer.js")),
     ("js/session.js", include_bytes!("../web/js/session.js")),
+    ("js/spoiler.js", include_bytes!("../web/js/spoiler.js")),
     ("js/sport.js", include_bytes!("../web/js/sport.js")),
     ("js/view.js", include_bytes!("../web/js/view.js")),
 ];

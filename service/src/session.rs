@@ -316,10 +316,15 @@ impl Connection {
 
     async fn on_request(&mut self, request: Request) -> Result<(), Option<CloseReason>> {
         let command = match request {
-            Request::Subscribe(topics, resume) => Command::Subscribe {
+            Request::Subscribe {
+                topics,
+                resume,
+                delay_secs,
+            } => Command::Subscribe {
                 resume,
                 conn: self.conn,
                 topics,
+                delay_secs,
             },
             Request::Unsubscribe(topics) => Command::Unsubscribe {
                 conn: self.conn,
@@ -359,8 +364,15 @@ impl Connection {
 /// A validated client request (public for the fuzz target of [`parse_request`]).
 #[derive(Debug, PartialEq)]
 pub enum Request {
-    /// `subscribe`: topics, and where the client left off in some matches.
-    Subscribe(Vec<Topic>, BTreeMap<MatchTopic, ResumePoint>),
+    /// `subscribe`.
+    Subscribe {
+        /// The topics.
+        topics: Vec<Topic>,
+        /// Where the client left off in some matches.
+        resume: BTreeMap<MatchTopic, ResumePoint>,
+        /// The spoiler delay asked for, if any.
+        delay_secs: Option<u32>,
+    },
     /// `unsubscribe`.
     Unsubscribe(Vec<Topic>),
     /// `ping` with the client's id.
@@ -407,6 +419,7 @@ pub fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
         ClientMessage::Subscribe {
             topics: list,
             resume,
+            delay_secs,
         } => {
             let resume = resume
                 .into_iter()
@@ -415,7 +428,11 @@ pub fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
                     Err(error) => Err(invalid_topic(&text, &error)),
                 })
                 .collect::<Result<_, _>>()?;
-            Request::Subscribe(topics(&list)?, resume)
+            Request::Subscribe {
+                topics: topics(&list)?,
+                resume,
+                delay_secs,
+            }
         }
         ClientMessage::Unsubscribe { topics: list } => Request::Unsubscribe(topics(&list)?),
         ClientMessage::Ping { id } => Request::Ping(id),
@@ -515,15 +532,16 @@ mod tests {
         let check = |text: &str| parse_request(text).map_err(|(code, _)| code);
         assert_eq!(
             check(r#"{"type":"subscribe","topics":["football/pl"]}"#),
-            Ok(Request::Subscribe(
-                vec![Topic::parse("football/pl").unwrap()],
-                BTreeMap::new()
-            ))
+            Ok(Request::Subscribe {
+                topics: vec![Topic::parse("football/pl").unwrap()],
+                resume: BTreeMap::new(),
+                delay_secs: None,
+            })
         );
         let resume = check(
             r#"{"type":"subscribe","topics":["football"],"resume":{"football/pl/a-b":{"epoch":2,"seq":7}}}"#,
         );
-        let Ok(Request::Subscribe(_, resume)) = resume else {
+        let Ok(Request::Subscribe { resume, .. }) = resume else {
             panic!("{resume:?}")
         };
         let point = ResumePoint { epoch: 2, seq: 7 };
@@ -607,6 +625,7 @@ mod footprint {
                 finished_retention_ms: 0,
                 recent_events: 10,
             },
+            max_delay_secs: 0,
         };
         let shutdown = tokio_util::sync::CancellationToken::new();
         let (hub, _task) = hub::spawn(limits, 10, None, None, shutdown.clone());

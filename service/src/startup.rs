@@ -186,6 +186,7 @@ impl Application {
                 finished_retention_ms: config.finished_retention_secs.saturating_mul(1000),
                 recent_events: config.resume_events,
             },
+            max_delay_secs: config.max_delay_secs,
         };
         let kind = config.broker_kind();
         let (store, stored) = match kind {

@@ -1,6 +1,7 @@
-// Processes for the browser test: a private redis-server, the service and the replayer, each on
-// a free port of 127.0.0.1, each stopped by its own PID (never by name). Binaries come from the
-// cargo target directory ($CARGO_TARGET_DIR or target/), built by scripts/test before this runs.
+// Processes for the browser tests: a private redis-server, the service and the replayer, each on
+// a free port of 127.0.0.1, each stopped by its own PID (never by name), and Debian's headless
+// Chromium. Binaries come from the cargo target directory ($CARGO_TARGET_DIR or target/), built
+// by scripts/test before this runs.
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
@@ -8,8 +9,38 @@ import { once } from "node:events";
 import { existsSync, mkdirSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
 
+import { chromium } from "playwright-core";
+
 export const ROOT = new URL("../../", import.meta.url).pathname;
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+/** Where the processes' logs go. */
+export const LOGS = join(TARGET, "web-tests");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+/** Debian's Chromium, headless (playwright-core never downloads a browser). */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    timeout: 30_000,
+  });
+}
+
+/**
+ * Opens `url` in a fresh browser context (its own storage) and waits until the page is
+ * connected; script errors and console errors are pushed onto `errors`.
+ */
+export async function openPage(browser, viewport, colorScheme, url, errors) {
+  const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1, reducedMotion: "reduce" });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => errors.push(`${viewport.width}px: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(`${viewport.width}px console: ${message.text()}`);
+  });
+  await page.goto(url);
+  await page.waitForSelector('#connection[data-state="connected"]', { timeout: 15_000 });
+  return page;
+}
 
 /** A binary built by cargo. */
 export function binary(name) {

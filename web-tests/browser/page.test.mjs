@@ -10,15 +10,11 @@ import { after, before, test } from "node:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
-import { chromium } from "playwright-core";
-
 import { fixtureFiles, readFixture } from "../unit/fixtures.mjs";
-import { ROOT, binary, freePort, start, startRedis, startService, stop, stopAll, waitFor } from "./harness.mjs";
+import { LOGS, ROOT, binary, freePort, launchBrowser, openPage as openIn, start, startRedis, startService, stop, stopAll, waitFor } from "./harness.mjs";
 
 const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs") : join(ROOT, "target", "screenshots");
 
-const LOGS = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, "target"), "web-tests");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SPEED = "600";
 const WORLD_CUP = "football/world-cup/arg-fra-2022-12-18";
 
@@ -27,11 +23,7 @@ const expected = fixtureFiles().map((path) => readFixture(path).header);
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    timeout: 30_000,
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -80,16 +72,8 @@ async function mismatches(page) {
   return problems;
 }
 
-async function openPage(viewport, colorScheme, url, errors) {
-  const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1, reducedMotion: "reduce" });
-  const page = await context.newPage();
-  page.on("pageerror", (error) => errors.push(`${viewport.width}px: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(`${viewport.width}px console: ${message.text()}`);
-  });
-  await page.goto(url);
-  await page.waitForSelector('#connection[data-state="connected"]', { timeout: 15_000 });
-  return page;
+function openPage(viewport, colorScheme, url, errors) {
+  return openIn(browser, viewport, colorScheme, url, errors);
 }
 
 test("the page shows every replayed match with its recorded result, across a service restart", { timeout: 240_000 }, async () => {
@@ -155,6 +139,12 @@ test("the page shows every replayed match with its recorded result, across a ser
     const snapshot = await (await fetch(`${url}api/matches/${header.match}`)).json();
     assert.deepEqual(snapshot.score, header.result.score, header.match);
   }
+
+  // Each match is listed under its own competition and season, whatever topic it came under:
+  // the 1999 and 2005 finals share football/champions-league but not a heading.
+  const headings = await desktop.$$eval("section.group", (groups) =>
+    Object.fromEntries(groups.flatMap((group) => [...group.querySelectorAll("a.row[data-match]")].map((row) => [row.dataset.match, group.querySelector(".group-title").firstChild.textContent]))));
+  for (const header of expected) assert.equal(headings[header.match], header.competition, `${header.match} is listed under its competition`);
 
   // The detail of the final tells the whole story.
   const detail = await desktop.$eval("#detail", (el) => el.textContent);

@@ -196,6 +196,7 @@ impl Hub {
                 }
             }
         }
+        self.rewound(&request.topic, &older);
         if filled > 0 {
             tracing::info!(topic = %request.topic, filled, "filled a gap from the match history");
             metrics::counter!(telemetry::EVENTS_BACKFILLED).increment(filled);
@@ -276,6 +277,7 @@ impl Hub {
         events: Result<Vec<ScoreEvent>, BackfillError>,
     ) {
         let topic = &request.topic;
+        self.not_rewound(topic);
         let events: Vec<ScoreEvent> = match events {
             Ok(events) => events
                 .into_iter()
@@ -429,7 +431,10 @@ impl Hub {
             .matches
             .entry(topic.as_str())
             .is_none_or(|entry| entry.recent.is_empty());
-        let after_seq = if record_empty {
+        let after_seq = if self.wants_whole_history(&topic) {
+            // A restored match whose past delayed fans may need: read all of it.
+            0
+        } else if record_empty {
             seq.saturating_sub(self.limits.store.recent_events as u64)
         } else {
             seq

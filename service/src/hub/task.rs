@@ -156,6 +156,7 @@ async fn run(
                     break;
                 }
                 hub.set_now(Instant::now());
+                hub.set_now_ms(crate::now_ms());
                 for command in batch.drain(..) {
                     hub.handle(command);
                 }

@@ -13,6 +13,7 @@ mod no_loss;
 mod redis_faults;
 mod slow_clients;
 mod source_latency;
+mod spoiler_delay;
 mod web_page;
 mod websocket;
 

@@ -81,25 +81,29 @@ function sideThatScored(before, after) {
 export class Board {
   constructor() {
     /** topic → tracked match: {snapshot, confirmedGeneration, repairing, highlight,
-     * resyncedGeneration, resumeSentGeneration}. */
+     * resyncedGeneration, resumeSentGeneration, delaySecs}. `delaySecs` is the spoiler delay
+     * the match's state was sent at: its snapshot and events belong to that timeline. */
     this.matches = new Map();
   }
 
   /**
    * Folds one server message into the board. `topics` are the subscriptions (a snapshot or
    * event outside them, still in flight after an unsubscribe, is dropped); `generation` is the
-   * current connection's, which a snapshot or a gap-free event confirms.
+   * current connection's, which a snapshot or a gap-free event confirms. `delaySecs` is the
+   * connection's spoiler delay, which events and resyncs are sent at; a `subscribed` reply
+   * names its own (`delay_secs`, absent when 0).
    * Returns {needsSnapshot, awaitingResync, updated, notices}.
    */
-  apply(message, topics, generation, nowMs) {
+  apply(message, topics, generation, nowMs, delaySecs = 0) {
     const outcome = { needsSnapshot: [], awaitingResync: [], updated: [], notices: [] };
     const subscribed = (topic) => topics.some((prefix) => covers(prefix, topic));
     switch (message.type) {
       case "subscribed": {
         const snapshots = message.snapshots ?? [];
         const resumed = message.resumed ?? [];
+        const replyDelaySecs = message.delay_secs ?? 0;
         for (const wire of snapshots) {
-          if (subscribed(wire.match)) this.takeSnapshot(normalizeSnapshot(wire), generation, nowMs, outcome);
+          if (subscribed(wire.match)) this.takeSnapshot(normalizeSnapshot(wire), generation, nowMs, outcome, replyDelaySecs);
         }
         for (const topic of resumed) this.confirmResumed(topic, generation, outcome);
         if ((message.omitted ?? 0) === 0) {
@@ -125,11 +129,11 @@ export class Board {
         break;
       }
       case "event":
-        if (subscribed(message.match)) this.applyEvent(message, generation, nowMs, outcome);
+        if (subscribed(message.match)) this.applyEvent(message, generation, nowMs, outcome, delaySecs);
         break;
       case "resync":
         if (message.snapshot && subscribed(message.snapshot.match)) {
-          this.takeSnapshot(normalizeSnapshot(message.snapshot), generation, nowMs, outcome);
+          this.takeSnapshot(normalizeSnapshot(message.snapshot), generation, nowMs, outcome, delaySecs);
           const tracked = this.matches.get(message.snapshot.match);
           if (tracked) tracked.resyncedGeneration = generation;
         }
@@ -150,7 +154,7 @@ export class Board {
     }
   }
 
-  takeSnapshot(snapshot, generation, nowMs, outcome) {
+  takeSnapshot(snapshot, generation, nowMs, outcome, delaySecs) {
     const topic = snapshot.match;
     const tracked = this.matches.get(topic);
     if (!tracked) {
@@ -161,6 +165,7 @@ export class Board {
         highlight: null,
         resyncedGeneration: null,
         resumeSentGeneration: null,
+        delaySecs,
       });
       outcome.updated.push(topic);
       return;
@@ -168,9 +173,23 @@ export class Board {
     tracked.resumeSentGeneration = null;
     const current = tracked.snapshot;
     // Epochs only grow, so (epoch, seq) orders histories: a newer epoch wins with a lower seq.
-    if (snapshot.epoch < current.epoch || (snapshot.epoch === current.epoch && snapshot.seq < current.seq)) {
+    const older = snapshot.epoch < current.epoch || (snapshot.epoch === current.epoch && snapshot.seq < current.seq);
+    if (older && tracked.delaySecs === delaySecs) {
       // Older than ours (a lagging instance): keeping ours loses nothing; events move it on.
       tracked.repairing = false;
+      return;
+    }
+    tracked.delaySecs = delaySecs;
+    if (older) {
+      // The match as of a longer spoiler delay: the fan asked to see it later, so it takes the
+      // place of ours even though ours is further on, and whatever happened in between must not
+      // stay on the screen (a goal badge would give the goal away).
+      tracked.snapshot = snapshot;
+      tracked.highlight = null;
+      tracked.delayMs = undefined;
+      tracked.confirmedGeneration = generation;
+      tracked.repairing = false;
+      outcome.updated.push(topic);
       return;
     }
     if (scoreKey(current) !== scoreKey(snapshot)) {
@@ -188,7 +207,7 @@ export class Board {
     outcome.updated.push(topic);
   }
 
-  applyEvent(event, generation, nowMs, outcome) {
+  applyEvent(event, generation, nowMs, outcome, delaySecs) {
     const topic = event.match;
     let tracked = this.matches.get(topic);
     if (!tracked) {
@@ -201,6 +220,7 @@ export class Board {
         highlight: null,
         resyncedGeneration: null,
         resumeSentGeneration: null,
+        delaySecs,
       };
       this.matches.set(topic, tracked);
     }
@@ -263,25 +283,28 @@ export class Board {
   }
 
   /**
-   * Where each held match can be resumed from after a reconnect: [topic, {epoch, seq}], live
-   * matches first. A match awaiting a repair (its seq may be past a gap) or without any event
-   * is left out: a fresh snapshot is what those need.
+   * Where each held match can be resumed from after a reconnect at spoiler delay `delaySecs`:
+   * [topic, {epoch, seq}], live matches first. A match awaiting a repair (its seq may be past a
+   * gap), without any event, or held at another delay (its seq is on another timeline: resuming
+   * a match held live at a 40 s delay would show 40 s of events twice) is left out: a fresh
+   * snapshot is what those need.
    */
-  resumePoints() {
+  resumePoints(delaySecs = 0) {
     const points = [];
     for (const [topic, tracked] of this.matches) {
-      if (tracked.repairing || tracked.snapshot.seq === 0) continue;
+      if (tracked.repairing || tracked.snapshot.seq === 0 || tracked.delaySecs !== delaySecs) continue;
       points.push([topic, { epoch: tracked.snapshot.epoch, seq: tracked.snapshot.seq }, isInProgress(tracked.snapshot.status)]);
     }
     points.sort((a, b) => (a[2] === b[2] ? (a[0] < b[0] ? -1 : 1) : a[2] ? -1 : 1));
     return points.map(([topic, point]) => [topic, point]);
   }
 
-  /** Matches under `topics` that connection `generation` has not confirmed. */
-  unconfirmedUnder(topics, generation) {
+  /** Matches under `topics` that connection `generation` has not confirmed at `delaySecs`. */
+  unconfirmedUnder(topics, generation, delaySecs = 0) {
     const found = [];
     for (const [topic, tracked] of this.matches) {
-      if (tracked.confirmedGeneration !== generation && topics.some((prefix) => covers(prefix, topic))) found.push(topic);
+      const unconfirmed = tracked.confirmedGeneration !== generation || tracked.delaySecs !== delaySecs;
+      if (unconfirmed && topics.some((prefix) => covers(prefix, topic))) found.push(topic);
     }
     return found;
   }
@@ -295,7 +318,11 @@ export class Board {
 
   /**
    * The board as drawn: matches passing `keep`, in sections (live, upcoming, finished), each
-   * grouped by sport and competition, groups by sport then name, matches in listing order.
+   * grouped by sport and the competition name the snapshots give (with its season), as the
+   * desktop viewer groups them: one topic can hold several seasons (`football/champions-league`
+   * has the 1999 and the 2005 finals), and each gets its own heading. Groups by sport then name,
+   * matches in listing order. A group knows the competition topics its matches are under, which
+   * is what a fan follows; `topic` is set when there is exactly one.
    */
   sections(keep = () => true) {
     const sections = new Map([["live", new Map()], ["upcoming", new Map()], ["finished", new Map()]]);
@@ -304,21 +331,66 @@ export class Board {
       if (snapshot.seq === 0 || !keep(tracked)) continue;
       const [sport, competition] = snapshot.match.split("/");
       const groups = sections.get(sectionOf(snapshot.status));
-      const key = `${sport}/${competition}`;
-      if (!groups.has(key)) {
-        groups.set(key, { key, sport: snapshot.sport, sportSlug: sport, competition: competitionName(snapshot), matches: [] });
-      }
-      groups.get(key).matches.push(tracked);
+      const name = competitionName(snapshot);
+      const key = `${sport}/${name}`;
+      if (!groups.has(key)) groups.set(key, { key, sport: snapshot.sport, sportSlug: sport, competition: name, topics: [], topic: null, matches: [] });
+      const group = groups.get(key);
+      const topic = `${sport}/${competition}`;
+      if (!group.topics.includes(topic)) group.topics.push(topic);
+      group.matches.push(tracked);
     }
     const result = [];
     for (const [section, groups] of sections) {
       const list = [...groups.values()];
-      for (const group of list) group.matches.sort((a, b) => listingOrder(a.snapshot, b.snapshot));
+      for (const group of list) {
+        group.matches.sort((a, b) => listingOrder(a.snapshot, b.snapshot));
+        group.topics.sort();
+        group.topic = group.topics.length === 1 ? group.topics[0] : null;
+      }
       list.sort((a, b) => (a.sportSlug === b.sportSlug ? a.competition.localeCompare(b.competition) : sportRank(a.sportSlug) - sportRank(b.sportSlug) || a.sportSlug.localeCompare(b.sportSlug)));
       result.push({ section, groups: list, count: list.reduce((sum, group) => sum + group.matches.length, 0) });
     }
     return result;
   }
+}
+
+/**
+ * The competitions (topics such as `football/champions-league`) of `tracked` matches, as a Map
+ * topic → {topic, sport, name, editions, live, total}: `editions` are the distinct names the
+ * snapshots give (`UEFA Champions League 1998-99`, `... 2004-05`) and `name` is what they all
+ * begin with (`UEFA Champions League`), as the viewer's catalogue names a competition. A topic
+ * is what a fan follows, so the sidebar and the follow buttons use this name, not a season's.
+ */
+export function competitionEditions(tracked) {
+  const topics = new Map();
+  for (const { snapshot } of tracked) {
+    const [sport, competition] = snapshot.match.split("/");
+    const topic = `${sport}/${competition}`;
+    const entry = topics.get(topic) ?? { topic, sport, name: "", editions: [], live: 0, total: 0 };
+    const name = competitionName(snapshot);
+    if (!entry.editions.includes(name)) entry.editions.push(name);
+    entry.total += 1;
+    if (isInProgress(snapshot.status)) entry.live += 1;
+    topics.set(topic, entry);
+  }
+  for (const entry of topics.values()) {
+    entry.editions.sort();
+    entry.name = commonName(entry.editions);
+  }
+  return topics;
+}
+
+/** The words every name begins with, or the first name when they share none. */
+export function commonName(names) {
+  if (names.length === 0) return "";
+  let common = names[0].split(/\s+/);
+  for (const name of names.slice(1)) {
+    const words = name.split(/\s+/);
+    let shared = 0;
+    while (shared < common.length && common[shared] === words[shared]) shared += 1;
+    common = common.slice(0, shared);
+  }
+  return common.length === 0 ? names[0] : common.join(" ").replace(/[,\-·]+$/, "");
 }
 
 /** Sports in the order a general scoreboard lists them; others after, by name. */

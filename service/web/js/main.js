@@ -4,6 +4,7 @@
 
 import { Follows } from "./follows.js";
 import { Session } from "./session.js";
+import { loadDelaySecs, saveDelaySecs } from "./spoiler.js";
 import { View } from "./view.js";
 
 const WIDE = window.matchMedia("(min-width: 1100px)");
@@ -32,7 +33,7 @@ function storage() {
   }
 }
 
-const session = new Session();
+const session = new Session({ delaySecs: loadDelaySecs(storage()) });
 const follows = new Follows(storage());
 const ui = { filter: "all", sport: "all", open: null, wide: WIDE.matches };
 let socket = null;
@@ -49,6 +50,7 @@ const view = new View(
     sidebar: document.getElementById("sidebar"),
     board: document.getElementById("board"),
     detail: document.getElementById("detail"),
+    streamSync: document.getElementById("stream-sync"),
     announcer: document.getElementById("announcer"),
   },
   {
@@ -71,6 +73,10 @@ const view = new View(
     toggleCompetition: (topic, name) => {
       follows.toggleCompetition(topic, name);
       scheduleRender();
+    },
+    setDelay: (secs) => {
+      saveDelaySecs(storage(), session.setDelay(secs, Date.now()));
+      carryOut();
     },
     closeMatch: () => {
       if (history.state?.scorelineOpened) history.back();

@@ -2,11 +2,14 @@
 // (viewer/src/session.rs). It joins the Board, the Link state machine and the server's catalogue,
 // and decides what to send: the subscription after every (re)connect, with the point each held
 // match can be resumed from; a fresh snapshot for a match with a gap; pings; catalogue refreshes;
-// requests the server refused as rate-limited, once more a second later. Inputs are plain values
-// (a frame's text, "the socket opened", the time); outputs are actions queued for main.js.
+// requests the server refused as rate-limited, once more a second later; the fan's spoiler
+// delay (spoiler.js), named in every subscription and changed with one subscribe. Inputs are
+// plain values (a frame's text, "the socket opened", the time); outputs are actions queued for
+// main.js.
 
 import { Board, covers } from "./board.js";
 import { Link } from "./link.js";
+import { clampDelaySecs } from "./spoiler.js";
 
 /** The protocol version this page speaks (welcome.protocol). */
 export const PROTOCOL_VERSION = 1;
@@ -25,11 +28,13 @@ export const DELAY_WINDOW = 31;
 /** Events in the first seconds of a connection are mostly the catch-up of a resume (old by
  * design), not live ones, so they do not count as "behind the stadium". */
 export const DELAY_SETTLE_MS = 3_000;
+/** How long a requested delay may go unconfirmed before the page says the server ignored it. */
+export const DELAY_CONFIRM_MS = 5_000;
 /** A topic is one to three lowercase slugs joined by `/`. */
 const TOPIC = /^[a-z0-9]+(?:-[a-z0-9]+)*(?:\/[a-z0-9]+(?:-[a-z0-9]+)*){0,2}$/;
 
 export class Session {
-  constructor({ random = Math.random, sports = DEFAULT_SPORTS } = {}) {
+  constructor({ random = Math.random, sports = DEFAULT_SPORTS, delaySecs = 0 } = {}) {
     this.link = new Link(random);
     this.board = new Board();
     /** Subscribed topics: whole sports, so the page shows everything that is on. */
@@ -58,6 +63,18 @@ export class Session {
     this.watching = null;
     /** Fans watching, per match, as the server last told. */
     this.fans = new Map();
+    /** The spoiler delay the fan chose, in seconds (0: live). */
+    this.delaySecs = delaySecs;
+    /** The longest delay the last server's welcome allows (null before any welcome). */
+    this.maxDelaySecs = null;
+    /** The delay this connection was asked for (0 until a subscribe names one). */
+    this.requestedDelaySecs = 0;
+    /** The delay the server last confirmed in a `subscribed` reply: what the board shows. */
+    this.confirmedDelaySecs = 0;
+    /** When the delay was last asked for, to tell a slow reply from a server that ignores it. */
+    this.delayRequestedMs = null;
+    /** Set while the subscription waits for the welcome: a delay needs the server's limit. */
+    this.subscribeOnWelcome = null;
   }
 
   /** Starts connecting (or connects now, skipping the rest of a backoff). */
@@ -84,22 +101,37 @@ export class Session {
     this.retryRequests = [];
     this.retryRequestsAtMs = null;
     this.catchUp = { resumePointsSent: 0, resumed: 0, resynced: 0, snapshots: 0 };
-    this.send(this.resubscribeRequest(maxFrameBytes, generation));
+    this.requestedDelaySecs = 0;
+    if (this.delaySecs > 0) {
+      // The welcome (the server's first frame) says how long a delay it allows; asking for more
+      // would have the whole subscription refused, and subscribing live first would show the
+      // fan the very scores the delay is for. So a delayed subscription waits for it.
+      this.subscribeOnWelcome = { maxFrameBytes, generation, nowMs };
+    } else {
+      this.subscribeOnWelcome = null;
+      this.send(this.resubscribeRequest(maxFrameBytes, generation, nowMs));
+    }
     this.requestCatalogue(nowMs);
     this.tick(nowMs);
     this.version += 1;
   }
 
   /**
-   * The subscribe sent on every connection: every topic, with a resume point for each held match
-   * that has one, as many as fit in the server's frame limit (live matches first). A match left
-   * out simply gets a snapshot.
+   * The subscribe sent on every connection: every topic, the fan's delay (when not live), with a
+   * resume point for each held match that has one at that delay, as many as fit in the server's
+   * frame limit (live matches first). A match left out simply gets a snapshot.
    */
-  resubscribeRequest(maxFrameBytes, generation) {
-    const message = { type: "subscribe", topics: [...this.topics, ...(this.watching ? [this.watching] : [])] };
+  resubscribeRequest(maxFrameBytes, generation, nowMs) {
+    const message = { type: "subscribe", topics: this.allTopics() };
+    const delaySecs = this.effectiveDelaySecs();
+    if (delaySecs > 0) {
+      message.delay_secs = delaySecs;
+      this.delayRequestedMs = nowMs;
+    }
+    this.requestedDelaySecs = delaySecs;
     let size = JSON.stringify(message).length + ',"resume":{}'.length;
     const resume = {};
-    for (const [topic, point] of this.board.resumePoints()) {
+    for (const [topic, point] of this.board.resumePoints(delaySecs)) {
       const entry = `"${topic}":{"epoch":${point.epoch},"seq":${point.seq}},`.length;
       if (size + entry > maxFrameBytes) continue;
       size += entry;
@@ -109,6 +141,59 @@ export class Session {
     this.catchUp.resumePointsSent = Object.keys(resume).length;
     if (this.catchUp.resumePointsSent > 0) message.resume = resume;
     return message;
+  }
+
+  /** Every topic of a full subscription: the sports and the match the fan has open. */
+  allTopics() {
+    return [...this.topics, ...(this.watching ? [this.watching] : [])];
+  }
+
+  /** The delay to ask the server for: the fan's, capped by the server's limit. */
+  effectiveDelaySecs() {
+    return clampDelaySecs(this.delaySecs, this.maxDelaySecs);
+  }
+
+  /** Whether the server offers a spoiler delay at all (unknown before its first welcome). */
+  get delayOffered() {
+    return (this.maxDelaySecs ?? 0) > 0;
+  }
+
+  /**
+   * The fan chose a spoiler delay (0: live). One subscribe naming every topic moves the whole
+   * connection to it; its reply brings every match as of the new delay. Returns the delay kept.
+   */
+  setDelay(secs, nowMs) {
+    const chosen = Math.max(0, Math.round(secs));
+    if (chosen === this.delaySecs) return chosen;
+    this.delaySecs = chosen;
+    this.syncDelay(nowMs);
+    this.version += 1;
+    return chosen;
+  }
+
+  /** Asks this connection for the fan's delay if it runs at another one. */
+  syncDelay(nowMs) {
+    if (!this.link.connected || this.server === null || this.subscribeOnWelcome !== null) return;
+    const delaySecs = this.effectiveDelaySecs();
+    if (delaySecs === this.requestedDelaySecs) return;
+    // delay_secs 0 is said out loud: a subscribe without it keeps the connection's delay.
+    this.send({ type: "subscribe", topics: this.allTopics(), delay_secs: delaySecs });
+    this.requestedDelaySecs = delaySecs;
+    this.delayRequestedMs = nowMs;
+  }
+
+  /**
+   * How the delay stands, for the view: `shown` is what the board is at (the server confirmed
+   * it), `pending` a requested delay not confirmed yet, `ignored` true when the server answered
+   * without applying it (a server that has no spoiler delay but does not say so).
+   */
+  delayStatus(nowMs) {
+    const pending = this.requestedDelaySecs !== this.confirmedDelaySecs;
+    return {
+      shown: this.confirmedDelaySecs,
+      pending: pending ? this.requestedDelaySecs : null,
+      ignored: pending && this.link.connected && this.delayRequestedMs !== null && nowMs - this.delayRequestedMs > DELAY_CONFIRM_MS,
+    };
   }
 
   /** The socket failed or closed: everything shown may be stale until the next connection. */
@@ -138,12 +223,23 @@ export class Session {
   /** One parsed server message; unknown types are ignored (the protocol may add some). */
   receive(message, nowMs) {
     switch (message.type) {
-      case "welcome":
+      case "welcome": {
         if (message.protocol !== PROTOCOL_VERSION) {
           this.lastProblem = `the server speaks protocol ${message.protocol}, this page ${PROTOCOL_VERSION}`;
         }
         this.server = message;
+        const max = message.limits?.max_delay_secs;
+        this.maxDelaySecs = typeof max === "number" && max > 0 ? max : 0;
+        const waiting = this.subscribeOnWelcome;
+        if (waiting && waiting.generation === this.link.generation) {
+          this.subscribeOnWelcome = null;
+          this.send(this.resubscribeRequest(message.limits?.max_frame_bytes ?? waiting.maxFrameBytes, waiting.generation, nowMs));
+        } else {
+          // Subscribed live before the welcome (the fan chose a delay meanwhile): ask for it now.
+          this.syncDelay(nowMs);
+        }
         break;
+      }
       case "pong":
         this.link.pong(message.id, nowMs);
         if (typeof message.server_ms === "number") this.serverOffsetMs = message.server_ms - nowMs;
@@ -158,8 +254,16 @@ export class Session {
       case "error":
         this.lastProblem = `server: ${message.message}`;
         if (message.code === "rate_limited") this.retryLater(message.request, nowMs);
+        else this.delayRefused(message.request);
         break;
       case "subscribed": {
+        const replyDelaySecs = message.delay_secs ?? 0;
+        if (replyDelaySecs !== this.confirmedDelaySecs) {
+          // The board moves to another timeline: how far behind it runs is measured afresh.
+          this.confirmedDelaySecs = replyDelaySecs;
+          this.delays = [];
+          for (const tracked of this.board.matches.values()) tracked.delayMs = undefined;
+        }
         const resumed = message.resumed ?? [];
         this.catchUp.snapshots += (message.snapshots ?? []).filter((s) => this.board.matches.has(s.match)).length;
         this.catchUp.resumed += resumed.filter((topic) => this.board.matches.has(topic)).length;
@@ -177,14 +281,14 @@ export class Session {
       default:
         break;
     }
-    const outcome = this.board.apply(message, this.subscribedTopics(), this.link.generation, nowMs);
+    const outcome = this.board.apply(message, this.subscribedTopics(), this.link.generation, nowMs, this.confirmedDelaySecs);
     if (message.type === "event" && outcome.updated.length > 0) this.observeDelay(message, nowMs);
     for (const topic of outcome.needsSnapshot) this.pendingRepairs.add(topic);
     for (const topic of outcome.awaitingResync) this.awaitingResync.add(topic);
     this.notices.push(...outcome.notices);
     if (message.type === "subscribed" && (message.omitted ?? 0) > 0) {
       // A capped reply: held matches without a snapshot in it may have moved on; ask one by one.
-      for (const topic of this.board.unconfirmedUnder(message.topics ?? [], this.link.generation)) {
+      for (const topic of this.board.unconfirmedUnder(message.topics ?? [], this.link.generation, this.confirmedDelaySecs)) {
         this.pendingRepairs.add(topic);
       }
     }
@@ -263,6 +367,17 @@ export class Session {
     this.retryRequestsAtMs = nowMs + RATE_LIMIT_RETRY_MS;
   }
 
+  /** A subscribe naming a delay was refused (not rate-limited): the connection keeps its own. */
+  delayRefused(request) {
+    let parsed = null;
+    try {
+      parsed = typeof request === "string" ? JSON.parse(request) : null;
+    } catch {
+      parsed = null;
+    }
+    if (parsed?.type === "subscribe" && typeof parsed.delay_secs === "number") this.requestedDelaySecs = this.confirmedDelaySecs;
+  }
+
   /** Drops the temporary subscriptions of repairs that `subscribed` just answered. */
   finishRepairs(topics) {
     const drop = topics.filter((topic) => this.repairsInFlight.delete(topic) && !this.topics.includes(topic) && topic !== this.watching);
@@ -314,7 +429,10 @@ export class Session {
       this.retryRequestsAtMs = null;
       const requests = this.retryRequests;
       this.retryRequests = [];
-      for (const message of requests) this.send(message);
+      for (const message of requests) {
+        // A delay the fan has changed since is not asked for again: the latest choice is.
+        this.send("delay_secs" in message ? { ...message, delay_secs: this.requestedDelaySecs } : message);
+      }
     }
     this.flushRepairs();
   }

@@ -21,7 +21,8 @@ import {
 } from "./format.js";
 import { isInProgress } from "./reducer.js";
 import { periodShortName } from "./sport.js";
-import { competitionName, sectionOf } from "./board.js";
+import { delayChoices, parseDelaySecs } from "./spoiler.js";
+import { competitionEditions, competitionName, sectionOf } from "./board.js";
 
 /** How long a goal (or any score change) stays highlighted on its row. */
 export const HIGHLIGHT_MS = 45_000;
@@ -81,6 +82,7 @@ const ICONS = {
   refresh: ["M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7"],
   wifi: ["M2 8.5a15 15 0 0 1 20 0M5 12a10 10 0 0 1 14 0M8.5 15.5a5 5 0 0 1 7 0M12 19h.01"],
   eye: ["M2 12s3.6-7 10-7 10 7 10 7-3.6 7-10 7S2 12 2 12Z", "M12 9a3 3 0 1 0 0 6 3 3 0 0 0 0-6Z"],
+  delay: ["M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18Z", "M12 7v5l3 2"],
 };
 
 /** An inline SVG icon; decorative unless given a label. */
@@ -135,6 +137,9 @@ export class View {
     this.structureKey = null;
     this.detailSignature = null;
     this.chromeSignature = null;
+    this.syncSignature = null;
+    /** Whether the fan picked "Custom…" and is typing a delay of their own. */
+    this.customDelayOpen = false;
   }
 
   /** Draws everything that changed. `ui` is {filter, sport, open, wide}. */
@@ -142,6 +147,7 @@ export class View {
     const focusKey = document.activeElement?.dataset?.focusKey ?? null;
     const serverNow = session.serverNowMs(nowMs);
     this.renderChrome(session, follows, ui, nowMs);
+    this.renderStreamSync(session, nowMs);
     this.renderBoard(session, follows, ui, serverNow);
     this.renderDetail(session, follows, ui, serverNow);
     if (focusKey && document.activeElement?.dataset?.focusKey !== focusKey) {
@@ -157,8 +163,9 @@ export class View {
     const retryIn = session.link.retryInMs(nowMs);
     const sports = [...new Set([...session.board.matches.keys()].map((topic) => topic.split("/")[0]))];
     const followed = [...session.board.matches.values()].filter((t) => follows.coversMatch(t.snapshot));
+    const delay = session.delayStatus(nowMs);
     const signature = JSON.stringify([
-      state.name, session.loaded, session.delayMs() === null ? null : delayLabel(session.delayMs()), retryIn === null ? null : Math.ceil(retryIn / 1000), state.reason ?? null,
+      delay, state.name, session.loaded, session.delayMs() === null ? null : delayLabel(session.delayMs()), retryIn === null ? null : Math.ceil(retryIn / 1000), state.reason ?? null,
       sports, live.map((t) => t.snapshot.match.split("/")[0]), ui.filter, ui.sport, followed.length,
       [...follows.teams.keys()], [...follows.competitions.keys()], session.lastProblem,
       [...session.board.matches.values()].map((t) => [t.snapshot.match, t.snapshot.status, competitionName(t.snapshot)]),
@@ -169,12 +176,24 @@ export class View {
     // The connection pill: what a fan needs to trust the scores.
     let pill;
     if (state.name === "connected") {
-      const delay = session.delayMs();
-      pill = session.loaded
-        ? h("span", { class: "pill pill-live", title: delay === null ? "Connected: scores arrive the moment they are published" : `Scores reach you about ${delayLabel(delay)} after they happen` },
-          h("span", { class: "dot" }), "Live",
-          delay === null ? null : h("span", { class: "pill-delay" }, `${delayLabel(delay)} behind`))
-        : h("span", { class: "pill" }, "Loading…");
+      const behind = session.delayMs();
+      const behindText = behind === null ? null : h("span", { class: "pill-delay" }, `${delayLabel(behind)} behind`);
+      if (!session.loaded) {
+        pill = h("span", { class: "pill" }, "Loading…");
+      } else if (delay.pending !== null && !delay.ignored) {
+        pill = h("span", { class: "pill pill-delayed" }, h("span", { class: "spinner", "aria-hidden": "true" }), delay.pending > 0 ? `Delaying ${delay.pending} s…` : "Going live…");
+      } else if (delay.shown > 0) {
+        // The spoiler delay the server confirmed: scores are late on purpose, and the fan must
+        // never take them for live ones.
+        pill = h("span", {
+          class: "pill pill-delayed",
+          "data-delay-secs": String(delay.shown),
+          title: `Delayed on purpose to match your stream: scores reach you ${delay.shown} s after they happen${behind === null ? "" : ` (${delayLabel(behind)} measured)`}`,
+        }, icon("delay"), `Delayed ${delay.shown} s`, behindText);
+      } else {
+        pill = h("span", { class: "pill pill-live", title: behind === null ? "Connected: scores arrive the moment they are published" : `Scores reach you about ${delayLabel(behind)} after they happen` },
+          h("span", { class: "dot" }), "Live", behindText);
+      }
     } else if (state.name === "connecting") {
       pill = h("span", { class: "pill pill-warn" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Connecting…");
     } else if (state.name === "waiting") {
@@ -244,14 +263,8 @@ export class View {
     );
 
     // The sidebar: what the fan follows, and every competition with its live count.
-    const competitions = new Map();
-    for (const tracked of session.board.matches.values()) {
-      const topic = competitionTopic(tracked.snapshot.match);
-      const entry = competitions.get(topic) ?? { topic, name: competitionName(tracked.snapshot), sport: topic.split("/")[0], live: 0, total: 0 };
-      entry.total += 1;
-      if (isInProgress(tracked.snapshot.status)) entry.live += 1;
-      competitions.set(topic, entry);
-    }
+    // One entry per competition topic (what a fan follows), named by what its seasons share.
+    const competitions = competitionEditions(session.board.matches.values());
     const followList = [
       ...[...follows.teams.values()].map((team) =>
         h("li", {}, h("span", { class: "follow-name" }, crest(team, "crest-sm"), team.name),
@@ -279,6 +292,74 @@ export class View {
     document.title = live.length > 0 ? `(${live.length} live) Scoreline · Live scores` : "Scoreline · Live scores";
   }
 
+  /**
+   * "Sync with my stream": the spoiler delay, offered only when the server has one. A menu of
+   * common delays and a field for any other number of seconds up to the server's limit. Drawn
+   * only when what it shows changes, so an open menu is never pulled from under the fan.
+   */
+  renderStreamSync(session, nowMs) {
+    const element = this.el.streamSync;
+    if (!element) return;
+    const max = session.maxDelaySecs ?? 0;
+    const status = session.delayStatus(nowMs);
+    const chosen = Math.min(session.delaySecs, max);
+    const choices = delayChoices(max);
+    const custom = this.customDelayOpen || !choices.includes(chosen);
+    const signature = JSON.stringify([session.delayOffered, max, chosen, custom, status]);
+    if (signature === this.syncSignature) return;
+    this.syncSignature = signature;
+    if (!session.delayOffered) {
+      element.hidden = true;
+      replace(element);
+      return;
+    }
+    element.hidden = false;
+    const select = h("select", { id: "delay-select", class: "delay-select", "aria-describedby": "delay-hint", "data-focus-key": "delay-select" },
+      choices.map((secs) => h("option", { value: String(secs), selected: !custom && secs === chosen }, secs === 0 ? "Off (live)" : `${secs} s`)),
+      h("option", { value: "custom", selected: custom }, "Custom…"));
+    select.addEventListener("change", () => {
+      if (select.value === "custom") {
+        this.customDelayOpen = true;
+        this.syncSignature = null;
+        this.renderStreamSync(session, nowMs);
+        document.getElementById("delay-custom")?.focus();
+        return;
+      }
+      this.customDelayOpen = false;
+      this.actions.setDelay(Number(select.value));
+    });
+    let form = null;
+    if (custom) {
+      const input = h("input", {
+        id: "delay-custom", type: "number", inputmode: "numeric", min: "0", max: String(max), step: "1",
+        value: String(chosen), "aria-label": `Delay in seconds, 0 to ${max}`, "data-focus-key": "delay-custom",
+      });
+      form = h("form", { class: "delay-custom" }, input, h("span", { "aria-hidden": "true" }, "s"),
+        h("button", { type: "submit", class: "button delay-apply", "data-focus-key": "delay-apply" }, "Set"));
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const secs = parseDelaySecs(input.value);
+        if (secs === null) {
+          input.setCustomValidity("A whole number of seconds");
+          input.reportValidity();
+          return;
+        }
+        input.setCustomValidity("");
+        this.actions.setDelay(Math.min(secs, max));
+      });
+    }
+    const hint = status.ignored
+      ? "This server is not delaying scores: they are live."
+      : status.shown > 0
+        ? `Scores arrive ${status.shown} s late, to match your stream.`
+        : `Stream running behind? Delay scores (up to ${delayLabel(max * 1000)}) so none spoils a goal.`;
+    replace(element,
+      h("label", { for: "delay-select", class: "stream-sync-label" }, icon("delay"), "Sync with my stream"),
+      select, form,
+      h("p", { id: "delay-hint", class: `stream-sync-hint${status.ignored ? " is-warn" : ""}` }, hint));
+    element.dataset.delaySecs = String(status.shown);
+  }
+
   followButton(followed, key, name, onclick) {
     return h("button", {
       type: "button",
@@ -302,14 +383,16 @@ export class View {
       return true;
     };
     const sections = session.board.sections(keep);
+    const followed = (group) => group.topics.some((topic) => follows.isCompetitionFollowed(topic));
     for (const section of sections) {
       // Followed competitions first within each section.
-      section.groups.sort((a, b) => Number(follows.isCompetitionFollowed(b.key)) - Number(follows.isCompetitionFollowed(a.key)));
+      section.groups.sort((a, b) => Number(followed(b)) - Number(followed(a)));
     }
+    const competitions = competitionEditions(session.board.matches.values());
     const visible = sections.filter((section) => section.count > 0);
     const key = JSON.stringify([
       ui.filter, ui.sport, session.loaded,
-      visible.map((s) => [s.section, s.groups.map((g) => [g.key, follows.isCompetitionFollowed(g.key), g.matches.map((t) => t.snapshot.match)])]),
+      visible.map((s) => [s.section, s.groups.map((g) => [g.key, followed(g), competitions.get(g.topic)?.name, g.matches.map((t) => t.snapshot.match)])]),
     ]);
     if (key !== this.structureKey) {
       this.structureKey = key;
@@ -327,7 +410,7 @@ export class View {
             h("h2", { class: "section-title", id: `section-${section.section}` },
               section.section === "live" ? h("span", { class: "dot" }) : null, titles[section.section],
               h("span", { class: "section-count" }, String(section.count))),
-            section.groups.map((group) => this.group(group, follows, section.section, anchors)))));
+            section.groups.map((group) => this.group(group, follows, section.section, anchors, competitions)))));
       }
     }
     const seen = new Set();
@@ -361,18 +444,23 @@ export class View {
     return h("div", { class: "empty" }, icon("whistle"), h("h2", {}, text[0]), h("p", {}, text[1]));
   }
 
-  group(group, follows, section, anchors) {
-    const anchor = `competition-${group.key.replace("/", "--")}`;
-    const id = anchors.has(anchor) ? null : anchor;
-    anchors.add(anchor);
-    const followed = follows.isCompetitionFollowed(group.key);
+  group(group, follows, section, anchors, competitions) {
+    // The sidebar links to a competition topic's first group; a group of two topics (one name
+    // under both) takes the first of them that has no anchor yet.
+    const anchor = group.topics.map((topic) => `competition-${topic.replace("/", "--")}`).find((candidate) => !anchors.has(candidate)) ?? null;
+    if (anchor) anchors.add(anchor);
+    const id = anchor;
     const list = h("ul", { class: "rows", role: "list" });
     for (const tracked of group.matches) list.append(h("li", {}, this.rowElement(tracked.snapshot.match)));
     return h("section", { class: "group", id, "aria-label": `${group.competition}, ${sportName(group.sportSlug)}` },
       h("div", { class: "group-head" },
         h("span", { class: "group-sport" }, sportIcon(group.sportSlug)),
         h("h3", { class: "group-title" }, group.competition, h("span", { class: "group-subtitle" }, sportName(group.sportSlug))),
-        this.followButton(followed, `competition:${group.key}:${section}`, group.competition, () => this.actions.toggleCompetition(group.key, group.competition))),
+        // A fan follows a topic (every season of it), so the button says the topic's name.
+        group.topic
+          ? this.followButton(follows.isCompetitionFollowed(group.topic), `competition:${group.key}:${section}`, competitions.get(group.topic)?.name ?? group.competition,
+            () => this.actions.toggleCompetition(group.topic, competitions.get(group.topic)?.name ?? group.competition))
+          : null),
       list);
   }
 
@@ -511,7 +599,7 @@ export class View {
       snapshot.match, snapshot.epoch, snapshot.seq, snapshot.stale, fresh, status.text, featured, ui.open, ui.wide,
       follows.isTeamFollowed(sportSlug, snapshot.home), follows.isTeamFollowed(sportSlug, snapshot.away),
       follows.isCompetitionFollowed(competitionTopic(snapshot.match)), highlight?.atMs ?? null, Math.floor(nowMs / 60_000),
-      tracked.delayMs === undefined ? null : delayLabel(tracked.delayMs), session.fans.get(snapshot.match) ?? null,
+      tracked.delayMs === undefined ? null : delayLabel(tracked.delayMs), session.fans.get(snapshot.match) ?? null, session.confirmedDelaySecs,
     ]);
     if (signature === this.detailSignature) return;
     this.detailSignature = signature;
@@ -570,20 +658,28 @@ export class View {
     const meta = [snapshot.venue, snapshot.kickoff_ms ? kickoffLabel(snapshot.kickoff_ms, nowMs) : null].filter(Boolean).join(" · ");
     const fans = session.fans.get(snapshot.match);
     const competition = competitionTopic(snapshot.match);
+    const competitionLabel = competitionEditions(session.board.matches.values()).get(competition)?.name ?? competitionName(snapshot);
     replace(detail, 
       this.detailHeader(ui, featured),
       h("div", { class: "detail-body" },
         h("div", { class: "detail-competition" },
           sportIcon(sportSlug),
           h("h2", { id: "detail-heading", tabindex: "-1" }, competitionName(snapshot), h("span", { class: "visually-hidden" }, `: ${snapshot.home.name} against ${snapshot.away.name}`)),
-          this.followButton(follows.isCompetitionFollowed(competition), `competition:${competition}:detail`, competitionName(snapshot), () => this.actions.toggleCompetition(competition, competitionName(snapshot)))),
+          this.followButton(follows.isCompetitionFollowed(competition), `competition:${competition}:detail`, competitionLabel, () => this.actions.toggleCompetition(competition, competitionLabel))),
         meta ? h("p", { class: "detail-meta" }, meta) : null,
         scoreboard,
         fans ? h("p", { class: "watching", "data-fans": String(fans) }, icon("eye"), `${fans.toLocaleString()} ${fans === 1 ? "fan" : "fans"} watching`) : null,
         sections,
         h("p", { class: "detail-foot muted small" },
-          [`Updated ${ago(snapshot.updated_ms, nowMs)}`, tracked.delayMs === undefined ? null : `${delayLabel(tracked.delayMs)} behind the stadium`, `event ${snapshot.seq}`].filter(Boolean).join(" · "))));
+          [`Updated ${ago(snapshot.updated_ms, nowMs)}`, this.behindText(tracked, session), `event ${snapshot.seq}`].filter(Boolean).join(" · "))));
     detail.dataset.match = snapshot.match;
+  }
+
+  /** How far behind the stadium a match is shown, the fan's own delay named as such. */
+  behindText(tracked, session) {
+    const chosen = session.confirmedDelaySecs;
+    if (tracked.delayMs === undefined) return chosen > 0 ? `Delayed ${chosen} s by your choice` : null;
+    return `${delayLabel(tracked.delayMs)} behind the stadium${chosen > 0 ? ` (${chosen} s by your choice)` : ""}`;
   }
 
   detailHeader(ui, featured) {
@@ -650,12 +746,15 @@ export class View {
     while (this.el.announcer.childElementCount > 8) this.el.announcer.firstElementChild.remove();
   }
 
-  /** The running clocks' text changes every second; everything else waits for a message. */
+  /** The running clocks' text changes every second (and a pending delay's wording after a few);
+   * everything else waits for a message. */
   static needsTicking(session) {
     for (const tracked of session.board.matches.values()) {
       if (isInProgress(tracked.snapshot.status) && tracked.snapshot.clock?.running) return true;
       if (tracked.highlight) return true;
     }
+    // A delay not confirmed yet: the badge says so, then that the server ignored it.
+    if (session.requestedDelaySecs !== session.confirmedDelaySecs) return true;
     return session.link.state.name === "waiting";
   }
 }
