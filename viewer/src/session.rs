@@ -1951,15 +1951,17 @@ mod tests {
         session.receive_text(&subscribed(&["football"], vec![snapshot(3)]), 20);
         session.command(Command::OpenMatch(match_topic()), 21);
         assert!(session.open_match().is_some());
+        session.take_actions();
         session.command(Command::Follow(topic("tennis")), 22);
         session.command(Command::Follow(topic("tennis")), 23);
         session.command(Command::Unfollow(topic("football")), 24);
         assert_eq!(
             sends(&session.take_actions()),
             vec![
-                r#"{"type":"subscribe","topics":["tennis"]}"#,
-                r#"{"type":"unsubscribe","topics":["football"]}"#,
-            ]
+                r#"{"type":"subscribe","topics":["tennis"]}"#.to_owned(),
+                format!(r#"{{"type":"unsubscribe","topics":["football","{MATCH}"]}}"#),
+            ],
+            "the open match's own topic goes with the follow that brought it"
         );
         assert!(session.scoreboard().is_empty());
         assert!(session.open_match().is_none());
@@ -2336,6 +2338,7 @@ mod tests {
             21,
         );
         session.command(Command::OpenMatch(match_topic()), 22);
+        session.take_actions();
         session.command(Command::SetUrl("ws://other.example:9000/ws".into()), 30);
         assert_eq!(
             session.take_actions(),

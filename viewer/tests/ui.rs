@@ -587,6 +587,7 @@ fn ticking_a_competition_in_the_catalogue_follows_and_subscribes_it() {
         vec![Action::Send(ClientMessage::Subscribe {
             topics: vec!["football/premier-league".into()],
             resume: Default::default(),
+            delay_secs: None,
         })]
     );
     // The followed list shows it by name, with a way to stop following.
@@ -641,6 +642,7 @@ fn a_team_is_found_by_name_and_followed() {
         vec![Action::Send(ClientMessage::Subscribe {
             topics: vec!["football/premier-league/ars-che".into()],
             resume: Default::default(),
+            delay_secs: None,
         })]
     );
     harness.get_by_role_and_label(Role::Button, "Following");
@@ -758,6 +760,7 @@ fn a_fan_who_follows_nothing_is_offered_everything() {
         vec![Action::Send(ClientMessage::Subscribe {
             topics: vec!["basketball".into(), "football".into()],
             resume: Default::default(),
+            delay_secs: None,
         })]
     );
 }
@@ -785,6 +788,7 @@ fn a_topic_typed_by_hand_is_followed_and_a_bad_one_explained() {
         vec![Action::Send(ClientMessage::Subscribe {
             topics: vec!["tennis/atp-finals".into()],
             resume: Default::default(),
+            delay_secs: None,
         })]
     );
     assert!(harness.state().view.topic_draft.is_empty());
