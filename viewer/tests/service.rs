@@ -3,7 +3,9 @@
 //! seq gap repaired by a fresh snapshot, and a service restart during which a goal is scored:
 //! the viewer marks the match stale, reconnects with backoff, re-subscribes and shows the goal.
 //! With events numbered by the service (as the feed script does), the reconnect resumes the
-//! match and the missed goals arrive as events rather than as a fresh snapshot.
+//! match and the missed goals arrive as events rather than as a fresh snapshot. A viewer synced
+//! with a stream gets every goal the delay later than a live one, a live viewer that chooses the
+//! delay goes back to the older state and on again, and fans with the match open are counted.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use scoreline_testkit::{
 use scoreline_viewer::connection::{Backoff, Jitter, Link, LinkState};
 use scoreline_viewer::follow::FollowList;
 use scoreline_viewer::scoreboard::TrackedMatch;
-use scoreline_viewer::session::{CatchUp, Session};
+use scoreline_viewer::session::{CatchUp, Command, DelayStatus, Session};
 use scoreline_viewer::socket::Driver;
 
 const MATCH: &str = "football/premier-league/ars-che";
@@ -58,11 +60,18 @@ fn score_is(session: &Session, home: u32, away: u32) -> bool {
 
 /// A session following football, connected through a driver to `url`.
 fn viewer(url: String) -> anyhow::Result<(Session, Driver)> {
+    delayed_viewer(url, 0)
+}
+
+/// A session following football with a spoiler delay of `delay_secs` (as saved from an earlier
+/// run), connected through a driver to `url`.
+fn delayed_viewer(url: String, delay_secs: u32) -> anyhow::Result<(Session, Driver)> {
     let mut session = Session::new(
         url,
         FollowList::new([Topic::parse("football")?]),
         Link::new(Backoff::default(), Jitter::new(9)),
-    );
+    )
+    .with_delay_secs(delay_secs);
     session.start(now_ms());
     Ok((session, Driver::new(|| {})))
 }
@@ -315,6 +324,155 @@ async fn resumes_after_a_service_restart_and_gets_the_missed_goals_as_events() -
     .await?;
     assert_eq!(session.last_problem(), None);
     assert_eq!(session.ignored_frames(), 0);
+    app.shutdown().await?;
+    Ok(())
+}
+
+/// How long after `since` each of two viewers reached a condition: both are pumped together so
+/// that neither waits for the other.
+async fn pump_both_until(
+    (first, first_driver): (&mut Session, &mut Driver),
+    (second, second_driver): (&mut Session, &mut Driver),
+    since: Instant,
+    what: &str,
+    done: impl Fn(&Session) -> bool,
+) -> anyhow::Result<(Duration, Duration)> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut first_at, mut second_at) = (None, None);
+    loop {
+        first_driver.pump(first, now_ms());
+        second_driver.pump(second, now_ms());
+        if first_at.is_none() && done(first) {
+            first_at = Some(since.elapsed());
+        }
+        if second_at.is_none() && done(second) {
+            second_at = Some(since.elapsed());
+        }
+        if let (Some(first_at), Some(second_at)) = (first_at, second_at) {
+            return Ok((first_at, second_at));
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: first {first_at:?} {:?}, second {second_at:?} {:?}",
+            tracked(first).map(|t| (t.snapshot.seq, t.snapshot.score, t.delay_secs)),
+            tracked(second).map(|t| (t.snapshot.seq, t.snapshot.score, t.delay_secs)),
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A fan whose stream runs 3 s behind the stadium, beside a live fan: each goal reaches the
+/// delayed viewer 3 s after it happened and the live one at once; a live fan who then chooses
+/// the delay goes back to the older score (a lower seq, replacing what it showed without a
+/// repair) and on to the goal 3 s after it; both end at the real score. Both have the match
+/// open and are counted watching it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_synced_with_a_stream_gets_each_goal_the_delay_later() -> anyhow::Result<()> {
+    const DELAY_SECS: u32 = 3;
+    let delay = Duration::from_secs(u64::from(DELAY_SECS));
+    let redis = RedisServer::start()?;
+    let mut config = TestApp::config(Some(&redis));
+    config.audience_interval_millis = 200;
+    let app = TestApp::spawn(config).await?;
+    app.wait_until_ready(true).await?;
+    let match_topic = MatchTopic::parse(MATCH)?;
+
+    redis
+        .publish(&event(MATCH, 1, scheduled("ARS", "CHE")))
+        .await?;
+    redis
+        .publish(&event(MATCH, 2, EventKind::PeriodStarted { period: 1 }))
+        .await?;
+    let kickoff = Instant::now();
+    redis
+        .publish(&event(MATCH, 3, goal_by(Side::Home, "Saka")))
+        .await?;
+    app.wait_for_seq(MATCH, 3).await?;
+
+    let (mut live, mut live_driver) = viewer(app.ws_url())?;
+    let (mut delayed, mut delayed_driver) = delayed_viewer(app.ws_url(), DELAY_SECS)?;
+    let (_, delayed_at) = pump_both_until(
+        (&mut live, &mut live_driver),
+        (&mut delayed, &mut delayed_driver),
+        kickoff,
+        "1-0 on both",
+        |s| score_is(s, 1, 0),
+    )
+    .await?;
+    assert!(delayed_at >= delay, "the first goal came early: {delayed_at:?}");
+    assert_eq!(delayed.delay_status(), DelayStatus::Delayed { secs: DELAY_SECS });
+    assert_eq!(live.delay_status(), DelayStatus::Live);
+
+    // Both fans open the match: each is counted, and told they are two.
+    for session in [&mut live, &mut delayed] {
+        session.command(Command::OpenMatch(match_topic.clone()), now_ms());
+    }
+    pump_both_until(
+        (&mut live, &mut live_driver),
+        (&mut delayed, &mut delayed_driver),
+        Instant::now(),
+        "two fans watching",
+        |s| s.watching(&match_topic) == Some(2),
+    )
+    .await?;
+
+    // A goal: at once for the live fan, the delay later for the other.
+    let scored = Instant::now();
+    redis
+        .publish(&event(MATCH, 4, goal_by(Side::Away, "Palmer")))
+        .await?;
+    let (live_at, delayed_at) = pump_both_until(
+        (&mut live, &mut live_driver),
+        (&mut delayed, &mut delayed_driver),
+        scored,
+        "1-1 on both",
+        |s| score_is(s, 1, 1),
+    )
+    .await?;
+    assert!(live_at < Duration::from_secs(1), "live: {live_at:?}");
+    assert!(
+        delayed_at >= delay && delayed_at < delay + Duration::from_secs(2),
+        "delayed: {delayed_at:?}"
+    );
+
+    // Another goal; the live fan sees it, then chooses the delay: the server's state 3 s ago
+    // (before the goal, seq 4) replaces the board, and the goal comes again on time.
+    let scored = Instant::now();
+    redis
+        .publish(&event(MATCH, 5, goal_by(Side::Home, "Rice")))
+        .await?;
+    pump_until(&mut live, &mut live_driver, "2-1 live", |s| score_is(s, 2, 1)).await?;
+    live.command(Command::SetDelay(DELAY_SECS), now_ms());
+    pump_until(&mut live, &mut live_driver, "the rewind to 1-1", |s| {
+        score_is(s, 1, 1) && tracked(s).is_some_and(|t| t.delay_secs == DELAY_SECS)
+    })
+    .await?;
+    assert_eq!(live.delay_status(), DelayStatus::Delayed { secs: DELAY_SECS });
+    let rewound = tracked(&live).expect("shown");
+    assert_eq!(rewound.snapshot.seq, 4);
+    assert!(!rewound.repairing, "an older snapshot of a new delay is no gap");
+    assert_eq!(rewound.highlight(now_ms()), None, "going back is not announced");
+    let (live_at, delayed_at) = pump_both_until(
+        (&mut live, &mut live_driver),
+        (&mut delayed, &mut delayed_driver),
+        scored,
+        "2-1 on both, delayed",
+        |s| score_is(s, 2, 1),
+    )
+    .await?;
+    for (who, at) in [("the fan who chose the delay", live_at), ("delayed", delayed_at)] {
+        assert!(
+            at >= delay && at < delay + Duration::from_secs(2),
+            "{who}: {at:?}"
+        );
+    }
+    for session in [&live, &delayed] {
+        let shown = tracked(session).expect("shown");
+        assert_eq!(shown.snapshot.seq, 5);
+        assert!(session.is_fresh(shown));
+        assert_eq!(session.last_problem(), None);
+        assert_eq!(session.ignored_frames(), 0);
+    }
     app.shutdown().await?;
     Ok(())
 }

@@ -793,3 +793,160 @@ fn a_topic_typed_by_hand_is_followed_and_a_bad_one_explained() {
     );
     assert!(harness.state().view.topic_draft.is_empty());
 }
+
+fn welcome(max_delay_secs: u32) -> ServerMessage {
+    ServerMessage::Welcome {
+        protocol: scoreline_protocol::PROTOCOL_VERSION,
+        server: "scoreline/test".into(),
+        heartbeat_secs: 15,
+        idle_timeout_secs: 45,
+        limits: scoreline_protocol::Limits {
+            max_topics: 64,
+            max_frame_bytes: 16_384,
+            max_requests_per_sec: 20,
+            max_snapshots: 100,
+            max_delay_secs,
+        },
+    }
+}
+
+#[test]
+fn the_open_match_says_how_many_fans_watch_it_and_the_list_does_not() {
+    let mut harness = harness(connected(&["football"]));
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::Button, "Arsenal v Chelsea")
+        .click();
+    harness.run();
+    // Opening it subscribed its own topic: the server counts this fan and says how many.
+    let sent = harness.state_mut().session.take_actions();
+    assert_eq!(
+        sent,
+        vec![Action::Send(ClientMessage::Subscribe {
+            topics: vec!["football/premier-league/ars-che".into()],
+            resume: Default::default(),
+            delay_secs: None,
+        })]
+    );
+    assert!(harness.query_by_label_contains("watching").is_none());
+    let arsenal = MatchTopic::parse("football/premier-league/ars-che").expect("valid topic");
+    harness.state_mut().session.receive(
+        ServerMessage::Watching {
+            match_topic: arsenal.clone(),
+            fans: 1_204,
+        },
+        NOW_MS,
+    );
+    // Counts of other matches, should a server send them, are not kept: no one keeps them
+    // current for this viewer.
+    harness.state_mut().session.receive(
+        ServerMessage::Watching {
+            match_topic: MatchTopic::parse("football/la-liga/rma-fcb").expect("valid topic"),
+            fans: 99,
+        },
+        NOW_MS,
+    );
+    harness.run();
+    let count = harness.get_by_label("1,204 watching").rect();
+    assert_eq!(harness.get_all_by_label_contains("watching").count(), 1);
+    let row = row(&harness, "Arsenal v Chelsea");
+    assert!(
+        !row.intersects(count),
+        "in the detail, not on the row: {row:?} {count:?}"
+    );
+    let score = harness.get_by_label("2 – 1").rect();
+    assert!(count.top() > score.bottom(), "beneath the score");
+
+    harness.get_by_label("Close").click();
+    harness.run();
+    assert!(harness.query_by_label_contains("watching").is_none());
+    assert_eq!(harness.state().session.watching(&arsenal), None);
+}
+
+#[test]
+fn sync_with_my_stream_delays_the_board_and_the_status_bar_says_so() {
+    let mut session = connected(&["football"]);
+    session.receive(welcome(300), NOW_MS - 7_000);
+    let mut harness = harness(session);
+    harness.run();
+    harness.get_by_role_and_label(Role::Label, "Sync with my stream");
+    let control = harness.get_by_role_and_label(Role::Slider, "Sync with my stream");
+    assert!(!control.accesskit_node().is_disabled());
+    control.set_value_accesskit(40.0);
+    harness.run();
+    assert_eq!(harness.state().session.delay_secs(), 40);
+    harness.get_by_label("Delaying 40 s…");
+
+    // Once the control rests, one subscribe moves every topic to the delay.
+    let fixture = harness.state_mut();
+    fixture.session.take_actions();
+    fixture
+        .session
+        .tick(NOW_MS + scoreline_viewer::session::DELAY_SETTLE_MILLIS);
+    let sent: Vec<ClientMessage> = fixture
+        .session
+        .take_actions()
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Send(message @ ClientMessage::Subscribe { .. }) => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![ClientMessage::subscribe([&topic("football")]).delayed(40)]
+    );
+    // The server's state 40 s ago: Rice's goal had not happened yet. The board goes back to
+    // 1-1 without a "NO GOAL", and says it is delayed.
+    let before = played(
+        "football/premier-league/ars-che",
+        Team::new("Arsenal", "ARS"),
+        Team::new("Chelsea", "CHE"),
+        "Premier League",
+        vec![
+            EventKind::MatchStarted,
+            EventKind::PeriodStarted { period: 1 },
+            goal(Side::Home, "Saka"),
+            goal(Side::Away, "Palmer"),
+        ],
+    );
+    fixture.session.receive(
+        ServerMessage::Subscribed {
+            topics: vec![topic("football")],
+            snapshots: vec![before, madrid_barcelona(), lakers_celtics()],
+            omitted: 0,
+            resumed: Vec::new(),
+            delay_secs: 40,
+        },
+        NOW_MS + 1_000,
+    );
+    harness.run();
+    harness.get_by_label("Delayed 40 s");
+    let arsenal = row(&harness, "Arsenal v Chelsea");
+    let texts: Vec<String> = labels_in(&harness, arsenal)
+        .into_iter()
+        .map(|label| label.0)
+        .collect();
+    assert_eq!(
+        texts.iter().filter(|text| *text == "1").count(),
+        2,
+        "1-1: {texts:?}"
+    );
+    assert!(!texts.contains(&"2".to_owned()), "{texts:?}");
+    assert!(!texts.iter().any(|text| text.contains("GOAL")), "{texts:?}");
+    assert!(!texts.iter().any(|text| text.contains("Rice")), "{texts:?}");
+}
+
+#[test]
+fn the_delay_control_is_disabled_on_a_server_without_one() {
+    let mut session = connected(&["football"]);
+    session.receive(welcome(0), NOW_MS - 7_000);
+    let mut harness = harness(session);
+    harness.run();
+    let control = harness.get_by_role_and_label(Role::Slider, "Sync with my stream");
+    assert!(control.accesskit_node().is_disabled());
+    control.hover();
+    harness.run();
+    harness.get_by_label("This server has no spoiler delay.");
+    assert!(harness.query_by_label_contains("Delayed").is_none());
+}
