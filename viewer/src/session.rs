@@ -771,9 +771,7 @@ impl Session {
                 let same_delay = *delay_secs == board.stream_delay_secs();
                 self.catch_up.snapshots += snapshots
                     .iter()
-                    .filter(|snapshot| {
-                        same_delay && board.get(&snapshot.match_topic).is_some()
-                    })
+                    .filter(|snapshot| same_delay && board.get(&snapshot.match_topic).is_some())
                     .count();
                 self.catch_up.resumed += resumed
                     .iter()
@@ -834,9 +832,8 @@ impl Session {
         }
         let wanted = self.wanted_subscriptions();
         let board = &self.scoreboard;
-        self.watching.retain(|topic, _| {
-            wanted.contains(topic.topic()) && board.get(topic).is_some()
-        });
+        self.watching
+            .retain(|topic, _| wanted.contains(topic.topic()) && board.get(topic).is_some());
     }
 
     /// Queues a request the server refused as rate-limited to be sent again shortly: a follow
@@ -2525,7 +2522,15 @@ mod tests {
         // The reply repeats the snapshot the board holds: nothing changes, nothing is repaired.
         session.receive_text(&subscribed(&[MATCH], vec![snapshot(3)]), 31);
         assert!(session.take_actions().is_empty());
-        assert_eq!(session.scoreboard().get(&match_topic()).unwrap().snapshot.seq, 3);
+        assert_eq!(
+            session
+                .scoreboard()
+                .get(&match_topic())
+                .unwrap()
+                .snapshot
+                .seq,
+            3
+        );
 
         session.command(Command::CloseMatch, 40);
         assert_eq!(
@@ -2578,7 +2583,10 @@ mod tests {
             ]
         );
         session.receive_text(&subscribed(&[MATCH], vec![snapshot(5)]), 60);
-        assert!(session.take_actions().is_empty(), "the open match keeps its topic");
+        assert!(
+            session.take_actions().is_empty(),
+            "the open match keeps its topic"
+        );
     }
 
     #[test]
@@ -2606,7 +2614,11 @@ mod tests {
         session.command(Command::ConnectNow, 53);
         session.opened(54);
         session.receive_text(&subscribed(&["football", MATCH], vec![snapshot(3)]), 55);
-        assert_eq!(session.watching(&match_topic()), None, "until the server says");
+        assert_eq!(
+            session.watching(&match_topic()),
+            None,
+            "until the server says"
+        );
         session.receive(watching(10), 56);
         assert_eq!(session.watching(&match_topic()), Some(10));
 
@@ -2690,7 +2702,11 @@ mod tests {
             (1, 0)
         );
         assert_eq!(tracked.delay_secs, 40);
-        assert_eq!(tracked.highlight(1_000), None, "no NO GOAL for going back in time");
+        assert_eq!(
+            tracked.highlight(1_000),
+            None,
+            "no NO GOAL for going back in time"
+        );
         assert_eq!(session.freshness(tracked), Freshness::Fresh);
         assert!(sends(&session.take_actions()).is_empty(), "no repair");
         assert_eq!(session.delay_status(), DelayStatus::Delayed { secs: 40 });
@@ -2710,7 +2726,15 @@ mod tests {
         // A later snapshot of the same delay that is older (a lagging instance) is still
         // ignored, as ever.
         session.receive_text(&delayed_reply(&[MATCH], vec![snapshot(4)], 40), 4_000);
-        assert_eq!(session.scoreboard().get(&match_topic()).unwrap().snapshot.seq, 5);
+        assert_eq!(
+            session
+                .scoreboard()
+                .get(&match_topic())
+                .unwrap()
+                .snapshot
+                .seq,
+            5
+        );
 
         // Going live again moves forward, and that is announced like any change.
         session.command(Command::SetDelay(0), 5_000);
@@ -2791,7 +2815,11 @@ mod tests {
             vec![r#"{"type":"subscribe","topics":["football"],"delay_secs":30}"#],
             "the match held at 40 s gets a snapshot at 30 s, not a resume"
         );
-        assert_eq!(session.delay_secs(), 40, "the fan's choice is kept for other servers");
+        assert_eq!(
+            session.delay_secs(),
+            40,
+            "the fan's choice is kept for other servers"
+        );
 
         // A server without a spoiler delay: a live subscribe, and the board says so.
         session.lost(4_000, "closed");

@@ -103,7 +103,10 @@ mod tests {
             r#"{"follows":["tennis","Bad Topic"],"teams":["nonsense","tennis:Coco Gauff"]}"#,
         ));
         assert_eq!(partial.server_url, DEFAULT_URL);
-        assert_eq!(partial.delay_secs, 0, "settings saved before the delay existed are live");
+        assert_eq!(
+            partial.delay_secs, 0,
+            "settings saved before the delay existed are live"
+        );
         let list = partial.follow_list();
         assert_eq!(list.to_strings(), vec!["tennis"]);
         assert_eq!(list.teams().count(), 1);

@@ -797,9 +797,8 @@ fn delay_ui(ui: &mut Ui, session: &Session, commands: &mut Vec<Command>) {
             )
         })
         .inner;
-    response.widget_info(|| {
-        WidgetInfo::slider(max_secs > 0, f64::from(secs), "Sync with my stream")
-    });
+    response
+        .widget_info(|| WidgetInfo::slider(max_secs > 0, f64::from(secs), "Sync with my stream"));
     let response = match session.max_delay_secs() {
         None => response.on_disabled_hover_text(
             "Known once connected: the server says how long a delay it allows.",
@@ -1500,12 +1499,7 @@ pub fn detail_ui(
         }
     }
     ui.add_space(4.0);
-    header_ui(
-        ui,
-        tracked,
-        session.watching(&snapshot.match_topic),
-        now_ms,
-    );
+    header_ui(ui, tracked, session.watching(&snapshot.match_topic), now_ms);
     ui.add_space(8.0);
     egui::ScrollArea::vertical()
         .id_salt(("detail-scroll", snapshot.match_topic.as_str()))

@@ -399,8 +399,14 @@ async fn a_viewer_synced_with_a_stream_gets_each_goal_the_delay_later() -> anyho
         |s| score_is(s, 1, 0),
     )
     .await?;
-    assert!(delayed_at >= delay, "the first goal came early: {delayed_at:?}");
-    assert_eq!(delayed.delay_status(), DelayStatus::Delayed { secs: DELAY_SECS });
+    assert!(
+        delayed_at >= delay,
+        "the first goal came early: {delayed_at:?}"
+    );
+    assert_eq!(
+        delayed.delay_status(),
+        DelayStatus::Delayed { secs: DELAY_SECS }
+    );
     assert_eq!(live.delay_status(), DelayStatus::Live);
 
     // Both fans open the match: each is counted, and told they are two.
@@ -441,17 +447,30 @@ async fn a_viewer_synced_with_a_stream_gets_each_goal_the_delay_later() -> anyho
     redis
         .publish(&event(MATCH, 5, goal_by(Side::Home, "Rice")))
         .await?;
-    pump_until(&mut live, &mut live_driver, "2-1 live", |s| score_is(s, 2, 1)).await?;
+    pump_until(&mut live, &mut live_driver, "2-1 live", |s| {
+        score_is(s, 2, 1)
+    })
+    .await?;
     live.command(Command::SetDelay(DELAY_SECS), now_ms());
     pump_until(&mut live, &mut live_driver, "the rewind to 1-1", |s| {
         score_is(s, 1, 1) && tracked(s).is_some_and(|t| t.delay_secs == DELAY_SECS)
     })
     .await?;
-    assert_eq!(live.delay_status(), DelayStatus::Delayed { secs: DELAY_SECS });
+    assert_eq!(
+        live.delay_status(),
+        DelayStatus::Delayed { secs: DELAY_SECS }
+    );
     let rewound = tracked(&live).expect("shown");
     assert_eq!(rewound.snapshot.seq, 4);
-    assert!(!rewound.repairing, "an older snapshot of a new delay is no gap");
-    assert_eq!(rewound.highlight(now_ms()), None, "going back is not announced");
+    assert!(
+        !rewound.repairing,
+        "an older snapshot of a new delay is no gap"
+    );
+    assert_eq!(
+        rewound.highlight(now_ms()),
+        None,
+        "going back is not announced"
+    );
     let (live_at, delayed_at) = pump_both_until(
         (&mut live, &mut live_driver),
         (&mut delayed, &mut delayed_driver),
@@ -460,7 +479,10 @@ async fn a_viewer_synced_with_a_stream_gets_each_goal_the_delay_later() -> anyho
         |s| score_is(s, 2, 1),
     )
     .await?;
-    for (who, at) in [("the fan who chose the delay", live_at), ("delayed", delayed_at)] {
+    for (who, at) in [
+        ("the fan who chose the delay", live_at),
+        ("delayed", delayed_at),
+    ] {
         assert!(
             at >= delay && at < delay + Duration::from_secs(2),
             "{who}: {at:?}"
