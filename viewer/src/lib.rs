@@ -8,7 +8,8 @@
 //! - [`session`]: the whole model: joins the above, decides what to send, takes the fan's
 //!   [`session::Command`]s. Driven by plain values; everything above is tested without a socket.
 //! - [`present`]: how facts read on screen (status labels, timeline lines, score progression).
-//! - [`settings`]: what is saved between runs (server URL, follow list), apart from runtime state.
+//! - [`settings`]: what is saved between runs (server URL, follow list, spoiler delay), apart
+//!   from runtime state.
 //! - [`ui`]: `*_ui` functions that draw the session and return commands; they never change it.
 //! - [`socket`]: the thin adapter between the session and an `ewebsock` WebSocket.
 //! - [`app`]: the eframe application: persistence, the frame loop, repaint scheduling.

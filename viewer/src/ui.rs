@@ -309,8 +309,14 @@ fn top_bar_ui(
 
 /// A small light for the connection, at the right of the top bar; the status bar has the words.
 fn connection_light_ui(ui: &mut Ui, session: &Session) {
+    let connected = match session.delay_status() {
+        DelayStatus::Delayed { secs } => {
+            format!("Connected: scores arrive {secs} s after they happen, as chosen")
+        }
+        _ => "Connected: scores arrive live".to_owned(),
+    };
     let (colour, filled, hint) = match session.link_state() {
-        LinkState::Connected { .. } => (LIVE_COLOUR, true, "Connected: scores arrive live"),
+        LinkState::Connected { .. } => (LIVE_COLOUR, true, connected.as_str()),
         LinkState::Connecting { .. } => (WARN_COLOUR, false, "Connecting…"),
         LinkState::Waiting { .. } => (BAD_COLOUR, false, "Not connected; retrying"),
         LinkState::Offline => (BAD_COLOUR, false, "Offline"),
@@ -790,6 +796,9 @@ fn delay_ui(ui: &mut Ui, session: &Session, commands: &mut Vec<Command>) {
     let mut secs = session.delay_secs().min(max_secs);
     let response = ui
         .add_enabled_ui(max_secs > 0, |ui| {
+            // As wide as the menu allows beside its number field: 300 s over the default
+            // 100 px would move 3 s per pixel.
+            ui.spacing_mut().slider_width = (ui.available_width() - 80.0).clamp(100.0, 200.0);
             ui.add(
                 egui::Slider::new(&mut secs, 0..=max_secs.max(1))
                     .integer()
