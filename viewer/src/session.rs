@@ -873,12 +873,12 @@ impl Session {
     /// Asks for a fresh snapshot of every match with a pending repair.
     ///
     /// A resume point cannot help here: the match's `seq` already moved past the gap, so the
-    /// way to get a snapshot is to subscribe to the match without one. If
-    /// the fan follows that exact match (or has it open), it is unsubscribed and subscribed
-    /// again (the server
-    /// handles requests in order, so nothing is lost in between); otherwise the match is
-    /// subscribed on its own and unsubscribed once its snapshot came, while the broader follow
-    /// keeps delivering. Duplicate events in the overlap are dropped by `seq`.
+    /// way to get a snapshot is to subscribe to the match without one. If the fan follows that
+    /// exact match (or has it open, which subscribes its own topic), it is unsubscribed and
+    /// subscribed again (the server handles requests in order, so nothing is lost in between);
+    /// otherwise the match is subscribed on its own and unsubscribed once its snapshot came,
+    /// while the broader follow keeps delivering. Duplicate events in the overlap are dropped
+    /// by `seq`.
     fn flush_repairs(&mut self) {
         if !self.link.is_connected()
             || self.pending_repairs.is_empty()

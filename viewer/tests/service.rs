@@ -361,14 +361,16 @@ async fn pump_both_until(
     }
 }
 
-/// A fan whose stream runs 3 s behind the stadium, beside a live fan: each goal reaches the
-/// delayed viewer 3 s after it happened and the live one at once; a live fan who then chooses
+/// A fan whose stream runs 4 s behind the stadium, beside a live fan: each goal reaches the
+/// delayed viewer 4 s after it happened and the live one at once; a live fan who then chooses
 /// the delay goes back to the older score (a lower seq, replacing what it showed without a
-/// repair) and on to the goal 3 s after it; both end at the real score. Both have the match
+/// repair) and on to the goal 4 s after it; both end at the real score. Both have the match
 /// open and are counted watching it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_synced_with_a_stream_gets_each_goal_the_delay_later() -> anyhow::Result<()> {
-    const DELAY_SECS: u32 = 3;
+    // Long enough that the rewind below is seen on a busy machine (the delay must outlast the
+    // control settling and a round trip), short enough for a test.
+    const DELAY_SECS: u32 = 4;
     let delay = Duration::from_secs(u64::from(DELAY_SECS));
     let redis = RedisServer::start()?;
     let mut config = TestApp::config(Some(&redis));
@@ -435,13 +437,13 @@ async fn a_viewer_synced_with_a_stream_gets_each_goal_the_delay_later() -> anyho
         |s| score_is(s, 1, 1),
     )
     .await?;
-    assert!(live_at < Duration::from_secs(1), "live: {live_at:?}");
+    assert!(live_at < delay / 2, "live: {live_at:?}");
     assert!(
         delayed_at >= delay && delayed_at < delay + Duration::from_secs(2),
         "delayed: {delayed_at:?}"
     );
 
-    // Another goal; the live fan sees it, then chooses the delay: the server's state 3 s ago
+    // Another goal; the live fan sees it, then chooses the delay: the server's state 4 s ago
     // (before the goal, seq 4) replaces the board, and the goal comes again on time.
     let scored = Instant::now();
     redis
