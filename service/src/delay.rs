@@ -21,14 +21,17 @@
 //!
 //! Plain data: time is passed in, as milliseconds since the Unix epoch.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use scoreline_protocol::{MatchSnapshot, ScoreEvent, reducer};
+use scoreline_protocol::{MatchSnapshot, MatchTopic, ScoreEvent, reducer};
 
 use crate::mailbox::Outbound;
 
 /// Most items one line holds, whatever the delay window: bounds a match that sends a burst.
 pub const MAX_ITEMS: usize = 4096;
+
+/// The width of one slot of [`Activity`], in milliseconds: the hub's tick.
+pub const SLOT_MS: u64 = 250;
 
 /// One change to a match, as live fans were sent it.
 #[derive(Debug, Clone)]
@@ -205,6 +208,64 @@ impl DelayLine {
     pub fn len(&self) -> usize {
         self.items.len()
     }
+
+    /// When each item held happened, oldest first.
+    pub fn times(&self) -> impl Iterator<Item = u64> + '_ {
+        self.items.iter().map(|item| item.at_ms)
+    }
+}
+
+/// Which matches have items stamped in each quarter second of the window, so that releasing what
+/// became due to one delay visits only the matches that have something due, not every match: a
+/// tick then costs each delay in use the matches active in its last quarter second.
+///
+/// Bounded by the window's slots times the matches active in each (a busy match is one entry per
+/// slot however many items it sends).
+#[derive(Debug, Default)]
+pub struct Activity {
+    slots: BTreeMap<u64, HashSet<MatchTopic>>,
+}
+
+impl Activity {
+    /// Notes that `topic` has an item stamped `at_ms`.
+    pub fn note(&mut self, at_ms: u64, topic: &MatchTopic) {
+        let slot = self.slots.entry(at_ms / SLOT_MS).or_default();
+        if !slot.contains(topic) {
+            slot.insert(topic.clone());
+        }
+    }
+
+    /// Every match with an item stamped after `after_ms` and at or before `until_ms` (and maybe
+    /// a few just outside, in the same slots), each once.
+    pub fn between(&self, after_ms: u64, until_ms: u64) -> Vec<&MatchTopic> {
+        if until_ms <= after_ms {
+            return Vec::new();
+        }
+        let mut topics: Vec<&MatchTopic> = self
+            .slots
+            .range(after_ms / SLOT_MS..=until_ms / SLOT_MS)
+            .flat_map(|(_, topics)| topics)
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
+    /// Forgets the slots that hold only times at or before `cutoff_ms`.
+    pub fn forget_until(&mut self, cutoff_ms: u64) {
+        let keep_from = cutoff_ms.saturating_add(1) / SLOT_MS;
+        self.slots = self.slots.split_off(&keep_from);
+    }
+
+    /// How many (slot, match) entries are held.
+    pub fn len(&self) -> usize {
+        self.slots.values().map(HashSet::len).sum()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
 }
 
 fn apply(state: &mut MatchSnapshot, change: &Change) {
@@ -330,6 +391,35 @@ mod tests {
         assert_eq!(line.len(), MAX_ITEMS);
         let state = line.state_at(30_000);
         assert_eq!((state.seq, state.score), (kicked_off.seq, kicked_off.score));
+    }
+
+    #[test]
+    fn activity_names_each_match_with_items_in_a_span_once_and_forgets_old_slots() {
+        let topic = |name: &str| MatchTopic::parse(&format!("football/pl/{name}")).unwrap();
+        let mut activity = Activity::default();
+        activity.note(1_000, &topic("a"));
+        activity.note(1_100, &topic("a"));
+        activity.note(1_600, &topic("b"));
+        activity.note(9_000, &topic("a"));
+        let names = |topics: Vec<&MatchTopic>| -> Vec<String> {
+            topics.iter().map(|t| t.to_string()).collect()
+        };
+        assert_eq!(names(activity.between(999, 1_000)), ["football/pl/a"]);
+        assert_eq!(
+            names(activity.between(0, 10_000)),
+            ["football/pl/a", "football/pl/b"]
+        );
+        assert_eq!(names(activity.between(1_750, 8_999)), Vec::<String>::new());
+        assert_eq!(names(activity.between(2_000, 1_000)), Vec::<String>::new());
+        assert_eq!(activity.len(), 3, "one entry per match and slot");
+        activity.forget_until(1_748);
+        assert_eq!(
+            names(activity.between(0, 10_000)),
+            ["football/pl/a", "football/pl/b"],
+            "the slot holding 1,600 (1,500 to 1,749) may hold times after 1,748"
+        );
+        activity.forget_until(1_749);
+        assert_eq!(names(activity.between(0, 10_000)), ["football/pl/a"]);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use scoreline_protocol::{
 
 use super::resume::Resume;
 use super::{BACKFILL_PATIENCE, Hub, event_frame, reason_label};
-use crate::delay::{Change, DelayLine, Item};
+use crate::delay::{Activity, Change, DelayLine, Item};
 use crate::mailbox::{Outbound, Pushed};
 use crate::routing::{ConnId, Routes};
 use crate::telemetry;
@@ -41,6 +41,8 @@ use crate::telemetry;
 pub(super) struct Delayed {
     /// Every match's recent changes (only while `--max-delay-secs` is above 0).
     lines: HashMap<MatchTopic, DelayLine>,
+    /// Which lines have items when, so a tick visits only the lines with something due.
+    activity: Activity,
     /// Delayed fans, by their delay in seconds.
     groups: BTreeMap<u32, Group>,
     /// The delay of every delayed connection.
@@ -136,6 +138,9 @@ impl Hub {
             Change::Event(event) => line.push_event(event, frame, now_ms),
             Change::Reset(snapshot) => line.push_reset(*snapshot, frame, now_ms),
         }
+        if let Some(at_ms) = line.last_ms() {
+            self.delayed.activity.note(at_ms, topic);
+        }
     }
 
     /// Whether a match needs no line kept before its next change (no delay, or it has one).
@@ -198,6 +203,9 @@ impl Hub {
                     }
                 }
                 line.rewind(base, later);
+                for at_ms in line.times() {
+                    self.delayed.activity.note(at_ms, topic);
+                }
             } else {
                 tracing::info!(%topic, "the history read back does not reach the restored state; delayed fans get the match as restored");
             }
@@ -529,10 +537,10 @@ impl Hub {
             if until_ms <= group.released_ms {
                 continue;
             }
-            for (topic, line) in &self.delayed.lines {
-                if line.last_ms().is_none_or(|last| last <= group.released_ms) {
+            for topic in self.delayed.activity.between(group.released_ms, until_ms) {
+                let Some(line) = self.delayed.lines.get(topic) else {
                     continue;
-                }
+                };
                 for item in line.between(group.released_ms, until_ms) {
                     send(&group.routes, topic, item, &mut slow);
                 }
@@ -550,6 +558,7 @@ impl Hub {
                 }
             }
         }
+        self.delayed.activity.forget_until(cutoff);
         let matches = &self.matches;
         self.delayed
             .lines
