@@ -407,6 +407,8 @@ pub fn parse_request(text: &str) -> Result<Request, (ErrorCode, String)> {
         ClientMessage::Subscribe {
             topics: list,
             resume,
+            // Accepted and not honoured yet: the lead's spoiler-delay work does that.
+            delay_secs: _,
         } => {
             let resume = resume
                 .into_iter()
