@@ -104,7 +104,7 @@ where
 {
     let close = loop {
         match reader.next().await {
-            Ok(Incoming::Text(text)) => writer.queue_text(text),
+            Ok(Incoming::Text(text)) => writer.queue_text(text.into()),
             Ok(Incoming::Binary(bytes)) => writer.queue_binary(bytes),
             Ok(Incoming::Ping(payload)) => writer.queue_pong(payload),
             Ok(Incoming::Pong) => {}

@@ -13,7 +13,6 @@ use actix_http::header::{self, HeaderMap, HeaderValue};
 use actix_http::{ConnectionType, Request, Response, h1, ws};
 use actix_service::{ServiceFactory, fn_service};
 use actix_web::{ResponseError, web};
-use bytestring::ByteString;
 use futures_util::SinkExt;
 use scoreline_protocol::{Limits, PROTOCOL_VERSION, ServerMessage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
@@ -23,7 +22,7 @@ use crate::config::Config;
 use crate::session;
 use crate::state::{AppState, ConnectionSlot};
 use crate::telemetry;
-use crate::websocket::{FrameReader, FrameWriter};
+use crate::websocket::{FrameReader, FrameWriter, TextFrame};
 
 /// The only path that speaks WebSocket.
 pub const WEBSOCKET_PATH: &str = "/ws";
@@ -56,7 +55,7 @@ where
 }
 
 /// The first frame of every connection; the same bytes for all of them.
-fn welcome_frame(config: &Config) -> ByteString {
+fn welcome_frame(config: &Config) -> TextFrame {
     ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         server: concat!("scoreline/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -78,7 +77,7 @@ async fn accept<T>(
     request: Request,
     mut framed: Framed<T, h1::Codec>,
     state: web::Data<AppState>,
-    welcome: ByteString,
+    welcome: TextFrame,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {

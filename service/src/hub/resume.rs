@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use bytestring::ByteString;
+use crate::websocket::TextFrame;
 use scoreline_protocol::{MatchSnapshot, ResumePoint, ResyncReason, ScoreEvent};
 
 use super::recovery::{BackfillError, BackfillRequest};
@@ -27,7 +27,7 @@ pub(super) enum Resume {
     /// It has every event already.
     UpToDate,
     /// Exactly these frames, in order.
-    Replay(Vec<ByteString>),
+    Replay(Vec<TextFrame>),
     /// A fresh snapshot, because continuity cannot be proven.
     Resync(ResyncReason),
 }
