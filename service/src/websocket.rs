@@ -32,10 +32,6 @@ const READ_CHUNK: usize = 512;
 /// burst (or sent a big request) does not keep the memory while idle.
 const RETAINED_BUFFER: usize = 4096;
 
-/// Frames a session keeps room for between flushes; a longer queue (a burst) is let go once
-/// written, so an idle connection holds no more than this.
-const RETAINED_FRAMES: usize = 4;
-
 /// Most frames handed to one vectored write (Linux takes up to 1,024 buffers; a longer queue
 /// just takes several writes). The slices live on the stack only while a write is polled.
 const SLICES_PER_WRITE: usize = 64;
@@ -453,7 +449,7 @@ pub struct FrameWriter<W> {
     io: W,
     /// Whole frames waiting, oldest first; the first may be partly written already. Text frames
     /// are shared with every other recipient; control frames are encoded here.
-    queued: VecDeque<Bytes>,
+    queued: FrameQueue,
     /// Bytes in `queued`.
     pending: usize,
     /// Encodes the control frames (and the echo server's binary frames).
@@ -465,7 +461,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub fn new(io: W) -> FrameWriter<W> {
         FrameWriter {
             io,
-            queued: VecDeque::new(),
+            queued: FrameQueue::Empty,
             pending: 0,
             codec: Codec::new(),
         }
@@ -509,7 +505,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     fn queue_wire(&mut self, wire: Bytes) {
         self.pending += wire.len();
-        self.queued.push_back(wire);
+        self.queued.push(wire);
     }
 
     /// Bytes queued and not yet written.
@@ -524,23 +520,23 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             // A stream that would write one buffer per call (TLS without vectored writes, test
             // pipes) gets one joined buffer instead, so a backlog is still one write.
             let mut joined = BytesMut::with_capacity(self.pending);
-            for wire in self.queued.drain(..) {
+            while let Some(wire) = self.queued.pop_front() {
                 joined.extend_from_slice(&wire);
             }
-            self.queued.push_back(joined.freeze());
+            self.queued.push(joined.freeze());
         }
         while !self.queued.is_empty() {
             let written = std::future::poll_fn(|cx| {
-                if self.queued.len() == 1
-                    && let Some(only) = self.queued.front()
-                {
+                let many = match &self.queued {
+                    FrameQueue::Empty => return Pin::new(&mut self.io).poll_write(cx, &[]),
                     // The usual case (one event since the last wake): a plain write of the
                     // shared frame, without setting up a vector of buffers.
-                    return Pin::new(&mut self.io).poll_write(cx, only);
-                }
+                    FrameQueue::One(only) => return Pin::new(&mut self.io).poll_write(cx, only),
+                    FrameQueue::Many(many) => many,
+                };
                 let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
                 let mut count = 0;
-                for (slice, wire) in slices.iter_mut().zip(&self.queued) {
+                for (slice, wire) in slices.iter_mut().zip(many) {
                     *slice = IoSlice::new(wire);
                     count += 1;
                 }
@@ -553,9 +549,6 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             self.consume(written);
         }
         self.io.flush().await?;
-        if self.queued.capacity() > RETAINED_FRAMES {
-            self.queued = VecDeque::new();
-        }
         Ok(())
     }
 
@@ -575,6 +568,67 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Ends the sending direction (TCP FIN, or TLS close-notify then FIN).
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.io.shutdown().await
+    }
+}
+
+/// The frames a [`FrameWriter`] has waiting. Nearly always none or one (a fan gets one event per
+/// wake-up), so those take no memory of their own; a backlog gets a queue that is freed as soon
+/// as it is written, so an idle connection holds no buffer at all.
+#[derive(Debug, Default)]
+enum FrameQueue {
+    /// Nothing waiting.
+    #[default]
+    Empty,
+    /// One frame.
+    One(Bytes),
+    /// Two or more, oldest first.
+    Many(VecDeque<Bytes>),
+}
+
+impl FrameQueue {
+    fn push(&mut self, wire: Bytes) {
+        *self = match std::mem::take(self) {
+            FrameQueue::Empty => FrameQueue::One(wire),
+            FrameQueue::One(first) => FrameQueue::Many(VecDeque::from([first, wire])),
+            FrameQueue::Many(mut many) => {
+                many.push_back(wire);
+                FrameQueue::Many(many)
+            }
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, FrameQueue::Empty)
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            FrameQueue::Empty => 0,
+            FrameQueue::One(_) => 1,
+            FrameQueue::Many(many) => many.len(),
+        }
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Bytes> {
+        match self {
+            FrameQueue::Empty => None,
+            FrameQueue::One(only) => Some(only),
+            FrameQueue::Many(many) => many.front_mut(),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Bytes> {
+        match std::mem::take(self) {
+            FrameQueue::Empty => None,
+            FrameQueue::One(only) => Some(only),
+            FrameQueue::Many(mut many) => {
+                let front = many.pop_front();
+                if !many.is_empty() {
+                    *self = FrameQueue::Many(many);
+                }
+                front
+            }
+        }
     }
 }
 
