@@ -6,17 +6,19 @@
 //! of memory each, and at a million frames a second a large share of the CPU
 //! (`docs/benchmarks.md`). Here the upgrade hands over the socket itself ([`crate::upgrade`]):
 //! the [`FrameReader`] keeps a buffer only as large as the last request, and the [`FrameWriter`]
-//! writes a whole queue of frames with one vectored write where the socket takes it.
+//! writes a whole queue of frames with one system call.
 //!
 //! Server frames are not masked (RFC 6455 §5.1), so a text frame's bytes are the same for every
 //! client: a [`TextFrame`] is encoded once, header and payload together, by whoever builds the
 //! message (the hub, for an event going to 10,000 fans), and each session queues a shared
-//! reference to it. Nothing is encoded or copied per connection on the way out. Client frames
+//! reference to it. A session with one frame to send (a fan between two events) writes those
+//! shared bytes as they are: nothing is encoded or copied per connection. A backlog of several
+//! frames is copied into one buffer and written at once; on loopback a vectored write of 32
+//! small frames took more kernel time than copying them (`docs/benchmarks.md`). Client frames
 //! and the server's control frames go through actix-http's [`Codec`], the one actix-ws uses too.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::io;
 use std::time::Duration;
 
 use actix_http::ws::{CloseCode, CloseReason, Codec, Frame, Item, Message, ProtocolError};
@@ -31,10 +33,6 @@ const READ_CHUNK: usize = 512;
 /// A buffer that grew past this is released once empty, so a connection that once received a
 /// burst (or sent a big request) does not keep the memory while idle.
 const RETAINED_BUFFER: usize = 4096;
-
-/// Most frames handed to one vectored write (Linux takes up to 1,024 buffers; a longer queue
-/// just takes several writes). The slices live on the stack only while a write is polled.
-const SLICES_PER_WRITE: usize = 64;
 
 /// Longest header of a server frame: 2 bytes, then a 64-bit length (RFC 6455 §5.2).
 const MAX_HEADER: usize = 10;
@@ -516,33 +514,17 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Writes everything queued. Cancel-safe: whatever was not written yet stays queued, in
     /// order, so frames are never cut in half by a `select!` that gives up on a slow client.
     pub async fn flush(&mut self) -> io::Result<()> {
-        if !self.io.is_write_vectored() && self.queued.len() > 1 {
-            // A stream that would write one buffer per call (TLS without vectored writes, test
-            // pipes) gets one joined buffer instead, so a backlog is still one write.
+        if let FrameQueue::Many(_) = self.queued {
+            // Several frames (a fan catching up, or a ping behind an event): one buffer, one
+            // write. A partly written first frame keeps its place at the front.
             let mut joined = BytesMut::with_capacity(self.pending);
             while let Some(wire) = self.queued.pop_front() {
                 joined.extend_from_slice(&wire);
             }
             self.queued.push(joined.freeze());
         }
-        while !self.queued.is_empty() {
-            let written = std::future::poll_fn(|cx| {
-                let many = match &self.queued {
-                    FrameQueue::Empty => return Pin::new(&mut self.io).poll_write(cx, &[]),
-                    // The usual case (one event since the last wake): a plain write of the
-                    // shared frame, without setting up a vector of buffers.
-                    FrameQueue::One(only) => return Pin::new(&mut self.io).poll_write(cx, only),
-                    FrameQueue::Many(many) => many,
-                };
-                let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
-                let mut count = 0;
-                for (slice, wire) in slices.iter_mut().zip(many) {
-                    *slice = IoSlice::new(wire);
-                    count += 1;
-                }
-                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
-            })
-            .await?;
+        while let Some(wire) = self.queued.front_mut() {
+            let written = self.io.write(wire).await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -597,18 +579,6 @@ impl FrameQueue {
         };
     }
 
-    fn is_empty(&self) -> bool {
-        matches!(self, FrameQueue::Empty)
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            FrameQueue::Empty => 0,
-            FrameQueue::One(_) => 1,
-            FrameQueue::Many(many) => many.len(),
-        }
-    }
-
     fn front_mut(&mut self) -> Option<&mut Bytes> {
         match self {
             FrameQueue::Empty => None,
@@ -634,6 +604,8 @@ impl FrameQueue {
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+
     use actix_http::ws::CloseCode;
     use tokio::io::duplex;
 
@@ -957,8 +929,8 @@ mod tests {
         }
     }
 
-    /// A socket that takes at most `per_call` bytes per (vectored) write, like a nearly full
-    /// send buffer, recording what it got.
+    /// A socket that takes at most `per_call` bytes per write, like a nearly full send buffer,
+    /// recording what it got.
     struct Trickle {
         got: Vec<u8>,
         per_call: usize,
@@ -967,32 +939,14 @@ mod tests {
 
     impl AsyncWrite for Trickle {
         fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-            buf: &[u8],
-        ) -> std::task::Poll<io::Result<usize>> {
-            self.poll_write_vectored(cx, &[IoSlice::new(buf)])
-        }
-
-        fn poll_write_vectored(
             mut self: Pin<&mut Self>,
             _cx: &mut std::task::Context<'_>,
-            bufs: &[IoSlice<'_>],
+            buf: &[u8],
         ) -> std::task::Poll<io::Result<usize>> {
             self.calls += 1;
-            let mut room = self.per_call;
-            let mut taken = 0;
-            for buf in bufs {
-                let take = buf.len().min(room);
-                self.got.extend_from_slice(&buf[..take]);
-                room -= take;
-                taken += take;
-            }
-            std::task::Poll::Ready(Ok(taken))
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            true
+            let take = buf.len().min(self.per_call);
+            self.got.extend_from_slice(&buf[..take]);
+            std::task::Poll::Ready(Ok(take))
         }
 
         fn poll_flush(
@@ -1011,7 +965,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn vectored_writes_cut_anywhere_still_send_every_frame_whole_and_in_order() {
+    async fn writes_cut_anywhere_still_send_every_frame_whole_and_in_order() {
         let shared = TextFrame::new("a goal, shared by every fan");
         for per_call in [1, 5, 7, 64, 4096] {
             let mut writer = FrameWriter::new(Trickle {
@@ -1030,8 +984,8 @@ mod tests {
             let Trickle { got, calls, .. } = writer.io;
             assert_eq!(got.len(), queued, "{per_call} bytes per write");
             if per_call == 4096 {
-                // 102 frames, at most 64 per write: two writes.
-                assert_eq!(calls, 2);
+                // The whole backlog fits: one write.
+                assert_eq!(calls, 1);
             }
             let mut wire = BytesMut::from(&got[..]);
             let mut codec = Codec::new().client_mode();
