@@ -501,6 +501,14 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.queue_wire(wire.freeze());
     }
 
+    /// Queues bytes that are already on-the-wire form behind those queued: the handshake's `101`
+    /// answer, so it leaves with the first frames.
+    pub fn queue_encoded(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.queue_wire(bytes);
+        }
+    }
+
     fn queue_wire(&mut self, wire: Bytes) {
         self.pending += wire.len();
         self.queued.push(wire);
