@@ -140,6 +140,9 @@ pub fn handshake(request: &Request) -> Result<Response<()>, Response<BoxBody>> {
     }
 }
 
+/// A connection taken away from HTTP: the reader of the client's frames and the writer of ours.
+pub type Upgraded<T> = (FrameReader<ReadHalf<T>>, FrameWriter<WriteHalf<T>>);
+
 /// Takes the socket away from HTTP with the `101` answer from [`handshake`]: a reader of the
 /// client's frames (starting with any bytes the HTTP server read past the request) refusing
 /// frames and messages over `max_frame_bytes`, and a writer with the answer queued in it, not
@@ -150,7 +153,7 @@ pub fn switch_protocols<T>(
     mut framed: Framed<T, h1::Codec>,
     answer: Response<()>,
     max_frame_bytes: usize,
-) -> Option<(FrameReader<ReadHalf<T>>, FrameWriter<WriteHalf<T>>)>
+) -> Option<Upgraded<T>>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
