@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, Range};
 
-use crate::history::{RecentEvents, Recorded};
-
-use crate::websocket::TextFrame;
 use scoreline_protocol::wire::listing_order;
 use scoreline_protocol::{
     ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic, apply,
 };
+
+use crate::history::{RecentEvents, Recorded};
+use crate::websocket::TextFrame;
 
 /// Which statuses a listing keeps: any, or a set of them.
 ///

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use crate::websocket::TextFrame;
 use scoreline_protocol::{MatchSnapshot, ResumePoint, ResyncReason, ScoreEvent};
 
 use super::recovery::{BackfillError, BackfillRequest};
@@ -12,6 +11,7 @@ use super::{Hub, event_frame};
 use crate::history::RecentEvents;
 use crate::mailbox::Outbound;
 use crate::routing::ConnId;
+use crate::websocket::TextFrame;
 
 /// A client catching up on one match from the Redis history.
 #[derive(Debug)]
