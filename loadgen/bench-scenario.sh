@@ -13,6 +13,12 @@
 # Profiling: PERF_DATA=/tmp/s2.perf PERF_DELAY_SECS=6 PERF_SECS=8 loadgen/bench-scenario.sh s2
 # samples the service with `perf record` (flat, 999 Hz) for PERF_SECS seconds, starting
 # PERF_DELAY_SECS seconds after the load generator starts (after connecting, during publishing).
+#
+# Instruction counts: CALLGRIND_OUT=/tmp/s.callgrind runs the service under
+# `valgrind --tool=callgrind` (about 50 times slower, so use small custom runs); the total
+# instruction count (`callgrind_annotate FILE | head`) does not depend on what else the machine
+# is doing, unlike CPU seconds. Differences between two runs that differ only in clients or
+# events give instructions per connection or per delivery.
 set -euo pipefail
 
 scenario=${1:?usage: $0 <s1|s2|s3|s4|s5|custom> [loadgen flags...]}
@@ -47,7 +53,9 @@ log=${TMPDIR:-/tmp}/scoreline-bench-$service_port.log
 if [[ ${SERVER:-scoreline} == raw ]]; then
     "$bin/raw-fanout" "127.0.0.1:$service_port" "redis://127.0.0.1:$redis_port/" >"$log" 2>&1 &
 else
-    RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$service_port" \
+    RUST_LOG=${RUST_LOG:-warn} \
+        ${CALLGRIND_OUT:+valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT"} \
+        "$bin/scoreline-service" --listen "127.0.0.1:$service_port" \
         --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
         ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$log" 2>&1 &
 fi
@@ -68,7 +76,7 @@ ready() {
         curl -fsS "http://127.0.0.1:$service_port/readyz" >/dev/null 2>&1
     fi
 }
-for _ in $(seq 100); do
+for _ in $(seq "${READY_TRIES:-100}"); do
     if ready; then
         break
     fi

@@ -88,10 +88,13 @@ where
         Ok(answer) => answer,
         Err(refusal) => return upgrade::refuse(&mut framed, refusal).await,
     };
-    if let Some((reader, writer)) =
-        upgrade::switch_protocols(framed, answer, MAX_MESSAGE_BYTES).await
+    if let Some((reader, mut writer)) = upgrade::switch_protocols(framed, answer, MAX_MESSAGE_BYTES)
     {
-        echo(reader, writer).await;
+        // The client waits for the 101 before sending anything: send it now.
+        let answered = tokio::time::timeout(Duration::from_secs(5), writer.flush()).await;
+        if matches!(answered, Ok(Ok(()))) {
+            echo(reader, writer).await;
+        }
     }
 }
 
@@ -104,7 +107,7 @@ where
 {
     let close = loop {
         match reader.next().await {
-            Ok(Incoming::Text(text)) => writer.queue_text(text),
+            Ok(Incoming::Text(text)) => writer.queue_text(text.into()),
             Ok(Incoming::Binary(bytes)) => writer.queue_binary(bytes),
             Ok(Incoming::Ping(payload)) => writer.queue_pong(payload),
             Ok(Incoming::Pong) => {}

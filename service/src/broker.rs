@@ -521,6 +521,11 @@ impl RedisBroker {
                         canary.returned(payload);
                         continue;
                     }
+                    if canary.is_anothers(channel) {
+                        // Another instance on the same Redis checking its own subscription:
+                        // not an event, and nothing wrong with it.
+                        continue;
+                    }
                     match parse_message(&self.settings.channel_prefix, channel, payload) {
                         Ok(event) => {
                             let inbound = InboundEvent { event, received_at: Instant::now() };
@@ -615,6 +620,8 @@ impl RedisBroker {
 struct Canary {
     /// `<prefix>$canary/<random id>`: under the subscribed pattern, never a valid topic.
     channel: String,
+    /// Length of `<prefix>$canary/`, which every instance's canary channel starts with.
+    family_len: usize,
     /// When the oldest unanswered canary was sent.
     waiting_since: Option<Instant>,
     sent: u64,
@@ -625,9 +632,11 @@ struct Canary {
 
 impl Canary {
     fn new(prefix: &str) -> Canary {
+        let family_len = format!("{prefix}$canary/").len();
         let channel = format!("{prefix}$canary/{:016x}", rand::random::<u64>());
         Canary {
             channel,
+            family_len,
             waiting_since: None,
             sent: 0,
             last_delivery: Instant::now(),
@@ -652,6 +661,12 @@ impl Canary {
             let seconds = since.elapsed().as_secs_f64();
             metrics::gauge!(telemetry::CANARY_ROUND_TRIP_SECONDS).set(seconds);
         }
+    }
+
+    /// Whether `channel` is the canary of another instance subscribed to the same Redis (every
+    /// instance sees every instance's canaries under the pattern it subscribes to).
+    fn is_anothers(&self, channel: &str) -> bool {
+        channel != self.channel && channel.starts_with(&self.channel[..self.family_len])
     }
 
     /// The subscription delivered a message (any message).
@@ -745,5 +760,15 @@ mod tests {
             parse_message("scores:", "scores:football/pl/a-b", b"{not json"),
             Err(BadMessage::BadEvent(_))
         ));
+    }
+
+    #[test]
+    fn another_instances_canary_is_recognised_and_an_event_is_not() {
+        let ours = Canary::new("scores:");
+        let theirs = Canary::new("scores:");
+        assert!(ours.is_anothers(&theirs.channel));
+        assert!(!ours.is_anothers(&ours.channel));
+        assert!(!ours.is_anothers("scores:football/pl/a-b"));
+        assert!(!ours.is_anothers("other:$canary/0123456789abcdef"));
     }
 }

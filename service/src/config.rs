@@ -149,6 +149,13 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_IDLE_TIMEOUT_SECS", default_value_t = 45)]
     pub idle_timeout_secs: u64,
 
+    /// Seconds a new connection has to send its whole HTTP request (the WebSocket upgrade
+    /// included) before it is answered 408 and closed, so idle sockets cannot hold slots. In a
+    /// storm of 100,000 reconnecting clients on a loaded machine, 5 s was too short for one in
+    /// eight of them (docs/benchmarks.md, C100k).
+    #[arg(long, env = "SCORELINE_REQUEST_TIMEOUT_SECS", default_value_t = 5)]
+    pub request_timeout_secs: u64,
+
     /// Seconds to let connections drain at shutdown.
     #[arg(long, env = "SCORELINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use bytestring::ByteString;
+use crate::websocket::TextFrame;
 
 /// One event of the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct Recorded {
     pub seq: u64,
     /// The frame clients got; `None` for an event that could not apply and was skipped (a
     /// counted no-op that clients never see, but that holds its seq).
-    pub frame: Option<ByteString>,
+    pub frame: Option<TextFrame>,
     /// A digest of the event's content (see `hub::fingerprint`), to tell a duplicate from a
     /// different event published under the same seq.
     pub fingerprint: u64,
@@ -69,7 +69,7 @@ impl RecentEvents {
 
     /// The frames of every event after `after_seq`, if all of them are held (skipped events have
     /// none).
-    pub fn after(&self, after_seq: u64) -> Option<impl Iterator<Item = &ByteString>> {
+    pub fn after(&self, after_seq: u64) -> Option<impl Iterator<Item = &TextFrame>> {
         let first = self.events.front().map_or(u64::MAX, |first| first.seq);
         let last = self.events.back().map_or(0, |last| last.seq);
         if after_seq >= last || after_seq + 1 < first {

@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytestring::ByteString;
 use scoreline_feed::Position;
 use scoreline_protocol::{
     ApplyError, Delivery, ErrorCode, EventDraft, MatchSnapshot, MatchStatus, MatchSummary,
@@ -44,6 +43,7 @@ use crate::mailbox::{CoalesceId, Mailbox, Outbound, Pushed};
 use crate::matches::{MatchStore, Rejected, StatusFilter, StoreLimits};
 use crate::routing::{ConnId, Routes};
 use crate::telemetry;
+use crate::websocket::TextFrame;
 
 /// How often dirty snapshots are handed to the store and finished matches evicted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
@@ -415,7 +415,7 @@ impl Hub {
             return;
         }
         let mut resumed = Vec::new();
-        let mut replay: Vec<ByteString> = Vec::new();
+        let mut replay: Vec<TextFrame> = Vec::new();
         let mut resyncs = Vec::new();
         for (topic, point) in resume {
             if !topics.iter().any(|subscribed| subscribed.covers(topic)) {
@@ -598,7 +598,7 @@ impl Hub {
         event.prev_critical_seq = Some(accepted.prev_critical_seq);
         let match_topic = event.match_topic.clone();
         let seq = event.seq;
-        // Serialised once; every recipient shares these bytes.
+        // Serialised and framed once; every recipient shares these bytes.
         let text = event_frame(&event);
         self.matches.remember(
             match_topic.as_str(),
@@ -753,10 +753,10 @@ impl Hub {
     }
 }
 
-/// The frame that carries one event to clients.
-fn event_frame(event: &ScoreEvent) -> ByteString {
+/// The frame that carries one event to clients, encoded once for all of them.
+fn event_frame(event: &ScoreEvent) -> TextFrame {
     // `ServerMessage::Event` owns its event; the clone is paid once per event, not per recipient.
-    ServerMessage::Event(event.clone()).to_json().into()
+    TextFrame::new(&ServerMessage::Event(event.clone()).to_json())
 }
 
 fn reason_label(reason: ResyncReason) -> &'static str {

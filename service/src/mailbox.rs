@@ -19,14 +19,16 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use bytestring::ByteString;
 use tokio::sync::Notify;
 
-/// One serialised frame on its way to a client. The text is shared by every recipient.
+use crate::websocket::TextFrame;
+
+/// One frame on its way to a client, already encoded: the same bytes, shared, go to every
+/// recipient.
 #[derive(Debug, Clone)]
 pub struct Outbound {
     /// The JSON text frame.
-    pub text: ByteString,
+    pub text: TextFrame,
     /// When the service received the event this frame carries, for the latency histogram.
     pub received_at: Option<Instant>,
     /// When that event happened at its source (its `ts_ms`), for the source-to-screen histogram.
@@ -37,7 +39,7 @@ pub struct Outbound {
 
 impl Outbound {
     /// A frame that must be delivered in order.
-    pub fn critical(text: impl Into<ByteString>) -> Outbound {
+    pub fn critical(text: impl Into<TextFrame>) -> Outbound {
         Outbound {
             text: text.into(),
             received_at: None,
@@ -240,7 +242,7 @@ mod tests {
 
     fn clock(match_topic: &str, text: &str) -> Outbound {
         Outbound {
-            text: text.to_owned().into(),
+            text: text.into(),
             received_at: None,
             source_ms: None,
             coalesce: Some(CoalesceId(format!("{match_topic}#clock").into())),

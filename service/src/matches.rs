@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, Range};
 
-use crate::history::{RecentEvents, Recorded};
-
-use bytestring::ByteString;
 use scoreline_protocol::wire::listing_order;
 use scoreline_protocol::{
     ApplyError, MatchSnapshot, MatchStatus, MatchTopic, ScoreEvent, Topic, apply,
 };
+
+use crate::history::{RecentEvents, Recorded};
+use crate::websocket::TextFrame;
 
 /// Which statuses a listing keeps: any, or a set of them.
 ///
@@ -422,7 +422,7 @@ impl MatchStore {
     }
 
     /// Records the frame of an event just applied, for resuming clients.
-    pub fn remember(&mut self, topic: &str, seq: u64, frame: ByteString, fingerprint: u64) {
+    pub fn remember(&mut self, topic: &str, seq: u64, frame: TextFrame, fingerprint: u64) {
         if let Some(entry) = self.matches.get_mut(topic) {
             let recorded = Recorded {
                 seq,

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_http::ws::{CloseCode, CloseReason};
-use bytestring::ByteString;
 use futures_util::FutureExt;
 use scoreline_protocol::{
     ClientMessage, ErrorCode, MatchTopic, ResumePoint, ServerMessage, Topic, TopicError,
@@ -33,7 +32,9 @@ use crate::hub::{Command, HubHandle};
 use crate::mailbox::{Mailbox, MailboxLimits, Outbound, QueueState};
 use crate::routing::ConnId;
 use crate::telemetry;
-use crate::websocket::{self, FrameReader, FrameWriter, Incoming, ReadError, echo_close, reason};
+use crate::websocket::{
+    self, FrameReader, FrameWriter, Incoming, ReadError, TextFrame, echo_close, reason,
+};
 
 /// How a session behaves; derived from the configuration once.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +62,7 @@ pub async fn run<R, W>(
     conn: ConnId,
     hub: HubHandle,
     settings: SessionSettings,
-    welcome: ByteString,
+    welcome: TextFrame,
     shutdown: CancellationToken,
 ) where
     R: AsyncRead + Unpin,

@@ -310,7 +310,9 @@ impl Application {
                     .map_err(|error: actix_web::Error| error.error_response());
                 HttpService::build()
                     .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
-                    .client_request_timeout(Duration::from_secs(5))
+                    .client_request_timeout(Duration::from_secs(
+                        $state.config.request_timeout_secs.max(1),
+                    ))
                     .client_disconnect_timeout(Duration::from_secs(1))
                     .tcp_nodelay(true)
                     .local_addr(address)

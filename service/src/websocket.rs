@@ -6,10 +6,18 @@
 //! of memory each, and at a million frames a second a large share of the CPU
 //! (`docs/benchmarks.md`). Here the upgrade hands over the socket itself ([`crate::upgrade`]):
 //! the [`FrameReader`] keeps a buffer only as large as the last request, and the [`FrameWriter`]
-//! encodes a whole queue of frames into one buffer, written with as few system calls as the
-//! socket allows, then lets a large buffer go. The frame format itself (masking, lengths, control
-//! frames) is actix-http's [`Codec`], the one actix-ws uses too.
+//! writes a whole queue of frames with one system call.
+//!
+//! Server frames are not masked (RFC 6455 §5.1), so a text frame's bytes are the same for every
+//! client: a [`TextFrame`] is encoded once, header and payload together, by whoever builds the
+//! message (the hub, for an event going to 10,000 fans), and each session queues a shared
+//! reference to it. A session with one frame to send (a fan between two events) writes those
+//! shared bytes as they are: nothing is encoded or copied per connection. A backlog of several
+//! frames is copied into one buffer and written at once; on loopback a vectored write of 32
+//! small frames took more kernel time than copying them (`docs/benchmarks.md`). Client frames
+//! and the server's control frames go through actix-http's [`Codec`], the one actix-ws uses too.
 
+use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
@@ -25,6 +33,83 @@ const READ_CHUNK: usize = 512;
 /// A buffer that grew past this is released once empty, so a connection that once received a
 /// burst (or sent a big request) does not keep the memory while idle.
 const RETAINED_BUFFER: usize = 4096;
+
+/// Longest header of a server frame: 2 bytes, then a 64-bit length (RFC 6455 §5.2).
+const MAX_HEADER: usize = 10;
+
+/// A text frame exactly as the server sends it, header and payload in one shared buffer. Cloning
+/// it is a reference count, so one frame built for an event is written to every recipient.
+///
+/// It dereferences to its text, which is what tests and logs look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextFrame {
+    /// The frame on the wire: FIN + text opcode, the length, the payload (servers do not mask).
+    wire: Bytes,
+    /// Where the payload starts in `wire`.
+    header_len: u8,
+}
+
+impl TextFrame {
+    /// Encodes `text` as one final, unmasked text frame.
+    pub fn new(text: &str) -> TextFrame {
+        let mut wire = BytesMut::with_capacity(MAX_HEADER + text.len());
+        wire.extend_from_slice(&[0x80 | 0x1]); // FIN, opcode 1 (text)
+        let len = text.len();
+        if len < 126 {
+            wire.extend_from_slice(&[len as u8]);
+        } else if let Ok(len) = u16::try_from(len) {
+            wire.extend_from_slice(&[126]);
+            wire.extend_from_slice(&len.to_be_bytes());
+        } else {
+            wire.extend_from_slice(&[127]);
+            wire.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        let header_len = wire.len() as u8;
+        wire.extend_from_slice(text.as_bytes());
+        TextFrame {
+            wire: wire.freeze(),
+            header_len,
+        }
+    }
+
+    /// The bytes to write.
+    pub fn wire(&self) -> &Bytes {
+        &self.wire
+    }
+
+    /// The message.
+    pub fn as_str(&self) -> &str {
+        // Built from a `str` in `new`, so this is always text: an empty string here would only
+        // ever show a bug, never serve one.
+        std::str::from_utf8(&self.wire[usize::from(self.header_len)..]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for TextFrame {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for TextFrame {
+    fn from(text: &str) -> TextFrame {
+        TextFrame::new(text)
+    }
+}
+
+impl From<String> for TextFrame {
+    fn from(text: String) -> TextFrame {
+        TextFrame::new(&text)
+    }
+}
+
+impl From<ByteString> for TextFrame {
+    fn from(text: ByteString) -> TextFrame {
+        TextFrame::new(&text)
+    }
+}
 
 /// A complete message from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,7 +445,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 #[derive(Debug)]
 pub struct FrameWriter<W> {
     io: W,
-    buf: BytesMut,
+    /// Whole frames waiting, oldest first; the first may be partly written already. Text frames
+    /// are shared with every other recipient; control frames are encoded here.
+    queued: FrameQueue,
+    /// Bytes in `queued`.
+    pending: usize,
+    /// Encodes the control frames (and the echo server's binary frames).
     codec: Codec,
 }
 
@@ -369,14 +459,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub fn new(io: W) -> FrameWriter<W> {
         FrameWriter {
             io,
-            buf: BytesMut::new(),
+            queued: FrameQueue::Empty,
+            pending: 0,
             codec: Codec::new(),
         }
     }
 
-    /// Encodes a text frame behind those already queued.
-    pub fn queue_text(&mut self, text: ByteString) {
-        self.queue(Message::Text(text));
+    /// Queues an encoded text frame behind those already queued.
+    pub fn queue_text(&mut self, frame: TextFrame) {
+        self.queue_wire(frame.wire);
     }
 
     /// Encodes a binary frame behind those already queued (the service itself sends none; the
@@ -401,32 +492,67 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 
     fn queue(&mut self, message: Message) {
+        let mut wire = BytesMut::new();
         // The server codec fails only on continuation frames, which are never sent.
-        if let Err(error) = self.codec.encode(message, &mut self.buf) {
+        if let Err(error) = self.codec.encode(message, &mut wire) {
             tracing::error!(%error, "could not encode a WebSocket frame");
+            return;
         }
+        self.queue_wire(wire.freeze());
+    }
+
+    /// Queues bytes that are already on-the-wire form behind those queued: the handshake's `101`
+    /// answer, so it leaves with the first frames.
+    pub fn queue_encoded(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.queue_wire(bytes);
+        }
+    }
+
+    fn queue_wire(&mut self, wire: Bytes) {
+        self.pending += wire.len();
+        self.queued.push(wire);
     }
 
     /// Bytes queued and not yet written.
     pub fn pending(&self) -> usize {
-        self.buf.len()
+        self.pending
     }
 
     /// Writes everything queued. Cancel-safe: whatever was not written yet stays queued, in
     /// order, so frames are never cut in half by a `select!` that gives up on a slow client.
     pub async fn flush(&mut self) -> io::Result<()> {
-        while !self.buf.is_empty() {
-            let written = self.io.write(&self.buf).await?;
+        if let FrameQueue::Many(_) = self.queued {
+            // Several frames (a fan catching up, or a ping behind an event): one buffer, one
+            // write. A partly written first frame keeps its place at the front.
+            let mut joined = BytesMut::with_capacity(self.pending);
+            while let Some(wire) = self.queued.pop_front() {
+                joined.extend_from_slice(&wire);
+            }
+            self.queued.push(joined.freeze());
+        }
+        while let Some(wire) = self.queued.front_mut() {
+            let written = self.io.write(wire).await?;
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            self.buf.advance(written);
+            self.consume(written);
         }
         self.io.flush().await?;
-        if self.buf.capacity() > RETAINED_BUFFER {
-            self.buf = BytesMut::new();
-        }
         Ok(())
+    }
+
+    /// Drops what a write took from the front of the queue.
+    fn consume(&mut self, mut written: usize) {
+        self.pending -= written;
+        while let Some(front) = self.queued.front_mut() {
+            if written < front.len() {
+                front.advance(written);
+                return;
+            }
+            written -= front.len();
+            self.queued.pop_front();
+        }
     }
 
     /// Ends the sending direction (TCP FIN, or TLS close-notify then FIN).
@@ -435,8 +561,59 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
+/// The frames a [`FrameWriter`] has waiting. Nearly always none or one (a fan gets one event per
+/// wake-up), so those take no memory of their own; a backlog gets a queue that is freed as soon
+/// as it is written, so an idle connection holds no buffer at all.
+#[derive(Debug, Default)]
+enum FrameQueue {
+    /// Nothing waiting.
+    #[default]
+    Empty,
+    /// One frame.
+    One(Bytes),
+    /// Two or more, oldest first.
+    Many(VecDeque<Bytes>),
+}
+
+impl FrameQueue {
+    fn push(&mut self, wire: Bytes) {
+        *self = match std::mem::take(self) {
+            FrameQueue::Empty => FrameQueue::One(wire),
+            FrameQueue::One(first) => FrameQueue::Many(VecDeque::from([first, wire])),
+            FrameQueue::Many(mut many) => {
+                many.push_back(wire);
+                FrameQueue::Many(many)
+            }
+        };
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Bytes> {
+        match self {
+            FrameQueue::Empty => None,
+            FrameQueue::One(only) => Some(only),
+            FrameQueue::Many(many) => many.front_mut(),
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Bytes> {
+        match std::mem::take(self) {
+            FrameQueue::Empty => None,
+            FrameQueue::One(only) => Some(only),
+            FrameQueue::Many(mut many) => {
+                let front = many.pop_front();
+                if !many.is_empty() {
+                    *self = FrameQueue::Many(many);
+                }
+                front
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+
     use actix_http::ws::CloseCode;
     use tokio::io::duplex;
 
@@ -688,7 +865,7 @@ mod tests {
         let (client, server) = duplex(1 << 16);
         let mut writer = FrameWriter::new(server);
         writer.queue_text("one".into());
-        writer.queue_text("two".into());
+        writer.queue_text(TextFrame::new("two"));
         writer.queue_ping();
         writer.queue_close(Some(CloseCode::Away.into()));
         writer.flush().await.unwrap();
@@ -743,5 +920,100 @@ mod tests {
             codec.decode(&mut wire).unwrap(),
             Some(Frame::Text(Bytes::from_static(b"next")))
         );
+    }
+
+    #[test]
+    fn a_text_frame_is_what_the_codec_would_send_at_every_length_class() {
+        // 125 fits the 7-bit length, 126 and 65,535 take 16 bits, 65,536 takes 64.
+        for len in [0, 1, 125, 126, 65_535, 65_536] {
+            let text = "x".repeat(len);
+            let frame = TextFrame::new(&text);
+            let mut expected = BytesMut::new();
+            Codec::new()
+                .encode(Message::Text(text.clone().into()), &mut expected)
+                .unwrap();
+            assert_eq!(frame.wire(), &expected.freeze(), "length {len}");
+            assert_eq!(frame.as_str(), text);
+        }
+    }
+
+    /// A socket that takes at most `per_call` bytes per write, like a nearly full send buffer,
+    /// recording what it got.
+    struct Trickle {
+        got: Vec<u8>,
+        per_call: usize,
+        calls: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.calls += 1;
+            let take = buf.len().min(self.per_call);
+            self.got.extend_from_slice(&buf[..take]);
+            std::task::Poll::Ready(Ok(take))
+        }
+
+        fn poll_flush(
+            self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_cut_anywhere_still_send_every_frame_whole_and_in_order() {
+        let shared = TextFrame::new("a goal, shared by every fan");
+        for per_call in [1, 5, 7, 64, 4096] {
+            let mut writer = FrameWriter::new(Trickle {
+                got: Vec::new(),
+                per_call,
+                calls: 0,
+            });
+            writer.queue_text(shared.clone());
+            writer.queue_ping();
+            for n in 0..100 {
+                writer.queue_text(TextFrame::new(&format!("event {n}")));
+            }
+            let queued = writer.pending();
+            writer.flush().await.unwrap();
+            assert_eq!(writer.pending(), 0);
+            let Trickle { got, calls, .. } = writer.io;
+            assert_eq!(got.len(), queued, "{per_call} bytes per write");
+            if per_call == 4096 {
+                // The whole backlog fits: one write.
+                assert_eq!(calls, 1);
+            }
+            let mut wire = BytesMut::from(&got[..]);
+            let mut codec = Codec::new().client_mode();
+            assert_eq!(
+                codec.decode(&mut wire).unwrap(),
+                Some(Frame::Text(Bytes::from_static(
+                    b"a goal, shared by every fan"
+                )))
+            );
+            assert_eq!(
+                codec.decode(&mut wire).unwrap(),
+                Some(Frame::Ping(Bytes::new()))
+            );
+            for n in 0..100 {
+                assert_eq!(
+                    codec.decode(&mut wire).unwrap(),
+                    Some(Frame::Text(Bytes::from(format!("event {n}"))))
+                );
+            }
+            assert!(wire.is_empty());
+        }
     }
 }

@@ -22,10 +22,14 @@ use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// Frames queued per client before it counts as too slow and is dropped.
 const QUEUE: usize = 1024;
+
+/// Bytes read from a client at a time (its requests are a few hundred bytes).
+const READ_BUFFER: usize = 4096;
 
 type Clients = HashMap<u64, mpsc::Sender<Utf8Bytes>>;
 
@@ -151,7 +155,10 @@ async fn serve(listen: SocketAddr, redis_url: String) -> anyhow::Result<()> {
 
 async fn connection(stream: TcpStream, subscriptions: &Subscriptions) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
-    let socket = tokio_tungstenite::accept_async(stream).await?;
+    // tungstenite allocates a 128 KiB read buffer per connection by default; clients here send
+    // one small request, and a fair yardstick should not pay for memory it never uses.
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let socket = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
     let (mut sink, mut source) = socket.split();
     let id = subscriptions.next_id.fetch_add(1, Ordering::Relaxed);
     let (queue, mut frames) = mpsc::channel::<Utf8Bytes>(QUEUE);

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use bytestring::ByteString;
 use scoreline_protocol::{MatchSnapshot, ResumePoint, ResyncReason, ScoreEvent};
 
 use super::recovery::{BackfillError, BackfillRequest};
@@ -12,6 +11,7 @@ use super::{Hub, event_frame};
 use crate::history::RecentEvents;
 use crate::mailbox::Outbound;
 use crate::routing::ConnId;
+use crate::websocket::TextFrame;
 
 /// A client catching up on one match from the Redis history.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub(super) enum Resume {
     /// It has every event already.
     UpToDate,
     /// Exactly these frames, in order.
-    Replay(Vec<ByteString>),
+    Replay(Vec<TextFrame>),
     /// A fresh snapshot, because continuity cannot be proven.
     Resync(ResyncReason),
 }

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# C100k on one machine whose descriptor limit is 20,000 per process (issue 14): INSTANCES service
+# processes on one private redis-server, each with its own load generator of CLIENTS clients, all
+# run at once. Each load generator names its own topics (`football/loadgen-<run id>/...`), so the
+# instances share Redis and nothing else, as independent Scoreline instances do in production.
+#
+#   cargo build --release -p scoreline-loadgen -p scoreline-service
+#   loadgen/c100k.sh s3                                   # 100,002 idle fans: RSS per connection
+#   loadgen/c100k.sh s4                                   # 100,002 connect + subscribe at once
+#   loadgen/c100k.sh custom --topics 1 --rate 5 --secs 10 # one match per instance, 5 events/s
+#
+# Defaults: INSTANCES=6, CLIENTS=16667 (6 x 16,667 = 100,002). Every loadgen connects to its own
+# instance from 127.0.0.1: a local port only has to be unique per destination, so each pair has
+# the whole ephemeral range (32768-60999) to itself and no extra source address is needed.
+# Prints each load generator's one-line summary and a total; each run's JSON report and logs go
+# to $OUT (default $TMPDIR/scoreline-c100k-<scenario>/). Stops everything it started, by PID.
+set -euo pipefail
+
+scenario=${1:?usage: $0 <s3|s4|custom> [loadgen flags...]}
+shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${BIN_DIR:-$root/target/release}
+instances=${INSTANCES:-6}
+clients=${CLIENTS:-16667}
+out=${OUT:-${TMPDIR:-/tmp}/scoreline-c100k-$scenario}
+mkdir -p "$out"
+ulimit -n "$(ulimit -Hn)"
+
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 10000))
+        if ! ss -Htln "sport = :$port" | grep -q .; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+    --maxclients 1000 >"$out/redis.log" 2>&1 &
+redis_pid=$!
+service_pids=()
+service_ports=()
+for n in $(seq "$instances"); do
+    port=$(free_port)
+    RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$port" \
+        --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
+        ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$out/service-$n.log" 2>&1 &
+    service_pids+=("$!")
+    service_ports+=("$port")
+done
+# Services first in the list, so cleanup stops them before Redis.
+pids=("${service_pids[@]}" "$redis_pid")
+for port in "${service_ports[@]}"; do
+    for _ in $(seq 100); do
+        curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
+done
+free -m | awk '/Mem:/ {print "machine memory used before: " $3 " MB"}'
+
+loadgens=()
+start=$(date +%s.%N)
+for n in $(seq "$instances"); do
+    "$bin/loadgen" --scenario "$scenario" --clients "$clients" \
+        --url "ws://127.0.0.1:${service_ports[$((n - 1))]}/ws" \
+        --redis-url "redis://127.0.0.1:$redis_port/" --server-pid "${service_pids[$((n - 1))]}" \
+        "$@" >"$out/loadgen-$n.out" 2>"$out/loadgen-$n.log" &
+    loadgens+=("$!")
+    # Distinct run ids (milliseconds), hence distinct topics per load generator.
+    sleep 0.01
+done
+status=0
+for pid in "${loadgens[@]}"; do
+    wait "$pid" || status=$?
+done
+end=$(date +%s.%N)
+free -m | awk '/Mem:/ {print "machine memory used after: " $3 " MB"}'
+grep -h -v '^{' "$out"/loadgen-*.out || true
+grep -h '^{"scenario"' "$out"/loadgen-*.out >"$out/reports.jsonl" || true
+python3 - "$out/reports.jsonl" "$start" "$end" <<'PY'
+import json, sys
+reports = [json.loads(line) for line in open(sys.argv[1])]
+wall = float(sys.argv[3]) - float(sys.argv[2])
+subscribed = sum(r["subscribed"] for r in reports)
+planned = sum(r["plan"]["readers"] for r in reports)
+lost = sum(r["lost"] for r in reports)
+servers = [r.get("server") or {} for r in reports]
+rss = [s["rss_per_connection_bytes"] for s in servers if s.get("rss_per_connection_bytes")]
+print(f"instances {len(reports)}: {subscribed}/{planned} subscribed, lost {lost}, "
+      f"slowest instance connect+subscribe {max(r['connect_all_secs'] for r in reports):.2f} s, "
+      f"load generators' wall time {wall:.1f} s")
+if rss:
+    print(f"RSS per connection by instance: {', '.join(f'{x:.0f}' for x in rss)} B "
+          f"(mean {sum(rss) / len(rss):.0f} B)")
+p99 = [r["latency"]["p99_ms"] for r in reports if r["latency"].get("p99_ms")]
+if p99:
+    print(f"p99 by instance: {', '.join(f'{x:.1f}' for x in p99)} ms (max {max(p99):.1f} ms)")
+PY
+exit "$status"
