@@ -7,9 +7,10 @@
 //! items stamped in between, through the same shared frames live fans got. A fan joining a group
 //! gets each match as it stood at the group's moment, so the next items follow it exactly.
 //!
-//! Why groups by delay: a tick costs, per group, one look at each match line (an O(1) rejection
-//! for lines with nothing new) plus the sends that are due, whatever the number of fans; the
-//! number of groups is bounded by the distinct delays in use (at most `--max-delay-secs` + 1).
+//! Why groups by delay: a tick costs, per group, a look at the matches with items in its last
+//! quarter second ([`Activity`]) plus the sends that are due, whatever the number of fans or of
+//! quiet matches; the number of groups is bounded by the distinct delays in use (at most
+//! `--max-delay-secs`).
 //!
 //! A live fan is in `Hub::routes` with its topics; a delayed fan stays there as a connection
 //! (replies and `watching` counts reach it the same way) with its topics in its group's index
