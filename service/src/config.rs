@@ -54,7 +54,7 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: Option<String>,
 
-    /// Origins allowed to open WebSockets (e.g. https://fans.example); any when none is given.
+    /// Origins allowed to open WebSockets (e.g. `https://fans.example`); any when none is given.
     /// Clients that send no Origin header (non-browsers) are always allowed.
     #[arg(
         long = "allowed-origin",

@@ -6,7 +6,7 @@
 //! the sockets. Sessions and the broker reach it through a cloneable [`HubHandle`].
 //!
 //! The hub never writes to a socket; it pushes one shared frame per event into each recipient's
-//! [`Mailbox`](crate::mailbox::Mailbox).
+//! [`Mailbox`].
 //!
 //! It also keeps delivery gap-free. An event that skips `seq` values is held while the missing
 //! events are read back from the match's history in Redis ([`BackfillRequest`]); the held events

@@ -3,7 +3,7 @@
 //! Pushes live score events from Redis to WebSocket clients subscribed to their topics.
 //!
 //! The path of one event: [`broker`] receives it from Redis (one pattern subscription) and hands
-//! it to the [`hub`] task, which applies it to the match's snapshot ([`matches`]), serialises it
+//! it to the [`hub`] task, which applies it to the match's snapshot ([`mod@matches`]), serialises it
 //! once, finds its recipients ([`routing`]: a look-up per topic prefix) and pushes the shared bytes
 //! into each recipient's bounded [`mailbox`]; each connection's [`session`] task drains its mailbox
 //! to the socket. Everything up to the mailbox is plain data tested without sockets.

@@ -17,7 +17,7 @@ use crate::routing::ConnId;
 use crate::telemetry;
 
 /// A request to read a match's history after `after_seq` from the broker; the answer comes back
-/// as [`Command::Backfill`].
+/// as [`Command::Backfill`](super::Command::Backfill).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackfillRequest {
     /// The match.

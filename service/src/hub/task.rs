@@ -122,8 +122,8 @@ impl HubHandle {
     }
 }
 
-/// Starts the hub task. Changed snapshots go to `store` every [`HOUSEKEEPING_INTERVAL`]; the task
-/// ends when `shutdown` fires (after a last flush) or every handle is dropped.
+/// Starts the hub task. Changed snapshots go to `store` at every housekeeping tick (250 ms); the
+/// task ends when `shutdown` fires (after a last flush) or every handle is dropped.
 pub fn spawn(
     limits: HubLimits,
     queue_capacity: usize,
