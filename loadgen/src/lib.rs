@@ -10,7 +10,7 @@
 //! - [`tally`]: per-client order and loss accounting, publish→receive latency histograms.
 //! - [`server_stats`]: CPU seconds and RSS of a process, read from `/proc`.
 //! - [`report`]: the human line and the JSON line a run ends with.
-//! - [`run`]: the I/O: client tasks, the publisher, the phases of a run.
+//! - [`mod@run`]: the I/O: client tasks, the publisher, the phases of a run.
 //!
 //! Every run is bounded in clients and time and stops by itself; it refuses non-loopback
 //! addresses.

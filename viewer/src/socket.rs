@@ -1,5 +1,5 @@
 //! The socket adapter: the one place that touches the network. It turns `ewebsock` events into
-//! calls on the [`Session`](crate::session::Session) and its [`Action`]s into frames, and holds
+//! calls on the [`Session`] and its [`Action`]s into frames, and holds
 //! no decision of its own.
 
 use std::sync::Arc;
