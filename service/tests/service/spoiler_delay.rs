@@ -21,11 +21,28 @@ async fn publisher(redis: &RedisServer) -> Publisher<ConnectionManager> {
 }
 
 async fn happens(publisher: &mut Publisher<ConnectionManager>, kind: EventKind) -> ScoreEvent {
+    happened(publisher, kind, 0).await
+}
+
+/// Publishes an event that happened `ago_ms` before now (its feed's timestamp says so), so a
+/// test needs no sleep for it to be older than a delay.
+async fn happened(
+    publisher: &mut Publisher<ConnectionManager>,
+    kind: EventKind,
+    ago_ms: u64,
+) -> ScoreEvent {
     let draft = EventDraft {
-        ts_ms: now_ms(),
+        ts_ms: now_ms() - ago_ms,
         ..scoreline_testkit::draft(GAME, kind)
     };
     publisher.publish(&draft).await.unwrap()
+}
+
+/// Announces GAME and kicks it off, a minute ago.
+async fn kicked_off(publisher: &mut Publisher<ConnectionManager>) {
+    let announced = scoreline_testkit::scheduled("Arsenal", "Chelsea");
+    happened(publisher, announced, 61_000).await;
+    happened(publisher, EventKind::MatchStarted, 60_000).await;
 }
 
 /// Subscribes to GAME with a delay; returns the reply's delay and the match's snapshot, if any.
@@ -85,47 +102,44 @@ fn checker_from(snapshot: Option<MatchSnapshot>, delay_secs: u32) -> DeliveryChe
 
 #[tokio::test]
 async fn a_delayed_fan_gets_each_goal_the_delay_after_it_happened_and_a_live_fan_at_once() {
+    const DELAY: u32 = 3;
+    const DELAY_MS: u64 = DELAY as u64 * 1_000;
     let redis = RedisServer::start().unwrap();
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut feed = publisher(&redis).await;
-    happens(
-        &mut feed,
-        scoreline_testkit::scheduled("Arsenal", "Chelsea"),
-    )
-    .await;
-    let kickoff = happens(&mut feed, EventKind::MatchStarted).await;
+    kicked_off(&mut feed).await;
     crate::wait_for_seq(&app, GAME, 2).await;
-    // Let the kick-off be more than 2 s old, so a fan 2 s behind has seen it.
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
 
     let mut live = app.client().await.unwrap();
     crate::subscribe(&mut live, &[GAME]).await;
     let mut delayed = app.client().await.unwrap();
-    let (delay, snapshot) = subscribe_delayed(&mut delayed, 2).await;
-    assert_eq!(delay, 2);
+    let (delay, snapshot) = subscribe_delayed(&mut delayed, DELAY).await;
+    assert_eq!(delay, DELAY);
     assert_eq!(snapshot.as_ref().map(score), Some((2, 0, 0)));
-    assert!(now_ms() >= kickoff.ts_ms + 2_000);
 
     let goal = happens(&mut feed, goal(Side::Home)).await;
     let arrived = crate::next_event(&mut live).await;
     assert_eq!(arrived.seq, goal.seq);
-    assert!(now_ms() < goal.ts_ms + 1_000, "live fans are not delayed");
+    assert!(
+        now_ms() < goal.ts_ms + DELAY_MS,
+        "live fans are not delayed"
+    );
 
-    // A fan who joins a second after the goal, 2 s behind, must not see it yet.
+    // A fan who joins a second after the goal, 3 s behind, must not see it yet.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let mut late = app.client().await.unwrap();
-    let (_, late_snapshot) = subscribe_delayed(&mut late, 2).await;
-    if now_ms() < goal.ts_ms + 2_000 {
+    let (_, late_snapshot) = subscribe_delayed(&mut late, DELAY).await;
+    if now_ms() < goal.ts_ms + DELAY_MS {
         let seen = late_snapshot.as_ref().map(score);
         assert_eq!(seen, Some((2, 0, 0)), "the goal is not spoiled");
     }
 
     for (fan, snapshot) in [(&mut delayed, snapshot), (&mut late, late_snapshot)] {
-        let mut checker = checker_from(snapshot, 2);
+        let mut checker = checker_from(snapshot, DELAY);
         for (event, at) in follow(fan, &mut checker, goal.seq).await {
             assert!(
-                at >= event.ts_ms + 2_000,
-                "event {} arrived {} ms after it happened, under the 2 s delay",
+                at >= event.ts_ms + DELAY_MS,
+                "event {} arrived {} ms after it happened, under the 3 s delay",
                 event.seq,
                 at - event.ts_ms
             );
@@ -176,18 +190,12 @@ async fn changing_the_delay_resends_the_match_as_of_the_new_one_and_a_delay_too_
 
 #[tokio::test]
 async fn after_a_restart_a_delayed_fan_gets_the_match_as_it_stood_from_the_redis_history() {
-    const DELAY: u32 = 6;
+    const DELAY: u32 = 10;
     let redis = RedisServer::start().unwrap();
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut feed = publisher(&redis).await;
-    happens(
-        &mut feed,
-        scoreline_testkit::scheduled("Arsenal", "Chelsea"),
-    )
-    .await;
-    happens(&mut feed, EventKind::MatchStarted).await;
-    // The kick-off must be older than the delay, so the fan has something to see.
-    tokio::time::sleep(Duration::from_secs(u64::from(DELAY) + 1)).await;
+    // The kick-off is older than the delay, so the fan has something to see.
+    kicked_off(&mut feed).await;
     let goal = happens(&mut feed, goal(Side::Home)).await;
     crate::wait_for_seq(&app, GAME, goal.seq).await;
     assert!(
@@ -196,8 +204,8 @@ async fn after_a_restart_a_delayed_fan_gets_the_match_as_it_stood_from_the_redis
     );
     app.shutdown().await.unwrap();
 
-    // The restarted service knows the match from the store, goal included; a fan 6 s behind must
-    // still get it as it stood 6 s ago.
+    // The restarted service knows the match from the store, goal included; a fan 10 s behind must
+    // still get it as it stood 10 s ago.
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut fan = app.client().await.unwrap();
     let (_, snapshot) = subscribe_delayed(&mut fan, DELAY).await;
@@ -207,7 +215,7 @@ async fn after_a_restart_a_delayed_fan_gets_the_match_as_it_stood_from_the_redis
         "the restart took longer than the delay ({} ms): nothing left to check",
         answered_ms - goal.ts_ms
     );
-    let snapshot = snapshot.expect("the match was under way 6 s ago");
+    let snapshot = snapshot.expect("the match was under way 10 s ago");
     assert_eq!(score(&snapshot), (2, 0, 0), "no spoiler after a restart");
     assert_eq!(snapshot.home.name, "Arsenal");
 
