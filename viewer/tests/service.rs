@@ -437,9 +437,10 @@ async fn a_viewer_synced_with_a_stream_gets_each_goal_the_delay_later() -> anyho
         |s| score_is(s, 1, 1),
     )
     .await?;
-    assert!(live_at < delay / 2, "live: {live_at:?}");
+    // The upper bounds leave room for a loaded machine; the point is the order and the delay.
+    assert!(live_at < delay, "live: {live_at:?}");
     assert!(
-        delayed_at >= delay && delayed_at < delay + Duration::from_secs(2),
+        delayed_at >= delay && delayed_at < 2 * delay,
         "delayed: {delayed_at:?}"
     );
 
