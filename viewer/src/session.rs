@@ -1605,12 +1605,18 @@ mod tests {
 
     /// A session that held `held` matches, lost its connection and is connected again (as
     /// generation 2), with the requests of the new connection returned.
+    /// The connection is lost at `at_ms` and opened again straight away (a millisecond to ask,
+    /// one to connect).
+    fn reopen(session: &mut Session, at_ms: u64, reason: &str) {
+        session.lost(at_ms, reason);
+        session.command(Command::ConnectNow, at_ms + 1);
+        session.opened(at_ms + 2);
+    }
+
     fn reconnected(follows: &[&str], held: Vec<MatchSnapshot>) -> (Session, Vec<String>) {
         let mut session = connected(follows);
         session.receive_text(&subscribed(follows, held), 20);
-        session.lost(1_000, "connection reset");
-        session.command(Command::ConnectNow, 1_001);
-        session.opened(1_002);
+        reopen(&mut session, 1_000, "connection reset");
         let sent = sends(&session.take_actions());
         (session, sent)
     }
@@ -1640,9 +1646,7 @@ mod tests {
         // seq 4 was lost: 5 moves the match's seq past a hole, so seq 5 is no place to resume.
         session.receive(ServerMessage::Event(history(5)[4].clone()), 30);
         session.take_actions();
-        session.lost(40, "closed");
-        session.command(Command::ConnectNow, 41);
-        session.opened(42);
+        reopen(&mut session, 40, "closed");
         assert_eq!(
             sends(&session.take_actions())[0],
             r#"{"type":"subscribe","topics":["football"]}"#
@@ -1783,9 +1787,7 @@ mod tests {
             "the resync answered; no repair"
         );
         // The next reconnect resumes from the new epoch.
-        session.lost(2_000, "closed");
-        session.command(Command::ConnectNow, 2_001);
-        session.opened(2_002);
+        reopen(&mut session, 2_000, "closed");
         assert_eq!(
             sends(&session.take_actions())[0],
             format!(
@@ -1848,9 +1850,7 @@ mod tests {
             .collect();
         held.push(snapshot(4));
         session.receive_text(&subscribed(&["football"], held), 20);
-        session.lost(30, "closed");
-        session.command(Command::ConnectNow, 31);
-        session.opened(32);
+        reopen(&mut session, 30, "closed");
         let request = session
             .take_actions()
             .into_iter()
@@ -2561,9 +2561,7 @@ mod tests {
         let mut session = holding(3);
         session.command(Command::OpenMatch(match_topic()), 30);
         session.take_actions();
-        session.lost(40, "closed");
-        session.command(Command::ConnectNow, 41);
-        session.opened(42);
+        reopen(&mut session, 40, "closed");
         let subscribe = sends(&session.take_actions()).remove(0);
         assert!(
             subscribe.starts_with(&format!(
@@ -2782,9 +2780,7 @@ mod tests {
         session.take_actions();
         session.receive_text(&delayed_reply(&["football"], vec![snapshot(3)], 40), 1_000);
 
-        session.lost(2_000, "closed");
-        session.command(Command::ConnectNow, 2_001);
-        session.opened(2_002);
+        reopen(&mut session, 2_000, "closed");
         // The subscribe waits for the welcome: a delay above its limit would be refused whole.
         assert!(
             !sends(&session.take_actions())
@@ -2805,9 +2801,7 @@ mod tests {
         );
 
         // A server with a lower limit gets its limit; its reply holds the match there.
-        session.lost(3_000, "closed");
-        session.command(Command::ConnectNow, 3_001);
-        session.opened(3_002);
+        reopen(&mut session, 3_000, "closed");
         session.take_actions();
         session.receive(welcome(64, 30), 3_010);
         assert_eq!(
@@ -2822,9 +2816,7 @@ mod tests {
         );
 
         // A server without a spoiler delay: a live subscribe, and the board says so.
-        session.lost(4_000, "closed");
-        session.command(Command::ConnectNow, 4_001);
-        session.opened(4_002);
+        reopen(&mut session, 4_000, "closed");
         session.take_actions();
         session.receive(welcome(64, 0), 4_010);
         assert_eq!(
