@@ -90,21 +90,11 @@ pub async fn run<R, W>(
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
-    let mut batch = Vec::new();
     let sent = SentMetrics::new();
 
     let close_with: Option<CloseReason> = loop {
         let idle_deadline = tokio::time::Instant::from_std(last_heard + settings.idle_timeout);
-        match flush(
-            &mut writer,
-            &sent,
-            &mailbox,
-            &mut batch,
-            &shutdown,
-            idle_deadline,
-        )
-        .await
-        {
+        match flush(&mut writer, &sent, &mailbox, &shutdown, idle_deadline).await {
             Flushed::Done => {}
             Flushed::PeerGone => break None,
             Flushed::Overflowed => {
@@ -122,7 +112,7 @@ pub async fn run<R, W>(
                 // Drain what is already queued, briefly, then say goodbye.
                 let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
                 let never = CancellationToken::new();
-                let _ = flush(&mut writer, &sent, &mailbox, &mut batch, &never, deadline).await;
+                let _ = flush(&mut writer, &sent, &mailbox, &never, deadline).await;
                 break Some(reason(CloseCode::Away, "server shutting down"));
             }
             () = mailbox.ready() => {}
@@ -203,13 +193,14 @@ async fn flush<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
     sent: &SentMetrics,
     mailbox: &Mailbox,
-    batch: &mut Vec<Outbound>,
     shutdown: &CancellationToken,
     idle_deadline: tokio::time::Instant,
 ) -> Flushed {
     loop {
-        if mailbox.drain_into(batch) == QueueState::Overflowed {
-            batch.clear();
+        // The frames come with the mailbox's buffer, freed once written: an idle connection
+        // keeps no queue buffer (see `Queue::take`).
+        let (batch, state) = mailbox.take();
+        if state == QueueState::Overflowed {
             return Flushed::Overflowed;
         }
         if batch.is_empty() && writer.pending() == 0 {
@@ -219,7 +210,7 @@ async fn flush<W: AsyncWrite + Unpin>(
         let oldest_source_ms = batch.iter().filter_map(|frame| frame.source_ms).min();
         let frames = batch.len();
         let before = writer.pending();
-        for frame in batch.drain(..) {
+        for frame in batch {
             writer.queue_text(frame.text);
         }
         let bytes = writer.pending() - before;
