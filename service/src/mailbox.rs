@@ -15,10 +15,10 @@
 //! and keeps a rule clients can rely on: a connection that is open has received every score event
 //! of its subscriptions, in order.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use smallvec::SmallVec;
 use tokio::sync::Notify;
 
 use crate::websocket::TextFrame;
@@ -76,10 +76,17 @@ pub enum Pushed {
     Closed,
 }
 
+/// Frames waiting for one connection, oldest first. One frame (the usual case: one event per
+/// wake-up) is held inline, so neither its push nor its drain allocates; a backlog spills to the
+/// heap, and its buffer leaves with the frames ([`Queue::take`]), so an idle connection holds no
+/// buffer. A `VecDeque` kept its buffer (4 frames of 88 B from the first push) for the life of
+/// the connection: 352–704 B of every idle connection (`docs/benchmarks.md`, issue 14, session 5).
+pub type Frames = SmallVec<[Outbound; 1]>;
+
 /// The queue itself: plain data, tested without any runtime.
 #[derive(Debug)]
 pub struct Queue {
-    frames: VecDeque<Outbound>,
+    frames: Frames,
     critical: usize,
     limits: MailboxLimits,
     state: QueueState,
@@ -100,7 +107,7 @@ impl Queue {
     /// An empty, open queue.
     pub fn new(limits: MailboxLimits) -> Queue {
         Queue {
-            frames: VecDeque::new(),
+            frames: Frames::new(),
             critical: 0,
             limits,
             state: QueueState::Open,
@@ -127,9 +134,9 @@ impl Queue {
         } else {
             self.critical += 1;
         }
-        self.frames.push_back(frame);
+        self.frames.push(frame);
         if self.critical > self.limits.max_critical || self.frames.len() > self.limits.max_frames {
-            self.frames = VecDeque::new();
+            self.frames = Frames::new();
             self.critical = 0;
             self.state = QueueState::Overflowed;
             return Pushed::Overflowed;
@@ -142,11 +149,8 @@ impl Queue {
         out.extend(self.take());
     }
 
-    /// Takes every waiting frame, oldest first, with the queue's buffer: an idle connection then
-    /// holds no buffer here. Keeping the emptied buffer for the next push cost each idle
-    /// connection 352 B or more (a `VecDeque` grows to 4 frames of 88 B at its first push), for
-    /// one allocation saved per wake-up; measured in `docs/benchmarks.md` (issue 14, session 5).
-    pub fn take(&mut self) -> VecDeque<Outbound> {
+    /// Takes every waiting frame, oldest first, with the buffer of a backlog (see [`Frames`]).
+    pub fn take(&mut self) -> Frames {
         self.critical = 0;
         std::mem::take(&mut self.frames)
     }
@@ -210,7 +214,7 @@ impl Mailbox {
 
     /// Takes every waiting frame, oldest first, with the queue's buffer (see [`Queue::take`]);
     /// returns the queue's state too.
-    pub fn take(&self) -> (VecDeque<Outbound>, QueueState) {
+    pub fn take(&self) -> (Frames, QueueState) {
         let mut queue = self.lock();
         (queue.take(), queue.state())
     }

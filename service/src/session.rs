@@ -197,23 +197,18 @@ async fn flush<W: AsyncWrite + Unpin>(
     idle_deadline: tokio::time::Instant,
 ) -> Flushed {
     loop {
-        // The frames come with the mailbox's buffer, freed once written: an idle connection
-        // keeps no queue buffer (see `Queue::take`).
-        let (batch, state) = mailbox.take();
-        if state == QueueState::Overflowed {
+        let Some(Batch {
+            frames,
+            bytes,
+            oldest,
+            oldest_source_ms,
+        }) = queue_waiting(writer, mailbox)
+        else {
             return Flushed::Overflowed;
-        }
-        if batch.is_empty() && writer.pending() == 0 {
+        };
+        if frames == 0 && writer.pending() == 0 {
             return Flushed::Done;
         }
-        let oldest = batch.iter().find_map(|frame| frame.received_at);
-        let oldest_source_ms = batch.iter().filter_map(|frame| frame.source_ms).min();
-        let frames = batch.len();
-        let before = writer.pending();
-        for frame in batch {
-            writer.queue_text(frame.text);
-        }
-        let bytes = writer.pending() - before;
         let mut write = std::pin::pin!(writer.flush());
         // Usually the socket takes everything at once; only a write that has to wait needs the
         // watchers below (and their timer).
@@ -247,6 +242,44 @@ async fn flush<W: AsyncWrite + Unpin>(
             sent.source_latency.record(behind_ms as f64 / 1000.0);
         }
     }
+}
+
+/// What [`queue_waiting`] moved from the mailbox to the writer, for the metrics of its write.
+struct Batch {
+    frames: usize,
+    bytes: usize,
+    /// When the service received the oldest event among them.
+    oldest: Option<Instant>,
+    /// The oldest source timestamp among them.
+    oldest_source_ms: Option<u64>,
+}
+
+/// Moves every frame waiting in the mailbox into the writer; `None` if the mailbox overflowed.
+/// Not async, so the frames (one of them inline, see `mailbox::Frames`) never take room in the
+/// session's future: only what is left of them, the few figures of [`Batch`], waits for the
+/// write. They come with the buffer of a backlog, freed here, so an idle connection keeps none.
+fn queue_waiting<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
+    mailbox: &Mailbox,
+) -> Option<Batch> {
+    let (waiting, state) = mailbox.take();
+    if state == QueueState::Overflowed {
+        return None;
+    }
+    let batch = Batch {
+        frames: waiting.len(),
+        bytes: 0,
+        oldest: waiting.iter().find_map(|frame| frame.received_at),
+        oldest_source_ms: waiting.iter().filter_map(|frame| frame.source_ms).min(),
+    };
+    let before = writer.pending();
+    for frame in waiting {
+        writer.queue_text(frame.text);
+    }
+    Some(Batch {
+        bytes: writer.pending() - before,
+        ..batch
+    })
 }
 
 /// The request-handling side of a connection.
@@ -641,6 +674,9 @@ mod footprint {
         );
         let bytes = std::mem::size_of_val(&session);
         assert!(bytes <= 1536, "a session future takes {bytes} bytes");
-        assert!(std::mem::size_of::<Mailbox>() <= 128);
+        // One waiting frame is held inline (`mailbox::Frames`): larger than an empty `VecDeque`,
+        // but an idle connection then holds no queue buffer at all.
+        let mailbox = std::mem::size_of::<Mailbox>();
+        assert!(mailbox <= 224, "a mailbox takes {mailbox} bytes");
     }
 }
