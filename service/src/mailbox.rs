@@ -87,6 +87,10 @@ pub type Frames = SmallVec<[Outbound; 1]>;
 #[derive(Debug)]
 pub struct Queue {
     frames: Frames,
+    /// How many frames the last backlog taken held: a new backlog gets room for as many at once,
+    /// so a connection that is always a few frames behind pays one allocation per batch, not one
+    /// per doubling.
+    last_backlog: usize,
     critical: usize,
     limits: MailboxLimits,
     state: QueueState,
@@ -108,6 +112,7 @@ impl Queue {
     pub fn new(limits: MailboxLimits) -> Queue {
         Queue {
             frames: Frames::new(),
+            last_backlog: 0,
             critical: 0,
             limits,
             state: QueueState::Open,
@@ -134,6 +139,10 @@ impl Queue {
         } else {
             self.critical += 1;
         }
+        if self.frames.len() == 1 && self.last_backlog > 1 {
+            // About to spill to the heap: size the buffer like the last backlog.
+            self.frames.reserve_exact(self.last_backlog - 1);
+        }
         self.frames.push(frame);
         if self.critical > self.limits.max_critical || self.frames.len() > self.limits.max_frames {
             self.frames = Frames::new();
@@ -152,6 +161,9 @@ impl Queue {
     /// Takes every waiting frame, oldest first, with the buffer of a backlog (see [`Frames`]).
     pub fn take(&mut self) -> Frames {
         self.critical = 0;
+        if self.frames.len() > 1 {
+            self.last_backlog = self.frames.len();
+        }
         std::mem::take(&mut self.frames)
     }
 
@@ -274,6 +286,26 @@ mod tests {
         out.into_iter()
             .map(|frame| frame.text.to_string())
             .collect()
+    }
+
+    #[test]
+    fn one_frame_stays_inline_and_a_backlog_gets_the_room_of_the_last_one() {
+        let mut queue = Queue::new(LIMITS);
+        queue.push(critical("a"));
+        assert!(!queue.frames.spilled(), "one waiting frame needs no buffer");
+        assert_eq!(texts(&mut queue), ["a"]);
+        for text in ["b", "c", "d"] {
+            queue.push(critical(text));
+        }
+        assert_eq!(texts(&mut queue), ["b", "c", "d"]);
+        assert!(!queue.frames.spilled(), "the backlog's buffer left with it");
+        queue.push(critical("g"));
+        queue.push(critical("h"));
+        assert!(
+            queue.frames.capacity() >= 3,
+            "room for a backlog like the last"
+        );
+        assert_eq!(texts(&mut queue), ["g", "h"]);
     }
 
     #[test]
