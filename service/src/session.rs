@@ -94,7 +94,7 @@ pub async fn run<R, W>(
 
     let close_with: Option<CloseReason> = loop {
         let idle_deadline = tokio::time::Instant::from_std(last_heard + settings.idle_timeout);
-        match flush(&mut writer, &sent, &mailbox, &shutdown, idle_deadline).await {
+        match flush(&mut writer, sent, &mailbox, &shutdown, idle_deadline).await {
             Flushed::Done => {}
             Flushed::PeerGone => break None,
             Flushed::Overflowed => {
@@ -112,7 +112,7 @@ pub async fn run<R, W>(
                 // Drain what is already queued, briefly, then say goodbye.
                 let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
                 let never = CancellationToken::new();
-                let _ = flush(&mut writer, &sent, &mailbox, &never, deadline).await;
+                let _ = flush(&mut writer, sent, &mailbox, &never, deadline).await;
                 break Some(reason(CloseCode::Away, "server shutting down"));
             }
             () = mailbox.ready() => {}
