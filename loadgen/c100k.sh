@@ -8,11 +8,18 @@
 #   loadgen/c100k.sh s3                                   # 100,002 idle fans: RSS per connection
 #   loadgen/c100k.sh s4                                   # 100,002 connect + subscribe at once
 #   loadgen/c100k.sh custom --topics 1 --rate 5 --secs 10 # one match per instance, 5 events/s
+#   ONE_MATCH=1 loadgen/c100k.sh custom --topics 1 --rate 5 --secs 10
+#                                       # ONE match followed by all 100,002 fans, 5 events/s
 #
 # Defaults: INSTANCES=6, CLIENTS=16667 (6 x 16,667 = 100,002). Every loadgen connects to its own
 # instance from 127.0.0.1: a local port only has to be unique per destination, so each pair has
 # the whole ephemeral range (32768-60999) to itself and no extra source address is needed.
-# Prints each load generator's one-line summary and a total; each run's JSON report and logs go
+# ONE_MATCH=1: every load generator gets the same --run-id (so the same topics) and
+# --shared-by INSTANCES; the first publishes once every process is subscribed, the others
+# --follow and measure latency from each event's ts_ms (same machine, same wall clock, up to
+# 1 ms high). Without it each load generator names and publishes its own topics, as before.
+# Prints each load generator's one-line summary and a total, with latency percentiles over
+# all processes when they report histograms (shared runs); each run's JSON report and logs go
 # to $OUT (default $TMPDIR/scoreline-c100k-<scenario>/). Stops everything it started, by PID.
 set -euo pipefail
 
@@ -74,9 +81,15 @@ done
 free -m | awk '/Mem:/ {print "machine memory used before: " $3 " MB"}'
 
 loadgens=()
+run_id=$(date +%s%3N)
 start=$(date +%s.%N)
 for n in $(seq "$instances"); do
-    "$bin/loadgen" --scenario "$scenario" --clients "$clients" \
+    share=()
+    if [[ -n ${ONE_MATCH:-} ]]; then
+        share=(--run-id "$run_id" --shared-by "$instances")
+        [[ $n -gt 1 ]] && share+=(--follow)
+    fi
+    "$bin/loadgen" --scenario "$scenario" --clients "$clients" "${share[@]}" \
         --url "ws://127.0.0.1:${service_ports[$((n - 1))]}/ws" \
         --redis-url "redis://127.0.0.1:$redis_port/" --server-pid "${service_pids[$((n - 1))]}" \
         "$@" >"$out/loadgen-$n.out" 2>"$out/loadgen-$n.log" &
@@ -110,5 +123,22 @@ if rss:
 p99 = [r["latency"]["p99_ms"] for r in reports if r["latency"].get("p99_ms")]
 if p99:
     print(f"p99 by instance: {', '.join(f'{x:.1f}' for x in p99)} ms (max {max(p99):.1f} ms)")
+# Shared runs carry their histograms: add the buckets up, then take percentiles of the whole.
+buckets = {}
+for r in reports:
+    for micros, count in r.get("latency_buckets") or []:
+        buckets[micros] = buckets.get(micros, 0) + count
+if buckets:
+    total = sum(buckets.values())
+    def at(q):
+        rank, seen = q * total, 0
+        for micros in sorted(buckets):
+            seen += buckets[micros]
+            if seen >= rank:
+                return micros / 1000
+    delivered = sum(r["delivered"] for r in reports)
+    expected = sum(r["expected"] for r in reports)
+    print(f"all processes: {delivered}/{expected} delivered, lost {lost}, {total} latencies: "
+          f"p50 {at(0.5):.1f} p99 {at(0.99):.1f} p99.9 {at(0.999):.1f} max {max(buckets) / 1000:.1f} ms")
 PY
 exit "$status"

@@ -12,6 +12,9 @@
 //! - [`report`]: the human line and the JSON line a run ends with.
 //! - [`mod@run`]: the I/O: client tasks, the publisher, the phases of a run.
 //!
+//! Several processes can follow the same topics ([`SharedRun`]), one of them publishing, for
+//! more fans of one match than one process has descriptors (`loadgen/c100k.sh`).
+//!
 //! Every run is bounded in clients and time and stops by itself; it refuses non-loopback
 //! addresses.
 
@@ -23,4 +26,4 @@ pub mod tally;
 
 pub use plan::{Phase, Plan, PublishMode, Scenario};
 pub use report::Report;
-pub use run::{RunConfig, run};
+pub use run::{RunConfig, SharedRun, run};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use scoreline_loadgen::{Phase, PublishMode, RunConfig, Scenario, run};
+use scoreline_loadgen::{Phase, PublishMode, RunConfig, Scenario, SharedRun, run};
 
 /// Load generator for the Scoreline service (loopback only, bounded in clients and time).
 #[derive(Debug, Parser)]
@@ -94,6 +94,22 @@ struct Args {
     #[arg(long, default_value_t = 600)]
     max_run_secs: u64,
 
+    /// Names the run's topics (default: milliseconds since the Unix epoch). Processes of a
+    /// shared run must all be given the same one.
+    #[arg(long)]
+    run_id: Option<String>,
+
+    /// This many load generator processes follow the same topics (same `--run-id` and plan);
+    /// they meet in Redis before publishing. Exactly one of them publishes: the one without
+    /// `--follow`.
+    #[arg(long, requires = "run_id")]
+    shared_by: Option<usize>,
+
+    /// In a shared run, do not publish: read the other process's events and measure their
+    /// latency from the event's own `ts_ms` (so the publisher must be on this machine).
+    #[arg(long, requires = "shared_by")]
+    follow: bool,
+
     /// Most clients allowed in one run: a guard against a typo opening a million sockets.
     #[arg(long, default_value_t = 20_000)]
     max_clients: usize,
@@ -148,7 +164,11 @@ fn run_main(args: Args) -> anyhow::Result<ExitCode> {
         drain_timeout: Duration::from_secs(args.drain_secs),
         slow_drain: Duration::from_secs(args.slow_drain_secs),
         slow_recv_buffer_bytes: args.slow_recv_buffer_bytes,
-        run_id: run_id(),
+        run_id: args.run_id.unwrap_or_else(run_id),
+        shared: args.shared_by.map(|processes| SharedRun {
+            processes,
+            publishes: !args.follow,
+        }),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {

@@ -60,6 +60,16 @@ pub struct Report {
     pub phases: Vec<PhaseReport>,
     /// Latency over all phases.
     pub latency: LatencySummary,
+    /// In a shared run, that latency's histogram as `(microseconds, count)` buckets, for a
+    /// script to add up over every process before taking percentiles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_buckets: Option<Vec<(u64, u64)>>,
+    /// Set when several processes followed the same topics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<crate::run::SharedRun>,
+    /// For the publisher of a shared run: how many processes were subscribed when it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes_ready: Option<usize>,
     /// The service's CPU and memory, when its PID was given.
     pub server: Option<ServerReport>,
     /// Kernel TCP buffer memory, machine-wide, before connecting, once subscribed, and at the end.
@@ -188,6 +198,20 @@ impl Report {
         }
         if let [_, _, Some(end)] = self.kernel_tcp_buffer_bytes {
             line += &format!("; kernel TCP buffers {:.1} MB at end", mb(end));
+        }
+        if let Some(shared) = self.shared {
+            line += &format!(
+                "; shared by {} processes, this one {}",
+                shared.processes,
+                if shared.publishes {
+                    "publishing"
+                } else {
+                    "following (latency from ts_ms)"
+                }
+            );
+            if let Some(ready) = self.processes_ready {
+                line += &format!(", {ready} subscribed when publishing began");
+            }
         }
         line += &format!(
             "; loadgen cpu {:.2} s; load {:?} -> {:?}",

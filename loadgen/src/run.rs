@@ -7,6 +7,11 @@
 //! 3. publish each phase's events on schedule, numbered per topic;
 //! 4. wait until readers have everything or `drain_timeout` passes, then stop every client;
 //! 5. sample the server and add up what each client received.
+//!
+//! A run can be shared by several processes following the same topics ([`SharedRun`]): C100k
+//! needs 100,000 fans of one match and a process holds at most 20,000 sockets here. They meet in
+//! Redis between stages 2 and 3: each says it is subscribed, the one publisher waits for all of
+//! them, publishes, and leaves what it published for the others to account their losses by.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -18,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use scoreline_protocol::{ClientMessage, EventDraft, EventKind, MatchTopic, Side};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio_tungstenite::WebSocketStream;
@@ -33,6 +38,7 @@ use crate::report::{PhaseReport, Report, ServerReport};
 use crate::server_stats;
 use crate::tally::{
     ClientTally, LatencyRecorder, LatencySummary, Observed, PublishTimes, expected_for,
+    histogram_buckets, latency_since_stamp,
 };
 
 /// How long a client waits for its close handshake before dropping the socket.
@@ -67,8 +73,37 @@ pub struct RunConfig {
     /// Receive buffer of slow clients' sockets; small, so they fill up quickly as a phone on a
     /// bad network would.
     pub slow_recv_buffer_bytes: u32,
-    /// Names the run's topics; unique per run so repeated runs on one service never collide.
+    /// Names the run's topics; unique per run so repeated runs on one service never collide,
+    /// and the same in every process of a [`SharedRun`].
     pub run_id: String,
+    /// Set when several load generator processes follow the same topics.
+    pub shared: Option<SharedRun>,
+}
+
+/// A run whose topics several load generator processes follow at once, all with the same plan and
+/// `run_id`: exactly one publishes; the others measure each delivery's latency from the event's
+/// own `ts_ms`, stamped by the publisher with the wall clock of this same machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SharedRun {
+    /// Processes taking part, this one included; the publisher waits until all are subscribed.
+    pub processes: usize,
+    /// Whether this process is the one that publishes.
+    pub publishes: bool,
+}
+
+/// How long the publisher of a shared run waits for the other processes beyond its own connect
+/// timeout (they started at about the same time, each bounded by the same timeout).
+const SHARED_READY_GRACE: Duration = Duration::from_secs(30);
+
+/// What the publisher of a shared run leaves in Redis for the others: the figures their loss and
+/// throughput are accounted by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PublishedNotice {
+    per_topic: Vec<u64>,
+    /// Wall-clock start of each phase, in milliseconds since the Unix epoch.
+    phase_starts_unix_ms: Vec<u64>,
+    unheard: u64,
+    max_lag_ms: f64,
 }
 
 /// A client's part in the run.
@@ -124,6 +159,9 @@ struct FrameHead<'a> {
     match_topic: Option<Cow<'a, str>>,
     #[serde(default)]
     seq: Option<u64>,
+    /// The publisher's wall-clock stamp, for latency when another process published the event.
+    #[serde(default)]
+    ts_ms: Option<u64>,
     /// In a `resync`: the match's state, whose `seq` the stream continues from.
     #[serde(borrow, default)]
     snapshot: Option<SnapshotHead<'a>>,
@@ -218,9 +256,38 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     let server_subscribed = sample_server(config.server_pid)?;
     let tcp_subscribed = server_stats::tcp_buffer_bytes();
 
+    // Between stages 2 and 3, a shared run's processes meet: the publisher waits for every one
+    // to be subscribed, the others for the publisher's notice of what it published.
+    let mut processes_ready = None;
+    if let Some(shared_run) = config.shared {
+        let meeting = Meeting::open(&config)
+            .await
+            .context("meeting the other load generators in Redis")?;
+        let ready = meeting.arrive().await?;
+        if shared_run.publishes {
+            let deadline = Instant::now() + config.connect_timeout + SHARED_READY_GRACE;
+            processes_ready = Some(
+                meeting
+                    .wait_for(shared_run.processes, ready, deadline)
+                    .await?,
+            );
+        }
+    }
+    let follows = config
+        .shared
+        .is_some_and(|shared_run| !shared_run.publishes);
+
     // Stage 3: publish, from a thread of its own so 10,000 busy client tasks cannot delay a
     // publish (or its reply) and the schedule stays the one planned.
-    let published = {
+    let published = if follows {
+        let meeting = Meeting::open(&config).await?;
+        let deadline = Instant::now()
+            + config.connect_timeout
+            + SHARED_READY_GRACE
+            + Duration::from_secs(2 * plan.phases.iter().map(|p| u64::from(p.secs)).sum::<u64>())
+            + Duration::from_secs(60);
+        meeting.published(deadline).await?
+    } else {
         let (done, finished) = tokio::sync::oneshot::channel();
         let publisher = Publisher {
             redis_url: config.redis_url.clone(),
@@ -239,13 +306,21 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
                 let _ = done.send(publisher.run_on_own_runtime());
             })
             .context("starting the publisher thread")?;
-        finished.await.context("the publisher thread panicked")??
+        let published = finished.await.context("the publisher thread panicked")??;
+        if config.shared.is_some() {
+            Meeting::open(&config)
+                .await?
+                .announce(&published.notice())
+                .await?;
+        }
+        published
     };
     let Published {
         per_topic: published_per_topic,
         phase_starts,
         unheard: published_unheard,
         max_lag,
+        ..
     } = published;
 
     // Stage 4: drain. Only readers that subscribed are owed events.
@@ -298,6 +373,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         slow_still_open: 0,
         phases: Vec::new(),
         latency: LatencySummary::of(&merged(&shared.latency)),
+        latency_buckets: config
+            .shared
+            .map(|_| histogram_buckets(&merged(&shared.latency))),
+        shared: config.shared,
+        processes_ready,
         server: None,
         kernel_tcp_buffer_bytes: [tcp_before, tcp_subscribed, tcp_end],
         loadgen_cpu_secs: server_stats::sample(None)?.cpu_secs - own_before.cpu_secs,
@@ -389,6 +469,8 @@ struct Published {
     per_topic: Vec<u64>,
     /// When each phase started.
     phase_starts: Vec<Instant>,
+    /// The same instants on the wall clock, for the other processes of a shared run.
+    phase_starts_unix_ms: Vec<u64>,
     /// Publishes Redis reported no subscriber for.
     unheard: u64,
     /// Worst lateness against the schedule.
@@ -425,12 +507,14 @@ impl Publisher {
         let mut published = Published {
             per_topic: Vec::new(),
             phase_starts: Vec::with_capacity(plan.phases.len()),
+            phase_starts_unix_ms: Vec::with_capacity(plan.phases.len()),
             unheard: 0,
             max_lag: Duration::ZERO,
         };
         for phase in &plan.phases {
             let start = tokio::time::Instant::now();
             published.phase_starts.push(start.into_std());
+            published.phase_starts_unix_ms.push(feed::now_ms());
             for index in 0..phase.event_count() {
                 let due = start + phase.due_after(index);
                 tokio::time::sleep_until(due).await;
@@ -475,6 +559,135 @@ impl Publisher {
         }
         published.per_topic = sequencer.published_per_topic();
         Ok(published)
+    }
+}
+
+impl Published {
+    fn notice(&self) -> PublishedNotice {
+        PublishedNotice {
+            per_topic: self.per_topic.clone(),
+            phase_starts_unix_ms: self.phase_starts_unix_ms.clone(),
+            unheard: self.unheard,
+            max_lag_ms: self.max_lag.as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// What another process published, with its phase starts moved onto this process's clock.
+    fn from_notice(notice: PublishedNotice) -> Published {
+        let (now, now_ms) = (Instant::now(), feed::now_ms());
+        Published {
+            per_topic: notice.per_topic,
+            phase_starts: notice
+                .phase_starts_unix_ms
+                .iter()
+                .map(|&start| now - Duration::from_millis(now_ms.saturating_sub(start)))
+                .collect(),
+            phase_starts_unix_ms: notice.phase_starts_unix_ms,
+            unheard: notice.unheard,
+            max_lag: Duration::from_secs_f64(notice.max_lag_ms.max(0.0) / 1000.0),
+        }
+    }
+}
+
+/// Where the processes of a shared run meet: two keys in the Redis the service uses, named
+/// after the run so runs never mix.
+struct Meeting {
+    connection: feed::RedisConnection,
+    /// Counts the processes whose clients are subscribed.
+    ready_key: String,
+    /// The publisher's [`PublishedNotice`], once it is done.
+    published_key: String,
+}
+
+/// How often a process waiting at the meeting looks again.
+const MEETING_POLL: Duration = Duration::from_millis(50);
+
+/// The meeting's keys outlive any run by far, and then go.
+const MEETING_KEY_SECS: u64 = 3600;
+
+impl Meeting {
+    async fn open(config: &RunConfig) -> anyhow::Result<Meeting> {
+        let connection =
+            feed::RedisConnection::open(&config.redis_url, feed::ConnectionSettings::default())
+                .context("parsing the Redis URL")?;
+        connection
+            .connect()
+            .await
+            .with_context(|| format!("connecting to Redis at {}", connection.target()))?;
+        let base = format!("{}loadgen:{}", config.key_prefix, config.run_id);
+        Ok(Meeting {
+            connection,
+            ready_key: format!("{base}:ready"),
+            published_key: format!("{base}:published"),
+        })
+    }
+
+    /// Says this process is subscribed; returns how many are, this one included.
+    async fn arrive(&self) -> anyhow::Result<usize> {
+        let mut connection = self.connection.clone();
+        let (ready,): (usize,) = redis::pipe()
+            .atomic()
+            .incr(&self.ready_key, 1)
+            .expire(&self.ready_key, MEETING_KEY_SECS as i64)
+            .ignore()
+            .query_async(&mut connection)
+            .await
+            .context("counting this process as subscribed")?;
+        Ok(ready)
+    }
+
+    /// Waits until `processes` are subscribed or `deadline` passes; returns how many were.
+    async fn wait_for(
+        &self,
+        processes: usize,
+        mut ready: usize,
+        deadline: Instant,
+    ) -> anyhow::Result<usize> {
+        let mut connection = self.connection.clone();
+        while ready < processes && Instant::now() < deadline {
+            tokio::time::sleep(MEETING_POLL).await;
+            let count: Option<usize> = redis::cmd("GET")
+                .arg(&self.ready_key)
+                .query_async(&mut connection)
+                .await
+                .context("reading how many processes are subscribed")?;
+            ready = count.unwrap_or(0);
+        }
+        Ok(ready)
+    }
+
+    /// Leaves what was published for the other processes.
+    async fn announce(&self, notice: &PublishedNotice) -> anyhow::Result<()> {
+        let mut connection = self.connection.clone();
+        let () = redis::cmd("SET")
+            .arg(&self.published_key)
+            .arg(serde_json::to_string(notice)?)
+            .arg("EX")
+            .arg(MEETING_KEY_SECS)
+            .query_async(&mut connection)
+            .await
+            .context("announcing what was published")?;
+        Ok(())
+    }
+
+    /// Waits for the publisher's notice.
+    async fn published(&self, deadline: Instant) -> anyhow::Result<Published> {
+        let mut connection = self.connection.clone();
+        loop {
+            let notice: Option<String> = redis::cmd("GET")
+                .arg(&self.published_key)
+                .query_async(&mut connection)
+                .await
+                .context("reading the publisher's notice")?;
+            if let Some(notice) = notice {
+                let notice = serde_json::from_str(&notice).context("the publisher's notice")?;
+                return Ok(Published::from_notice(notice));
+            }
+            if Instant::now() >= deadline {
+                bail!("the publisher of the shared run announced nothing in time");
+            }
+            tokio::time::sleep(MEETING_POLL).await;
+        }
     }
 }
 
@@ -719,7 +932,17 @@ impl Client {
         let Some(phase) = shared.plan.phase_of(shared.plan.event_index(topic, seq)) else {
             return;
         };
-        let latency = shared.publish_times.latency(topic, seq, received_at);
+        // Marked by this process's publisher, or else (another process of a shared run published
+        // it) measured from the event's wall-clock stamp.
+        let latency = shared
+            .publish_times
+            .latency(topic, seq, received_at)
+            .or_else(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?;
+                Some(latency_since_stamp(head.ts_ms?, now))
+            });
         let nanos = received_at
             .saturating_duration_since(shared.epoch)
             .as_nanos() as u64;

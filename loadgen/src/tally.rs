@@ -181,6 +181,30 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 3).expect("valid histogram bounds")
 }
 
+/// Latency of an event received at `received_since_unix` (wall clock) whose publisher stamped it
+/// `ts_ms` (milliseconds since the Unix epoch, the protocol's `ts_ms`): how a load generator that
+/// did not publish the event itself measures it, when several share one match (C100k). It relies
+/// on one wall clock, so it is only meaningful for a publisher on the same machine, and it reads up
+/// to 1 ms high because `ts_ms` is truncated to the millisecond. A stamp from the future (clock
+/// step) counts as zero.
+pub fn latency_since_stamp(ts_ms: u64, received_since_unix: Duration) -> Duration {
+    received_since_unix.saturating_sub(Duration::from_millis(ts_ms))
+}
+
+/// A histogram as `(microseconds, count)` pairs of its non-empty buckets, so histograms of
+/// several processes can be added up by a script (`loadgen/c100k.sh`) before taking percentiles.
+pub fn histogram_buckets(histogram: &Histogram<u64>) -> Vec<(u64, u64)> {
+    histogram
+        .iter_recorded()
+        .map(|bucket| {
+            (
+                histogram.highest_equivalent(bucket.value_iterated_to()),
+                bucket.count_at_value(),
+            )
+        })
+        .collect()
+}
+
 /// Latency percentiles in milliseconds (microsecond resolution).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LatencySummary {
@@ -289,6 +313,37 @@ mod tests {
         assert_eq!(times.latency(1, 2, published), None, "never published");
         assert_eq!(times.latency(2, 1, published), None, "no such topic");
         assert_eq!(times.latency(1, 4, published), None, "beyond max seq");
+    }
+
+    #[test]
+    fn a_stamped_event_is_measured_from_its_stamp() {
+        let received = Duration::from_millis(1_740_841_380_250) + Duration::from_micros(400);
+        assert_eq!(
+            latency_since_stamp(1_740_841_380_000, received),
+            Duration::from_micros(250_400)
+        );
+        assert_eq!(
+            latency_since_stamp(1_740_841_381_000, received),
+            Duration::ZERO,
+            "a stamp ahead of the receiver's clock"
+        );
+    }
+
+    #[test]
+    fn buckets_add_up_to_the_histogram() {
+        let recorder = LatencyRecorder::new();
+        for micros in [5, 5, 1_000, 250_000] {
+            recorder.record(0, Duration::from_micros(micros));
+        }
+        let histogram = recorder.merged();
+        let buckets = histogram_buckets(&histogram);
+        assert_eq!(buckets.iter().map(|(_, count)| count).sum::<u64>(), 4);
+        assert_eq!(buckets[0], (5, 2));
+        // The last bucket's value is what the histogram reports as its maximum.
+        assert_eq!(
+            buckets.last().map(|(value, _)| *value),
+            Some(histogram.max())
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use scoreline_loadgen::{Phase, Plan, PublishMode, RunConfig, Scenario, run};
+use scoreline_loadgen::{Phase, Plan, PublishMode, RunConfig, Scenario, SharedRun, run};
 use scoreline_testkit::{RedisServer, TestApp};
 
 fn config(app: &TestApp, redis: &RedisServer, plan: Plan, run_id: &str) -> RunConfig {
@@ -22,6 +22,7 @@ fn config(app: &TestApp, redis: &RedisServer, plan: Plan, run_id: &str) -> RunCo
         slow_drain: Duration::from_secs(5),
         slow_recv_buffer_bytes: 4096,
         run_id: run_id.to_owned(),
+        shared: None,
     }
 }
 
@@ -93,4 +94,54 @@ async fn events_published_while_the_service_is_away_are_reported_lost() {
         (20, 0, 20)
     );
     assert!(!report.is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_run_follow_one_match_and_measure_from_its_stamp() {
+    // Two "processes" (two runs in one test) share the run id: one publishes, the other only
+    // reads, and waits at the meeting for what was published. Both must see every event.
+    let redis = RedisServer::start().expect("redis-server");
+    let app = TestApp::with_redis(&redis).await.expect("service");
+    let plan = Plan {
+        readers: 6,
+        topics: 1,
+        phases: vec![Phase {
+            events_per_sec: 10,
+            secs: 1,
+        }],
+        ..Scenario::Custom.plan()
+    };
+    let shared = |publishes| {
+        let mut config = config(&app, &redis, plan.clone(), "shared");
+        config.shared = Some(SharedRun {
+            processes: 2,
+            publishes,
+        });
+        config
+    };
+    let (publisher, follower) = tokio::join!(run(shared(true)), run(shared(false)));
+    let (publisher, follower) = (
+        publisher.expect("the publisher's run"),
+        follower.expect("the follower's run"),
+    );
+    println!("{}\n{}", publisher.human_line(), follower.human_line());
+    assert_eq!(publisher.processes_ready, Some(2));
+    assert_eq!((publisher.published, follower.published), (10, 10));
+    for report in [&publisher, &follower] {
+        assert_eq!(report.expected, 60, "{}", report.human_line());
+        assert_eq!(report.delivered, 60, "{}", report.human_line());
+        assert!(report.is_clean(), "{}", report.human_line());
+        assert_eq!(report.latency.count, 60, "every delivery measured");
+        let buckets = report
+            .latency_buckets
+            .as_ref()
+            .expect("buckets in a shared run");
+        assert_eq!(buckets.iter().map(|(_, count)| count).sum::<u64>(), 60);
+    }
+    // The follower measured from `ts_ms` (milliseconds): a real latency, not zero or absurd.
+    assert!(
+        follower.latency.max_ms < 5_000.0,
+        "{}",
+        follower.human_line()
+    );
 }

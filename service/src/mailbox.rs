@@ -15,10 +15,10 @@
 //! and keeps a rule clients can rely on: a connection that is open has received every score event
 //! of its subscriptions, in order.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use smallvec::SmallVec;
 use tokio::sync::Notify;
 
 use crate::websocket::TextFrame;
@@ -76,10 +76,21 @@ pub enum Pushed {
     Closed,
 }
 
+/// Frames waiting for one connection, oldest first. One frame (the usual case: one event per
+/// wake-up) is held inline, so neither its push nor its drain allocates; a backlog spills to the
+/// heap, and its buffer leaves with the frames ([`Queue::take`]), so an idle connection holds no
+/// buffer. A `VecDeque` kept its buffer (4 frames of 88 B from the first push) for the life of
+/// the connection: 352–704 B of every idle connection (`docs/benchmarks.md`, issue 14, session 5).
+pub type Frames = SmallVec<[Outbound; 1]>;
+
 /// The queue itself: plain data, tested without any runtime.
 #[derive(Debug)]
 pub struct Queue {
-    frames: VecDeque<Outbound>,
+    frames: Frames,
+    /// How many frames the last backlog taken held: a new backlog gets room for as many at once,
+    /// so a connection that is always a few frames behind pays one allocation per batch, not one
+    /// per doubling.
+    last_backlog: usize,
     critical: usize,
     limits: MailboxLimits,
     state: QueueState,
@@ -100,7 +111,8 @@ impl Queue {
     /// An empty, open queue.
     pub fn new(limits: MailboxLimits) -> Queue {
         Queue {
-            frames: VecDeque::new(),
+            frames: Frames::new(),
+            last_backlog: 0,
             critical: 0,
             limits,
             state: QueueState::Open,
@@ -127,9 +139,13 @@ impl Queue {
         } else {
             self.critical += 1;
         }
-        self.frames.push_back(frame);
+        if self.frames.len() == 1 && self.last_backlog > 1 {
+            // About to spill to the heap: size the buffer like the last backlog.
+            self.frames.reserve_exact(self.last_backlog - 1);
+        }
+        self.frames.push(frame);
         if self.critical > self.limits.max_critical || self.frames.len() > self.limits.max_frames {
-            self.frames = VecDeque::new();
+            self.frames = Frames::new();
             self.critical = 0;
             self.state = QueueState::Overflowed;
             return Pushed::Overflowed;
@@ -139,8 +155,16 @@ impl Queue {
 
     /// Moves every waiting frame into `out`, oldest first.
     pub fn drain_into(&mut self, out: &mut Vec<Outbound>) {
-        out.extend(self.frames.drain(..));
+        out.extend(self.take());
+    }
+
+    /// Takes every waiting frame, oldest first, with the buffer of a backlog (see [`Frames`]).
+    pub fn take(&mut self) -> Frames {
         self.critical = 0;
+        if self.frames.len() > 1 {
+            self.last_backlog = self.frames.len();
+        }
+        std::mem::take(&mut self.frames)
     }
 
     /// Frames waiting.
@@ -200,6 +224,13 @@ impl Mailbox {
         pushed
     }
 
+    /// Takes every waiting frame, oldest first, with the queue's buffer (see [`Queue::take`]);
+    /// returns the queue's state too.
+    pub fn take(&self) -> (Frames, QueueState) {
+        let mut queue = self.lock();
+        (queue.take(), queue.state())
+    }
+
     /// Takes every waiting frame into `out`; returns the queue's state.
     pub fn drain_into(&self, out: &mut Vec<Outbound>) -> QueueState {
         let mut queue = self.lock();
@@ -255,6 +286,26 @@ mod tests {
         out.into_iter()
             .map(|frame| frame.text.to_string())
             .collect()
+    }
+
+    #[test]
+    fn one_frame_stays_inline_and_a_backlog_gets_the_room_of_the_last_one() {
+        let mut queue = Queue::new(LIMITS);
+        queue.push(critical("a"));
+        assert!(!queue.frames.spilled(), "one waiting frame needs no buffer");
+        assert_eq!(texts(&mut queue), ["a"]);
+        for text in ["b", "c", "d"] {
+            queue.push(critical(text));
+        }
+        assert_eq!(texts(&mut queue), ["b", "c", "d"]);
+        assert!(!queue.frames.spilled(), "the backlog's buffer left with it");
+        queue.push(critical("g"));
+        queue.push(critical("h"));
+        assert!(
+            queue.frames.capacity() >= 3,
+            "room for a backlog like the last"
+        );
+        assert_eq!(texts(&mut queue), ["g", "h"]);
     }
 
     #[test]

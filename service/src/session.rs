@@ -90,21 +90,11 @@ pub async fn run<R, W>(
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     heartbeat.tick().await;
     let mut last_heard = Instant::now();
-    let mut batch = Vec::new();
-    let sent = SentMetrics::new();
+    let sent = SentMetrics::shared();
 
     let close_with: Option<CloseReason> = loop {
         let idle_deadline = tokio::time::Instant::from_std(last_heard + settings.idle_timeout);
-        match flush(
-            &mut writer,
-            &sent,
-            &mailbox,
-            &mut batch,
-            &shutdown,
-            idle_deadline,
-        )
-        .await
-        {
+        match flush(&mut writer, sent, &mailbox, &shutdown, idle_deadline).await {
             Flushed::Done => {}
             Flushed::PeerGone => break None,
             Flushed::Overflowed => {
@@ -122,7 +112,7 @@ pub async fn run<R, W>(
                 // Drain what is already queued, briefly, then say goodbye.
                 let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
                 let never = CancellationToken::new();
-                let _ = flush(&mut writer, &sent, &mailbox, &mut batch, &never, deadline).await;
+                let _ = flush(&mut writer, sent, &mailbox, &never, deadline).await;
                 break Some(reason(CloseCode::Away, "server shutting down"));
             }
             () = mailbox.ready() => {}
@@ -162,7 +152,9 @@ fn read_error_close(error: &ReadError) -> Option<CloseReason> {
     error.close_reason()
 }
 
-/// A session's handles on the output metrics, looked up once rather than at every flush.
+/// The handles on the output metrics, looked up once per process: they are the same for every
+/// connection, and looking them up in the registry cost each connection about 2,550 instructions,
+/// 2.4 % of its connect path (`docs/benchmarks.md`, issue 14, session 5).
 struct SentMetrics {
     frames: metrics::Counter,
     bytes: metrics::Counter,
@@ -171,6 +163,14 @@ struct SentMetrics {
 }
 
 impl SentMetrics {
+    /// The process's handles. The recorder is installed once per process when the first service
+    /// is built (`telemetry::metrics_handle`), before any connection is accepted, so the handles
+    /// looked up here at the first connection are the recorder's.
+    fn shared() -> &'static SentMetrics {
+        static SENT: std::sync::OnceLock<SentMetrics> = std::sync::OnceLock::new();
+        SENT.get_or_init(SentMetrics::new)
+    }
+
     fn new() -> SentMetrics {
         SentMetrics {
             frames: metrics::counter!(telemetry::FRAMES_OUT),
@@ -203,26 +203,22 @@ async fn flush<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
     sent: &SentMetrics,
     mailbox: &Mailbox,
-    batch: &mut Vec<Outbound>,
     shutdown: &CancellationToken,
     idle_deadline: tokio::time::Instant,
 ) -> Flushed {
     loop {
-        if mailbox.drain_into(batch) == QueueState::Overflowed {
-            batch.clear();
+        let Some(Batch {
+            frames,
+            bytes,
+            oldest,
+            oldest_source_ms,
+        }) = queue_waiting(writer, mailbox)
+        else {
             return Flushed::Overflowed;
-        }
-        if batch.is_empty() && writer.pending() == 0 {
+        };
+        if frames == 0 && writer.pending() == 0 {
             return Flushed::Done;
         }
-        let oldest = batch.iter().find_map(|frame| frame.received_at);
-        let oldest_source_ms = batch.iter().filter_map(|frame| frame.source_ms).min();
-        let frames = batch.len();
-        let before = writer.pending();
-        for frame in batch.drain(..) {
-            writer.queue_text(frame.text);
-        }
-        let bytes = writer.pending() - before;
         let mut write = std::pin::pin!(writer.flush());
         // Usually the socket takes everything at once; only a write that has to wait needs the
         // watchers below (and their timer).
@@ -256,6 +252,44 @@ async fn flush<W: AsyncWrite + Unpin>(
             sent.source_latency.record(behind_ms as f64 / 1000.0);
         }
     }
+}
+
+/// What [`queue_waiting`] moved from the mailbox to the writer, for the metrics of its write.
+struct Batch {
+    frames: usize,
+    bytes: usize,
+    /// When the service received the oldest event among them.
+    oldest: Option<Instant>,
+    /// The oldest source timestamp among them.
+    oldest_source_ms: Option<u64>,
+}
+
+/// Moves every frame waiting in the mailbox into the writer; `None` if the mailbox overflowed.
+/// Not async, so the frames (one of them inline, see `mailbox::Frames`) never take room in the
+/// session's future: only what is left of them, the few figures of [`Batch`], waits for the
+/// write. They come with the buffer of a backlog, freed here, so an idle connection keeps none.
+fn queue_waiting<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
+    mailbox: &Mailbox,
+) -> Option<Batch> {
+    let (waiting, state) = mailbox.take();
+    if state == QueueState::Overflowed {
+        return None;
+    }
+    let batch = Batch {
+        frames: waiting.len(),
+        bytes: 0,
+        oldest: waiting.iter().find_map(|frame| frame.received_at),
+        oldest_source_ms: waiting.iter().filter_map(|frame| frame.source_ms).min(),
+    };
+    let before = writer.pending();
+    for frame in waiting {
+        writer.queue_text(frame.text);
+    }
+    Some(Batch {
+        bytes: writer.pending() - before,
+        ..batch
+    })
 }
 
 /// The request-handling side of a connection.
@@ -650,6 +684,9 @@ mod footprint {
         );
         let bytes = std::mem::size_of_val(&session);
         assert!(bytes <= 1536, "a session future takes {bytes} bytes");
-        assert!(std::mem::size_of::<Mailbox>() <= 128);
+        // One waiting frame is held inline (`mailbox::Frames`): larger than an empty `VecDeque`,
+        // but an idle connection then holds no queue buffer at all.
+        let mailbox = std::mem::size_of::<Mailbox>();
+        assert!(mailbox <= 224, "a mailbox takes {mailbox} bytes");
     }
 }

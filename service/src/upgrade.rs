@@ -13,7 +13,7 @@ use actix_http::header::{self, HeaderMap, HeaderValue};
 use actix_http::{ConnectionType, Request, Response, h1, ws};
 use actix_service::{ServiceFactory, fn_service};
 use actix_web::{ResponseError, web};
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use scoreline_protocol::{Limits, PROTOCOL_VERSION, ServerMessage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 
@@ -102,10 +102,18 @@ async fn accept<T>(
         welcome,
         state.sessions_shutdown.clone(),
     );
-    actix_web::rt::spawn(state.sessions.track_future(async move {
-        let _slot = slot;
-        run.await;
-    }));
+    actix_web::rt::spawn(state.sessions.track_future(holding(run, slot)));
+}
+
+/// `run`, keeping `kept` (the connection's slot) until it ends. Not an `async` block that awaits
+/// `run`: such a block stores the future twice, as the value it captured and as the one it
+/// awaits, which made every connection's task 3.2 KB instead of 1.6 KB (`docs/benchmarks.md`,
+/// issue 14, session 5).
+fn holding<F, K>(run: F, kept: K) -> futures_util::future::Map<F, impl FnOnce(()) + use<F, K>>
+where
+    F: Future<Output = ()>,
+{
+    run.map(move |()| drop(kept))
 }
 
 /// Checks an upgrade request; the `101` answer and the connection's slot, or why not.
@@ -232,6 +240,23 @@ fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_task_holds_its_future_once() {
+        // A future with a large state, as a session's is.
+        let large = async {
+            let state = [7u8; 1024];
+            tokio::task::yield_now().await;
+            std::hint::black_box(&state);
+        };
+        let alone = std::mem::size_of_val(&large);
+        let task = holding(large, std::sync::Arc::new(()));
+        let held = std::mem::size_of_val(&task);
+        assert!(
+            held < alone + 64,
+            "{held} bytes to hold a future of {alone}"
+        );
+    }
 
     #[test]
     fn origins_are_checked_only_when_a_list_is_configured() {
