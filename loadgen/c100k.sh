@@ -31,18 +31,11 @@ instances=${INSTANCES:-6}
 clients=${CLIENTS:-16667}
 out=${OUT:-${TMPDIR:-/tmp}/scoreline-c100k-$scenario}
 mkdir -p "$out"
+# A run's summary reads every report in $out: an earlier run's must not be counted in it.
+rm -f "$out"/loadgen-*.out "$out"/loadgen-*.log "$out"/service-*.log "$out"/reports.jsonl
 ulimit -n "$(ulimit -Hn)"
 
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 10000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-}
+source "$root/loadgen/free-port.sh"
 
 pids=()
 cleanup() {
