@@ -30,17 +30,7 @@ bin=${BIN_DIR:-$root/target/release}
 # benchmark container, where it cannot be raised further).
 ulimit -n "$(ulimit -Hn)"
 
-free_port() {
-    # Below the ephemeral range (32768+), so the load generator's own sockets never take it.
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 10000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-}
+source "$root/loadgen/free-port.sh"
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
