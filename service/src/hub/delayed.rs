@@ -30,6 +30,7 @@ use scoreline_protocol::{
     ScoreEvent, ServerMessage, Topic, wire::listing_order,
 };
 
+use super::recovery::last_of_run;
 use super::resume::Resume;
 use super::{BACKFILL_PATIENCE, Hub, event_frame, reason_label};
 use crate::delay::{Activity, Change, DelayLine, Item};
@@ -180,16 +181,12 @@ impl Hub {
         }
         let cutoff = self.now_ms.saturating_sub(self.window_ms());
         if let Some(line) = self.delayed.lines.get_mut(topic) {
-            let known = line.base().clone();
+            let (epoch, seq) = (line.base().epoch, line.base().seq);
             let history: Vec<&ScoreEvent> = events
                 .iter()
-                .filter(|event| event.epoch == known.epoch && event.seq <= known.seq)
+                .filter(|event| event.epoch == epoch && event.seq <= seq)
                 .collect();
-            let whole = history.len() as u64 == known.seq
-                && history
-                    .iter()
-                    .enumerate()
-                    .all(|(index, event)| event.seq == index as u64 + 1);
+            let whole = last_of_run(history.iter().map(|event| event.seq), 1) == Some(seq);
             if whole {
                 let mut base = MatchSnapshot::new(topic.clone());
                 let mut later = Vec::new();
@@ -448,8 +445,8 @@ impl Hub {
             .iter()
             .filter(|recorded| wanted.contains(&recorded.seq))
             .collect();
-        let whole = held.len() as u64 == state.seq - point.seq
-            && held.first().is_some_and(|first| first.seq == point.seq + 1);
+        let seqs = held.iter().map(|recorded| recorded.seq);
+        let whole = last_of_run(seqs, point.seq + 1) == Some(state.seq);
         if !whole {
             return Resume::Resync(ResyncReason::HistoryTrimmed);
         }

@@ -16,6 +16,19 @@ use crate::matches::{MatchStore, Rejected, StoreLimits, fingerprint};
 use crate::routing::ConnId;
 use crate::telemetry;
 
+/// The last of `seqs` when they run one after another from `first`, without a hole or a repeat;
+/// `None` when they do not (or there are none). Whether events read back cover what is wanted.
+pub(super) fn last_of_run(seqs: impl IntoIterator<Item = u64>, first: u64) -> Option<u64> {
+    let mut next = first;
+    for seq in seqs {
+        if seq != next {
+            return None;
+        }
+        next += 1;
+    }
+    (next > first).then(|| next - 1)
+}
+
 /// A request to read a match's history after `after_seq` from the broker; the answer comes back
 /// as [`Command::Backfill`](super::Command::Backfill).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,8 +301,7 @@ impl Hub {
                 Vec::new()
             }
         };
-        let complete = events.first().is_some_and(|first| first.seq == 1)
-            && events.windows(2).all(|pair| pair[0].seq + 1 == pair[1].seq);
+        let complete = last_of_run(events.iter().map(|event| event.seq), 1).is_some();
         if !complete {
             self.history_unreadable(topic, request.epoch);
             return;
@@ -464,5 +476,20 @@ impl Hub {
             })
             .collect();
         Some((position, events))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_of_run;
+
+    #[test]
+    fn a_run_of_seqs_ends_where_it_ends_only_without_a_hole_or_a_repeat() {
+        assert_eq!(last_of_run([1, 2, 3], 1), Some(3));
+        assert_eq!(last_of_run([5], 5), Some(5));
+        assert_eq!(last_of_run([], 1), None, "nothing read covers nothing");
+        assert_eq!(last_of_run([2, 3], 1), None, "the start is missing");
+        assert_eq!(last_of_run([1, 3], 1), None, "a hole");
+        assert_eq!(last_of_run([1, 1, 2], 1), None, "a repeat");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use scoreline_protocol::{MatchSnapshot, ResumePoint, ResyncReason, ScoreEvent};
 
-use super::recovery::{BackfillError, BackfillRequest};
+use super::recovery::{BackfillError, BackfillRequest, last_of_run};
 use super::{Hub, event_frame};
 use crate::history::RecentEvents;
 use crate::mailbox::Outbound;
@@ -74,10 +74,8 @@ impl Hub {
             .into_iter()
             .filter(|event| event.epoch == request.epoch && event.seq <= until_seq)
             .collect();
-        let complete = wanted.len() as u64 == until_seq - request.after_seq
-            && wanted
-                .first()
-                .is_some_and(|event| event.seq == request.after_seq + 1);
+        let seqs = wanted.iter().map(|event| event.seq);
+        let complete = last_of_run(seqs, request.after_seq + 1) == Some(until_seq);
         if complete {
             for event in &wanted {
                 self.push_to(conn, Outbound::critical(event_frame(event)));
