@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use actix_codec::Framed;
-use actix_http::{HttpService, Request, Response, h1};
+use actix_http::{HttpService, Method, Request, Response, h1};
 use actix_service::fn_service;
 use anyhow::Context;
 use scoreline_service::upgrade;
@@ -80,21 +80,22 @@ async fn serve(address: &str) -> anyhow::Result<()> {
     server.await.context("the server failed")
 }
 
-async fn accept<T>(request: Request, mut framed: Framed<T, h1::Codec>)
+async fn accept<T>(request: Request, framed: Framed<T, h1::Codec>)
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let answer = match upgrade::handshake(&request) {
+    let handshake = upgrade::handshake(request.method() == Method::GET, &request.head().headers);
+    let mut parts = framed.into_parts();
+    let answer = match handshake {
         Ok(answer) => answer,
-        Err(refusal) => return upgrade::refuse(&mut framed, refusal).await,
+        Err(refusal) => return upgrade::refuse(&mut parts.io, &refusal.into()).await,
     };
-    if let Some((reader, mut writer)) = upgrade::switch_protocols(framed, answer, MAX_MESSAGE_BYTES)
-    {
-        // The client waits for the 101 before sending anything: send it now.
-        let answered = tokio::time::timeout(Duration::from_secs(5), writer.flush()).await;
-        if matches!(answered, Ok(Ok(()))) {
-            echo(reader, writer).await;
-        }
+    let (reader, mut writer) =
+        upgrade::switch_protocols(parts.io, &parts.read_buf, answer, MAX_MESSAGE_BYTES);
+    // The client waits for the 101 before sending anything: send it now.
+    let answered = tokio::time::timeout(Duration::from_secs(5), writer.flush()).await;
+    if matches!(answered, Ok(Ok(()))) {
+        echo(reader, writer).await;
     }
 }
 

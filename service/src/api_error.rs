@@ -11,10 +11,12 @@ use crate::broker::BrokerError;
 use crate::hub::HubGone;
 use crate::matches::UnknownStatus;
 use crate::telemetry::ErrorChain;
+use crate::upgrade::HandshakeError;
 
 /// Everything an HTTP request can be refused with. The body is
 /// `{"error": "<code>", "message": "<the error and its causes>"}`; the code is one of
-/// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `unprocessable`, `unavailable`.
+/// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `unprocessable`,
+/// `upgrade_required`, `unavailable`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The query string does not parse (400).
@@ -77,6 +79,10 @@ pub enum ApiError {
     /// `--max-connections` WebSockets are open (503).
     #[error("connection limit reached; try again later")]
     ConnectionLimit,
+    /// A WebSocket upgrade whose handshake breaks RFC 6455 (400; 405 for a method other than
+    /// `GET`, 426 for a version other than 13).
+    #[error("invalid WebSocket handshake")]
+    BadHandshake(#[from] HandshakeError),
 }
 
 impl ApiError {
@@ -88,6 +94,8 @@ impl ApiError {
             StatusCode::FORBIDDEN => "forbidden",
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::UPGRADE_REQUIRED => "upgrade_required",
             _ => "unavailable",
         }
     }
@@ -108,13 +116,27 @@ impl ResponseError for ApiError {
             ApiError::BrokerUnavailable(_)
             | ApiError::ShuttingDown(_)
             | ApiError::ConnectionLimit => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadHandshake(HandshakeError::NotGet) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadHandshake(HandshakeError::UnsupportedVersion) => {
+                StatusCode::UPGRADE_REQUIRED
+            }
+            ApiError::BadHandshake(_) => StatusCode::BAD_REQUEST,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        match self {
+            ApiError::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::BadHandshake(HandshakeError::NotGet) => {
+                response.insert_header((header::ALLOW, "GET"));
+            }
+            ApiError::BadHandshake(HandshakeError::UnsupportedVersion) => {
+                response.insert_header((header::SEC_WEBSOCKET_VERSION, "13"));
+            }
+            _ => {}
         }
         // The whole chain: a client is told why ("invalid topic \"x y\": ..."), not just that.
         let message = ErrorChain(self).to_string();

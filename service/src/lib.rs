@@ -29,6 +29,7 @@ pub mod audience;
 pub mod broker;
 pub mod config;
 pub mod delay;
+pub mod front_door;
 pub mod history;
 pub mod hub;
 pub mod mailbox;

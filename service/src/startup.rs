@@ -6,17 +6,23 @@
 //! or ends takes `/readyz` down at once, is logged with its cause, and stops the service with
 //! an error, so `main` exits with a failure and the orchestrator starts a fresh process.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::HttpService;
 use actix_http::KeepAlive;
-use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_service::{
+    IntoServiceFactory, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service, map_config,
+};
 use actix_web::dev::AppConfig;
 use actix_web::{App, web};
 use anyhow::Context;
+use futures_util::FutureExt;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +35,7 @@ use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
 use crate::state::{AppState, ConnectionSlots, Supervision};
-use crate::{audience, page, routes, telemetry, upgrade};
+use crate::{audience, front_door, page, routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
 /// (and counted) rather than growing memory.
@@ -287,8 +293,10 @@ impl Application {
         let supervision = Arc::new(Supervision::default());
         #[cfg(feature = "test-hooks")]
         let hub_for_hooks = hub.clone();
+        let welcome = upgrade::welcome_frame(&config);
         let state = web::Data::new(AppState {
             connections: Arc::new(ConnectionSlots::new(config.max_connections)),
+            welcome,
             config,
             hub,
             broker,
@@ -334,7 +342,23 @@ impl Application {
                         http_service!(state).rustls_0_23(tls.clone())
                     })?
                 }
-                None => server.listen("scoreline", listener, move || http_service!(state).tcp())?,
+                // Plain connections: the first request is read by `front_door`, which serves
+                // WebSocket upgrades itself and hands everything else to actix-http.
+                None => server.listen("scoreline", listener, move || {
+                    let http = http_service!(state);
+                    let state = state.clone();
+                    fn_factory(move || {
+                        let http = http.new_service(());
+                        let state = state.clone();
+                        async move {
+                            let http = Rc::new(http.await?);
+                            Ok::<_, ()>(fn_service(move |stream: TcpStream| {
+                                front_door::serve(stream, state.clone(), Rc::clone(&http))
+                                    .map(Ok::<_, Infallible>)
+                            }))
+                        }
+                    })
+                })?,
             };
         }
         let server = server.run();

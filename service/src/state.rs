@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::hub::HubHandle;
 use crate::session::SessionSettings;
 use crate::telemetry;
+use crate::websocket::TextFrame;
 
 /// What every HTTP handler and session shares.
 pub struct AppState {
@@ -24,6 +25,8 @@ pub struct AppState {
     pub broker: Broker,
     /// Per-session settings.
     pub session: SessionSettings,
+    /// The first frame of every connection, encoded once.
+    pub welcome: TextFrame,
     /// Open connections, against the limit.
     pub connections: Arc<ConnectionSlots>,
     /// Fired first at shutdown: every session sends close 1001.

@@ -30,6 +30,23 @@ fn handshake(path: &str) -> String {
     )
 }
 
+/// Reads an HTTP response's head: the head, and the bytes read past it.
+async fn response_head(stream: &mut TcpStream) -> (String, BytesMut) {
+    let mut buf = BytesMut::new();
+    let head_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let read = tokio::time::timeout(PATIENCE, stream.read_buf(&mut buf))
+            .await
+            .expect("no answer to the request")
+            .unwrap();
+        assert!(read > 0, "closed before answering: {buf:?}");
+    };
+    let head = String::from_utf8(buf.split_to(head_end).to_vec()).unwrap();
+    (head, buf)
+}
+
 fn encode(messages: Vec<Message>) -> BytesMut {
     let mut codec = Codec::new().client_mode();
     let mut out = BytesMut::new();
@@ -47,18 +64,7 @@ impl RawClient {
         let mut request = handshake(path).into_bytes();
         request.extend_from_slice(then);
         stream.write_all(&request).await.unwrap();
-        let mut buf = BytesMut::new();
-        let head_end = loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break end + 4;
-            }
-            let read = tokio::time::timeout(PATIENCE, stream.read_buf(&mut buf))
-                .await
-                .expect("no answer to the handshake")
-                .unwrap();
-            assert!(read > 0, "closed during the handshake: {buf:?}");
-        };
-        let head = String::from_utf8(buf.split_to(head_end).to_vec()).unwrap();
+        let (head, buf) = response_head(&mut stream).await;
         let status = head.lines().next().unwrap_or_default().to_owned();
         let codec = Codec::new().client_mode().max_size(1 << 20);
         (status, RawClient { stream, buf, codec })
@@ -272,4 +278,103 @@ async fn a_client_that_connects_and_says_nothing_does_not_hold_a_slot_forever() 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_handshake_that_arrives_a_few_bytes_at_a_time_is_answered() {
+    let app = TestApp::in_memory().await.unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    for piece in handshake("/ws").as_bytes().chunks(7) {
+        stream.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let (head, buf) = response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let codec = Codec::new().client_mode().max_size(1 << 20);
+    let mut client = RawClient { stream, buf, codec };
+    assert!(matches!(
+        client.message().await,
+        ServerMessage::Welcome { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_upgrade_after_other_requests_on_the_same_connection_is_answered() {
+    let app = TestApp::in_memory().await.unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, mut buf) = response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .expect("a length")
+        .trim()
+        .parse()
+        .unwrap();
+    while buf.len() < length {
+        stream.read_buf(&mut buf).await.unwrap();
+    }
+    assert_eq!(buf.len(), length, "nothing past the body");
+    stream.write_all(handshake("/ws").as_bytes()).await.unwrap();
+    let (head, buf) = response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let codec = Codec::new().client_mode().max_size(1 << 20);
+    let mut client = RawClient { stream, buf, codec };
+    assert!(matches!(
+        client.message().await,
+        ServerMessage::Welcome { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_handshake_of_another_version_is_told_which_one_is_spoken() {
+    let app = TestApp::in_memory().await.unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
+    let request = handshake("/ws").replace("Version: 13", "Version: 8");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (head, mut body) = response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 426"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("sec-websocket-version: 13"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    tokio::time::timeout(PATIENCE, async {
+        while stream.read_buf(&mut body).await.unwrap() > 0 {}
+    })
+    .await
+    .expect("the connection is closed after the refusal");
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("upgrade_required"), "{body}");
+    assert!(body.contains("Sec-WebSocket-Version 13"), "{body}");
+    assert_eq!(
+        metric(&app, BAD_INPUTS, r#"kind="websocket_handshake""#).await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_never_completes_is_answered_408_and_closed() {
+    let mut config = TestApp::config(None);
+    config.request_timeout_secs = 1;
+    let app = TestApp::spawn(config).await.unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
+    stream
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgr")
+        .await
+        .unwrap();
+    let (head, _) = response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    let mut rest = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut rest))
+        .await
+        .expect("closed after the 408")
+        .unwrap();
 }
