@@ -14,7 +14,7 @@
 # samples the service with `perf record` (flat, 999 Hz) for PERF_SECS seconds, starting
 # PERF_DELAY_SECS seconds after the load generator starts (after connecting, during publishing).
 #
-# Instruction counts: CALLGRIND_OUT=/tmp/s.callgrind runs the service under
+# Instruction counts: CALLGRIND_OUT=/tmp/s.callgrind runs the service (or the yardstick) under
 # `valgrind --tool=callgrind` (about 50 times slower, so use small custom runs); the total
 # instruction count (`callgrind_annotate FILE | head`) does not depend on what else the machine
 # is doing, unlike CPU seconds. Differences between two runs that differ only in clients or
@@ -41,7 +41,8 @@ log=${TMPDIR:-/tmp}/scoreline-bench-$service_port.log
 # SERVER=raw runs the yardstick instead of Scoreline: the minimal raw fan-out server
 # (loadgen/src/bin/raw-fanout.rs) on the same Redis, for the ratios in docs/benchmarks.md.
 if [[ ${SERVER:-scoreline} == raw ]]; then
-    "$bin/raw-fanout" "127.0.0.1:$service_port" "redis://127.0.0.1:$redis_port/" >"$log" 2>&1 &
+    ${CALLGRIND_OUT:+valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT"} \
+        "$bin/raw-fanout" "127.0.0.1:$service_port" "redis://127.0.0.1:$redis_port/" >"$log" 2>&1 &
 else
     RUST_LOG=${RUST_LOG:-warn} \
         ${CALLGRIND_OUT:+valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT"} \

@@ -4,14 +4,16 @@
 # how busy the machine is, unlike CPU seconds.
 #
 #   loadgen/syscalls-per-connection.sh <bin dir> <output csv>
+#   SERVER=raw loadgen/syscalls-per-connection.sh <bin dir> <output csv>   # the yardstick
 set -u
 cd "$(dirname "$0")/.."
 # The service is the script's child; perf attaches to it by PID once it exists.
+if [[ ${SERVER:-scoreline} == raw ]]; then process=raw-fanout; else process=scoreline-servi; fi
 BIN_DIR=$1 loadgen/bench-scenario.sh custom --clients 2000 --topics 1 --rate 1 --secs 1 >/dev/null 2>&1 &
 script=$!
 pid=""
 for _ in $(seq 200); do
-    pid=$(pgrep -P "$script" scoreline-servi || true)
+    pid=$(pgrep -P "$script" "$process" || true)
     [[ -n $pid ]] && break
     sleep 0.02
 done

@@ -8,6 +8,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -44,9 +45,11 @@ pub enum TopicError {
 /// A validated topic: one to three lowercase slugs joined by `/`.
 ///
 /// It borrows as `str`, so maps keyed by `Topic` can be searched with a plain `&str` prefix
-/// without allocating (routing does this for every event).
+/// without allocating (routing does this for every event). The text is shared: a clone is a
+/// reference count, so the service's indexes (the topics a fan asked for, the ones routed, the
+/// map keys) hold one copy of each topic a fan sent, and a subscribe allocates nothing more.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Topic(Box<str>);
+pub struct Topic(Arc<str>);
 
 impl Topic {
     /// Parses and validates a topic such as `football` or `football/premier-league/ars-che`.

@@ -23,6 +23,7 @@ use actix_web::web;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::state::AppState;
 use crate::upgrade::{self, UpgradeRequest, WEBSOCKET_PATH};
@@ -57,40 +58,42 @@ where
 {
     // Fans' frames are small and must not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
-    let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let deadline = Instant::now() + Duration::from_secs(state.config.request_timeout_secs.max(1));
     let mut head = BytesMut::with_capacity(FIRST_READ);
-    let first = tokio::time::timeout(timeout, read_first_request(&mut stream, &mut head)).await;
-    let head_len = match first {
-        Ok(Ok(Some(FirstRequest::WebSocket { head_len }))) => head_len,
-        Ok(Ok(Some(_))) => {
-            let peer = stream.peer_addr().ok();
-            let rewound = Rewound::new(head.freeze(), stream);
-            if let Err(error) = http.call((rewound, Protocol::Http1, peer)).await {
-                tracing::debug!(?error, "HTTP connection ended with an error");
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut head)).await {
+            Ok(Ok(0) | Err(_)) => return, // closed or broken: nobody to answer
+            Ok(Ok(_)) => {}
+            Err(_elapsed) => {
+                let _ = stream.write_all(REQUEST_TIMEOUT).await;
+                return;
             }
-            return;
         }
-        // Closed or broken before a whole request: nobody to answer.
-        Ok(Ok(None) | Err(_)) => return,
-        Err(_elapsed) => {
-            let _ = stream.write_all(REQUEST_TIMEOUT).await;
-            return;
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        match classify(&mut request, &head) {
+            FirstRequest::WebSocket { head_len } => {
+                let upgrade_request = UpgradeRequest {
+                    method_is_get: true,
+                    path: request.path.map_or("", path_only),
+                    headers: &*request.headers,
+                };
+                match upgrade::admit(&upgrade_request, &state) {
+                    Ok((answer, slot)) => {
+                        upgrade::start(stream, &head[head_len..], answer, slot, &state);
+                    }
+                    Err(refusal) => upgrade::refuse(&mut stream, &refusal).await,
+                }
+                return;
+            }
+            FirstRequest::Incomplete if head.len() < MAX_HEAD => head.reserve(FIRST_READ),
+            FirstRequest::Incomplete | FirstRequest::Other => break,
         }
-    };
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    // It parsed completely a moment ago, in `read_first_request`.
-    let Ok(httparse::Status::Complete(_)) = request.parse(&head[..head_len]) else {
-        return;
-    };
-    let upgrade_request = UpgradeRequest {
-        method_is_get: request.method == Some("GET"),
-        path: request.path.map_or("", path_only),
-        headers: &*request.headers,
-    };
-    match upgrade::admit(&upgrade_request, &state) {
-        Ok((answer, slot)) => upgrade::start(stream, &head[head_len..], answer, slot, &state),
-        Err(refusal) => upgrade::refuse(&mut stream, &refusal).await,
+    }
+    let peer = stream.peer_addr().ok();
+    let rewound = Rewound::new(head.freeze(), stream);
+    if let Err(error) = http.call((rewound, Protocol::Http1, peer)).await {
+        tracing::debug!(?error, "HTTP connection ended with an error");
     }
 }
 
@@ -98,31 +101,10 @@ where
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
-/// Reads until the bytes in `head` say what the first request is; `None` if the client closed
-/// first.
-async fn read_first_request(
-    stream: &mut TcpStream,
-    head: &mut BytesMut,
-) -> io::Result<Option<FirstRequest>> {
-    loop {
-        if stream.read_buf(head).await? == 0 {
-            return Ok(None);
-        }
-        match classify(head) {
-            FirstRequest::Incomplete if head.len() >= MAX_HEAD => {
-                return Ok(Some(FirstRequest::Other));
-            }
-            FirstRequest::Incomplete => head.reserve(FIRST_READ),
-            decided => return Ok(Some(decided)),
-        }
-    }
-}
-
-/// What `bytes`, the start of a connection, are. Decided as early as the bytes allow: a request
-/// line that is not `GET /ws` is someone else's before its headers are in.
-fn classify(bytes: &[u8]) -> FirstRequest {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
+/// What `bytes`, the start of a connection, are, parsed into `request`. Decided as early as the
+/// bytes allow: a request line that is not `GET /ws` is someone else's before its headers are
+/// in.
+fn classify<'b>(request: &mut httparse::Request<'_, 'b>, bytes: &'b [u8]) -> FirstRequest {
     let status = request.parse(bytes);
     let not_ours = request.method.is_some_and(|method| method != "GET")
         || request.path.is_some_and(|path| path_only(path) != WEBSOCKET_PATH)
@@ -217,6 +199,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Rewound<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify(bytes: &[u8]) -> FirstRequest {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        super::classify(&mut httparse::Request::new(&mut headers), bytes)
+    }
 
     const UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\

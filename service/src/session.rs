@@ -69,23 +69,13 @@ pub async fn run<R, W>(
     W: AsyncWrite + Unpin,
 {
     let mailbox = Arc::new(Mailbox::new(settings.mailbox));
-    let registered = hub
-        .send(Command::Connect {
-            conn,
-            mailbox: Arc::clone(&mailbox),
-        })
-        .await;
-    if registered.is_err() {
-        let away = reason(CloseCode::Away, "server shutting down");
-        websocket::close(&mut reader, &mut writer, away, CLOSE_GRACE).await;
-        return;
-    }
     writer.queue_text(welcome);
     let mut connection = Connection {
         conn,
         hub: hub.clone(),
         mailbox: Arc::clone(&mailbox),
         limiter: RateLimiter::new(settings.max_requests_per_sec, Instant::now()),
+        registered: false,
     };
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     heartbeat.tick().await;
@@ -134,7 +124,9 @@ pub async fn run<R, W>(
     };
 
     mailbox.close();
-    let _ = hub.send(Command::Disconnect { conn }).await;
+    if connection.registered {
+        let _ = hub.send(Command::Disconnect { conn }).await;
+    }
     if let Some(close_with) = close_with {
         websocket::close(&mut reader, &mut writer, close_with, CLOSE_GRACE).await;
     }
@@ -298,6 +290,10 @@ struct Connection {
     hub: HubHandle,
     mailbox: Arc<Mailbox>,
     limiter: RateLimiter,
+    /// Whether the hub knows this connection. It is told with the first request that needs it,
+    /// in the same breath as that request: a connection costs the hub one wake-up, not two, and
+    /// nothing at all if it never asks for anything.
+    registered: bool,
 }
 
 impl Connection {
@@ -379,10 +375,16 @@ impl Connection {
                 return Ok(());
             }
         };
-        self.hub
-            .send(command)
-            .await
-            .map_err(|_| Some(reason(CloseCode::Away, "server shutting down")))
+        let hub_gone = |_| Some(reason(CloseCode::Away, "server shutting down"));
+        if !self.registered {
+            let connect = Command::Connect {
+                conn: self.conn,
+                mailbox: Arc::clone(&self.mailbox),
+            };
+            self.hub.send(connect).await.map_err(hub_gone)?;
+            self.registered = true;
+        }
+        self.hub.send(command).await.map_err(hub_gone)
     }
 
     fn error(&self, code: ErrorCode, message: String, request: Option<&str>) {

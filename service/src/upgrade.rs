@@ -481,7 +481,11 @@ mod tests {
     #[test]
     fn each_broken_handshake_is_refused_with_its_reason() {
         /// Whether the method is GET, the headers changed, the refusal expected.
-        type Case = (bool, &'static [(&'static str, &'static str)], HandshakeError);
+        type Case = (
+            bool,
+            &'static [(&'static str, &'static str)],
+            HandshakeError,
+        );
         let cases: [Case; 7] = [
             (false, &[], HandshakeError::NotGet),
             (true, &[("upgrade", "")], HandshakeError::NoUpgradeHeader),
