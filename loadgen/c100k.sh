@@ -99,7 +99,10 @@ loadgens=()
 run_id=$(date +%s%3N)
 start=$(date +%s.%N)
 for n in $(seq "$instances"); do
-    share=()
+    # Each load generator its own run id, hence its own topics: left to the load generators
+    # (milliseconds at their start), two of them started 10 ms apart once took the same one
+    # and both published on it.
+    share=(--run-id "$run_id-$n")
     if [[ -n ${ONE_MATCH:-} ]]; then
         share=(--run-id "$run_id" --shared-by "$instances")
         [[ $n -gt 1 ]] && share+=(--follow)
@@ -109,8 +112,6 @@ for n in $(seq "$instances"); do
         --redis-url "redis://127.0.0.1:$redis_port/" --server-pid "${service_pids[$((n - 1))]}" \
         "$@" >"$out/loadgen-$n.out" 2>"$out/loadgen-$n.log" &
     loadgens+=("$!")
-    # Distinct run ids (milliseconds), hence distinct topics per load generator.
-    sleep 0.01
 done
 status=0
 for pid in "${loadgens[@]}"; do
