@@ -7,13 +7,21 @@
 #   cargo build --release -p scoreline-loadgen -p scoreline-service
 #   loadgen/c100k.sh s3                                   # 100,002 idle fans: RSS per connection
 #   loadgen/c100k.sh s4                                   # 100,002 connect + subscribe at once
+#   SERVER=raw loadgen/c100k.sh s4                        # the same storm against the yardstick
 #   loadgen/c100k.sh custom --topics 1 --rate 5 --secs 10 # one match per instance, 5 events/s
 #   ONE_MATCH=1 loadgen/c100k.sh custom --topics 1 --rate 5 --secs 10
 #                                       # ONE match followed by all 100,002 fans, 5 events/s
 #
+# SERVER=raw runs the yardstick (loadgen/src/bin/raw-fanout.rs, as bench-scenario.sh does) in
+# place of every service instance: the same runs against the least a fan-out server can do on
+# this machine. It takes no flags, so SERVICE_ARGS and WORKERS do not apply to it (it has no
+# request or idle timeout to raise, and two runtime workers).
+#
 # Defaults: INSTANCES=6, CLIENTS=16667 (6 x 16,667 = 100,002). Every loadgen connects to its own
 # instance from 127.0.0.1: a local port only has to be unique per destination, so each pair has
-# the whole ephemeral range (32768-60999) to itself and no extra source address is needed.
+# the whole ephemeral range (32768-60999) to itself and no extra source address is needed. The
+# load generator binds each client to a port of its own (loadgen/src/source_ports.rs): left to
+# the kernel, 16,667 connections to one destination made each connect() walk half the range.
 # ONE_MATCH=1: every load generator gets the same --run-id (so the same topics) and
 # --shared-by INSTANCES; the first publishes once every process is subscribed, the others
 # --follow and measure latency from each event's ts_ms (same machine, same wall clock, up to
@@ -56,20 +64,34 @@ service_pids=()
 service_ports=()
 for n in $(seq "$instances"); do
     port=$(free_port)
-    RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$port" \
-        --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
-        ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$out/service-$n.log" 2>&1 &
+    if [[ ${SERVER:-scoreline} == raw ]]; then
+        "$bin/raw-fanout" "127.0.0.1:$port" "redis://127.0.0.1:$redis_port/" \
+            >"$out/service-$n.log" 2>&1 &
+    else
+        RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$port" \
+            --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
+            ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$out/service-$n.log" 2>&1 &
+    fi
     service_pids+=("$!")
     service_ports+=("$port")
 done
 # Services first in the list, so cleanup stops them before Redis.
 pids=("${service_pids[@]}" "$redis_pid")
+# The yardstick has no /readyz: it is ready once it listens, which it does only after its
+# PSUBSCRIBE (raw-fanout.rs), so no event published after that can miss it.
+ready() {
+    if [[ ${SERVER:-scoreline} == raw ]]; then
+        ss -Htln "sport = :$1" | grep -q .
+    else
+        curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1
+    fi
+}
 for port in "${service_ports[@]}"; do
     for _ in $(seq 100); do
-        curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+        ready "$port" && break
         sleep 0.1
     done
-    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
+    ready "$port"
 done
 free -m | awk '/Mem:/ {print "machine memory used before: " $3 " MB"}'
 
@@ -77,7 +99,10 @@ loadgens=()
 run_id=$(date +%s%3N)
 start=$(date +%s.%N)
 for n in $(seq "$instances"); do
-    share=()
+    # Each load generator its own run id, hence its own topics: left to the load generators
+    # (milliseconds at their start), two of them started 10 ms apart once took the same one
+    # and both published on it.
+    share=(--run-id "$run_id-$n")
     if [[ -n ${ONE_MATCH:-} ]]; then
         share=(--run-id "$run_id" --shared-by "$instances")
         [[ $n -gt 1 ]] && share+=(--follow)
@@ -87,14 +112,15 @@ for n in $(seq "$instances"); do
         --redis-url "redis://127.0.0.1:$redis_port/" --server-pid "${service_pids[$((n - 1))]}" \
         "$@" >"$out/loadgen-$n.out" 2>"$out/loadgen-$n.log" &
     loadgens+=("$!")
-    # Distinct run ids (milliseconds), hence distinct topics per load generator.
-    sleep 0.01
 done
 status=0
 for pid in "${loadgens[@]}"; do
     wait "$pid" || status=$?
 done
 end=$(date +%s.%N)
+# Redis publishes every event once per server instance, and the load generators meet in it.
+awk -v hz="$(getconf CLK_TCK)" '{printf "redis-server CPU seconds over the run: %.2f\n", ($14 + $15) / hz}' \
+    "/proc/$redis_pid/stat" || true
 free -m | awk '/Mem:/ {print "machine memory used after: " $3 " MB"}'
 grep -h -v '^{' "$out"/loadgen-*.out || true
 grep -h '^{"scenario"' "$out"/loadgen-*.out >"$out/reports.jsonl" || true
@@ -113,6 +139,15 @@ print(f"instances {len(reports)}: {subscribed}/{planned} subscribed, lost {lost}
 if rss:
     print(f"RSS per connection by instance: {', '.join(f'{x:.0f}' for x in rss)} B "
           f"(mean {sum(rss) / len(rss):.0f} B)")
+# Who used the two cores: at this size the load generators compete with the servers for them.
+loadgen_cpu = [r["loadgen_cpu_secs"] for r in reports]
+server_cpu = [s["cpu_secs_connecting"] + s["cpu_secs_publishing"] for s in servers if s]
+print(f"CPU seconds by load generator: {', '.join(f'{x:.1f}' for x in loadgen_cpu)} "
+      f"(sum {sum(loadgen_cpu):.1f})")
+if server_cpu:
+    print(f"CPU seconds by server: {', '.join(f'{x:.1f}' for x in server_cpu)} "
+          f"(sum {sum(server_cpu):.1f}); both over the wall time: "
+          f"{(sum(loadgen_cpu) + sum(server_cpu)) / wall:.2f} cores")
 p99 = [r["latency"]["p99_ms"] for r in reports if r["latency"].get("p99_ms")]
 if p99:
     print(f"p99 by instance: {', '.join(f'{x:.1f}' for x in p99)} ms (max {max(p99):.1f} ms)")

@@ -9,6 +9,8 @@
 //!   and how events are published.
 //! - [`tally`]: per-client order and loss accounting, publish→receive latency histograms.
 //! - [`server_stats`]: CPU seconds and RSS of a process, read from `/proc`.
+//! - [`source_ports`]: each client's local port, so 16,667 clients per process connect in
+//!   constant kernel time.
 //! - [`report`]: the human line and the JSON line a run ends with.
 //! - [`mod@run`]: the I/O: client tasks, the publisher, the phases of a run.
 //!
@@ -22,6 +24,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod server_stats;
+pub mod source_ports;
 pub mod tally;
 
 pub use plan::{Phase, Plan, PublishMode, Scenario};

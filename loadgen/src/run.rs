@@ -24,7 +24,7 @@ use anyhow::{Context, bail};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use scoreline_protocol::{ClientMessage, EventDraft, EventKind, MatchTopic, Side};
 use serde::{Deserialize, Serialize};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -36,6 +36,7 @@ use scoreline_feed::{self as feed, Layout};
 use crate::plan::{Plan, PublishMode, Scenario, Sequencer, run_prefix, topic_names};
 use crate::report::{PhaseReport, Report, ServerReport};
 use crate::server_stats;
+use crate::source_ports::SourcePorts;
 use crate::tally::{
     ClientTally, LatencyRecorder, LatencySummary, Observed, PublishTimes, expected_for,
     histogram_buckets, latency_since_stamp,
@@ -147,6 +148,8 @@ struct Shared {
     connect_settled: AtomicUsize,
     connect_progress: Notify,
     stop: CancellationToken,
+    /// Every client's local port.
+    source_ports: SourcePorts,
 }
 
 /// The first fields of a server frame; the rest is skipped without being built, because at a
@@ -199,6 +202,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         connect_settled: AtomicUsize::new(0),
         connect_progress: Notify::new(),
         stop: CancellationToken::new(),
+        source_ports: SourcePorts::ephemeral(),
         plan: plan.clone(),
     });
 
@@ -812,18 +816,12 @@ impl Client {
     /// Connects, reads the welcome, subscribes and waits for `subscribed`.
     async fn connect(&self) -> anyhow::Result<WebSocketStream<TcpStream>> {
         let _permit = self.permits.acquire().await?;
-        let socket = match self.server_addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        }
-        .context("creating a socket (is `ulimit -n` high enough?)")?;
-        if let Some(bytes) = self.recv_buffer_bytes {
-            socket.set_recv_buffer_size(bytes)?;
-        }
-        let stream = socket
-            .connect(self.server_addr)
+        let stream = self
+            .shared
+            .source_ports
+            .connect(self.server_addr, self.recv_buffer_bytes)
             .await
-            .context("connecting")?;
+            .context("connecting (is `ulimit -n` high enough?)")?;
         stream.set_nodelay(true)?;
         let (mut socket, _) = tokio_tungstenite::client_async_with_config(
             self.url.as_str(),

@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -30,6 +30,11 @@ const QUEUE: usize = 1024;
 
 /// Bytes read from a client at a time (its requests are a few hundred bytes).
 const READ_BUFFER: usize = 4096;
+
+/// Connections the kernel may hold ready for `accept`: actix-server's default, which Scoreline
+/// listens with. `TcpListener::bind` would take 128, and in a 100,002-client storm
+/// (`SERVER=raw loadgen/c100k.sh s4`) 60,567 handshakes overflowed that queue and were retried.
+const LISTEN_BACKLOG: u32 = 2048;
 
 type Clients = HashMap<u64, mpsc::Sender<Utf8Bytes>>;
 
@@ -141,7 +146,13 @@ async fn serve(listen: SocketAddr, redis_url: String) -> anyhow::Result<()> {
             fanout.publish(topic, &frame);
         }
     });
-    let listener = TcpListener::bind(listen).await?;
+    let socket = match listen {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     println!("raw-fanout listening on {listen}");
     loop {
         let (stream, _) = listener.accept().await?;
