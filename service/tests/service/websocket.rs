@@ -70,6 +70,19 @@ impl RawClient {
         (status, RawClient { stream, buf, codec })
     }
 
+    /// Reads the answer to a handshake already sent on `stream`: a `101`, then the welcome.
+    async fn welcomed(mut stream: TcpStream) -> RawClient {
+        let (head, buf) = response_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let codec = Codec::new().client_mode().max_size(1 << 20);
+        let mut client = RawClient { stream, buf, codec };
+        assert!(matches!(
+            client.message().await,
+            ServerMessage::Welcome { .. }
+        ));
+        client
+    }
+
     async fn upgraded(app: &TestApp, then: &[u8]) -> RawClient {
         let (status, client) = RawClient::open(app, "/ws", then).await;
         assert!(status.starts_with("HTTP/1.1 101"), "{status}");
@@ -289,14 +302,7 @@ async fn a_handshake_that_arrives_a_few_bytes_at_a_time_is_answered() {
         stream.write_all(piece).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let (head, buf) = response_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let codec = Codec::new().client_mode().max_size(1 << 20);
-    let mut client = RawClient { stream, buf, codec };
-    assert!(matches!(
-        client.message().await,
-        ServerMessage::Welcome { .. }
-    ));
+    RawClient::welcomed(stream).await;
 }
 
 #[tokio::test]
@@ -325,14 +331,7 @@ async fn an_upgrade_after_other_requests_on_the_same_connection_is_answered() {
     }
     assert_eq!(buf.len(), length, "nothing past the body");
     stream.write_all(handshake("/ws").as_bytes()).await.unwrap();
-    let (head, buf) = response_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let codec = Codec::new().client_mode().max_size(1 << 20);
-    let mut client = RawClient { stream, buf, codec };
-    assert!(matches!(
-        client.message().await,
-        ServerMessage::Welcome { .. }
-    ));
+    RawClient::welcomed(stream).await;
 }
 
 #[tokio::test]
