@@ -40,12 +40,11 @@ service_port=$(free_port)
 log=${TMPDIR:-/tmp}/scoreline-bench-$service_port.log
 # SERVER=raw runs the yardstick instead of Scoreline: the minimal raw fan-out server
 # (loadgen/src/bin/raw-fanout.rs) on the same Redis, for the ratios in docs/benchmarks.md.
+under_callgrind=(${CALLGRIND_OUT:+valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT"})
 if [[ ${SERVER:-scoreline} == raw ]]; then
-    ${CALLGRIND_OUT:+valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT"} \
-        "$bin/raw-fanout" "127.0.0.1:$service_port" "redis://127.0.0.1:$redis_port/" >"$log" 2>&1 &
+    "${under_callgrind[@]}" "$bin/raw-fanout" "127.0.0.1:$service_port" "redis://127.0.0.1:$redis_port/" >"$log" 2>&1 &
 else
-    RUST_LOG=${RUST_LOG:-warn} \
-        ${CALLGRIND_OUT:+valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT"} \
+    RUST_LOG=${RUST_LOG:-warn} "${under_callgrind[@]}" \
         "$bin/scoreline-service" --listen "127.0.0.1:$service_port" \
         --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
         ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$log" 2>&1 &

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::state::AppState;
-use crate::upgrade::{self, UpgradeRequest, WEBSOCKET_PATH};
+use crate::upgrade::{self, Headers, UpgradeRequest, WEBSOCKET_PATH};
 
 /// Room made for the first read: a browser's upgrade request is 400–700 bytes.
 const FIRST_READ: usize = 1024;
@@ -113,11 +113,9 @@ fn classify<'b>(request: &mut httparse::Request<'_, 'b>, bytes: &'b [u8]) -> Fir
     match status {
         _ if not_ours => FirstRequest::Other,
         Ok(httparse::Status::Complete(head_len)) => {
-            let asks_for_websocket = request
-                .headers
-                .iter()
-                .any(|header| header.name.eq_ignore_ascii_case("upgrade"));
-            if asks_for_websocket {
+            // Any `Upgrade` header makes it ours: `upgrade::admit` refuses one that does not
+            // name websocket, as actix-http's upgrade hook would have had it refused.
+            if request.headers.value("upgrade").is_some() {
                 FirstRequest::WebSocket { head_len }
             } else {
                 // `GET /ws` as a plain request: the app says what it expected instead.
