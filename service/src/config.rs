@@ -160,9 +160,9 @@ pub struct Config {
     #[arg(long, env = "SCORELINE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
 
-    /// Worker threads serving connections; defaults to one per core but one, which is left to
-    /// the hub's fan-out (on 2 cores, two workers contending with the hub tripled S2's p99
-    /// latency at a million deliveries a second: docs/benchmarks.md).
+    /// Worker threads serving connections, each accepting its own; the first also runs the hub
+    /// and the Redis subscriber. Defaults to one per core: a goal's burst is then written on
+    /// every core, and no thread competes with the workers (docs/benchmarks.md).
     #[arg(long, env = "SCORELINE_WORKERS")]
     pub workers: Option<usize>,
 

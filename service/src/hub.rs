@@ -48,8 +48,10 @@ use crate::websocket::TextFrame;
 /// How often dirty snapshots are handed to the store and finished matches evicted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Commands processed per wake-up, so one busy source cannot starve the housekeeping tick.
-const BATCH: usize = 256;
+/// Commands processed per turn, so one busy source cannot starve the housekeeping tick, nor the
+/// sessions sharing the hub's thread: a turn queues at most this many frames for one fan before
+/// they can be written, well under `--max-queued-frames`.
+const BATCH: usize = 8;
 
 /// Events held per match while its missing events are fetched; beyond this the hub stops waiting.
 const MAX_HELD: usize = 1024;

@@ -44,6 +44,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod upgrade;
 pub mod websocket;
+pub mod workers;
 
 pub use config::{BrokerKind, Config};
 pub use scoreline_feed::now_ms;

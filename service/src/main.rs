@@ -10,7 +10,18 @@ use scoreline_service::{Application, Config, telemetry};
 fn main() -> ExitCode {
     let config = Config::parse();
     telemetry::init_logging();
-    match actix_web::rt::System::new().block_on(run(config)) {
+    // This thread only waits for a signal and supervises; the workers serve (`workers`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         // A supervised task that stopped was logged with its cause when it happened.
         Err(error) if matches!(error.downcast_ref(), Some(RunError::TaskStopped(_))) => {

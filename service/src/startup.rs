@@ -24,7 +24,7 @@ use anyhow::Context;
 use futures_util::FutureExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::task::{JoinError, JoinHandle};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -35,6 +35,7 @@ use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
 use crate::state::{AppState, ConnectionSlots, Supervision};
+use crate::workers::{MAX_HTTP_CONNECTIONS, Workers};
 use crate::{audience, front_door, page, routes, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
@@ -47,7 +48,11 @@ const INITIAL_LOAD_TIMEOUT: Duration = Duration::from_secs(2);
 /// A built service, bound and ready to run.
 pub struct Application {
     address: SocketAddr,
-    server: actix_web::dev::Server,
+    workers: Workers,
+    /// Cancelled to stop accepting connections.
+    accepting: CancellationToken,
+    /// Every accepted connection until it becomes a session or its HTTP exchange ends.
+    connections: TaskTracker,
     sessions_shutdown: CancellationToken,
     sessions: TaskTracker,
     shutdown_timeout: Duration,
@@ -64,12 +69,6 @@ pub enum RunError {
     /// A task the service cannot run without stopped; it was logged when it happened.
     #[error(transparent)]
     TaskStopped(#[from] TaskFailure),
-    /// The HTTP server failed.
-    #[error("the HTTP server failed")]
-    Server(#[source] std::io::Error),
-    /// The HTTP server's task panicked.
-    #[error("the HTTP server task failed")]
-    ServerTask(#[source] JoinError),
 }
 
 /// How a supervised task stopped while the service was serving.
@@ -178,98 +177,36 @@ impl TestHooks {
 }
 
 impl Application {
-    /// Binds the listener, starts the hub and the broker, and prepares the HTTP server. With Redis,
-    /// stored snapshots are loaded first (briefly) so fans see scores from the first request.
+    /// Binds the listeners, starts the worker threads, the hub and the broker, and has the
+    /// workers serve. With Redis, stored snapshots are loaded first (briefly) so fans see scores
+    /// from the first request.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         telemetry::metrics_handle();
-        let sessions_shutdown = CancellationToken::new();
-        let background_shutdown = CancellationToken::new();
-        let limits = HubLimits {
-            max_topics: config.max_topics,
-            max_snapshots: config.max_snapshots,
-            store: StoreLimits {
-                max_matches: config.max_matches,
-                finished_retention_ms: config.finished_retention_secs.saturating_mul(1000),
-                recent_events: config.resume_events,
-            },
-            max_delay_secs: config.max_delay_secs,
-        };
-        let kind = config.broker_kind();
-        let (store, stored) = match kind {
-            BrokerKind::Redis => {
-                let (sender, receiver) = mpsc::channel(4096);
-                (Some(sender), Some(receiver))
-            }
-            BrokerKind::Memory => (None, None),
-        };
-        // Gaps are filled from Redis histories; the in-process broker has none.
-        let (backfill, backfills) = match kind {
-            BrokerKind::Redis => {
-                let (sender, receiver) = mpsc::channel(4096);
-                (Some(sender), Some(receiver))
-            }
-            BrokerKind::Memory => (None, None),
-        };
-        let (hub, hub_task) = hub::spawn(
-            limits,
-            HUB_QUEUE,
-            store,
-            backfill,
-            background_shutdown.clone(),
-        );
-        let mut background = vec![("hub", hub_task)];
-
-        let broker = match (kind, stored, backfills) {
-            (BrokerKind::Redis, Some(stored), Some(backfills)) => {
-                let redis = RedisBroker::new(
-                    RedisSettings {
-                        url: config.redis_url(),
-                        channel_prefix: config.channel_prefix.clone(),
-                        key_prefix: config.key_prefix.clone(),
-                        finished_ttl_secs: config.finished_retention_secs,
-                        history_len: config.history_len,
-                    },
-                    hub.clone(),
-                )
-                .context("invalid Redis configuration")?;
-                load_initial_snapshots(&redis, &hub, config.max_matches).await;
-                background.extend(redis.spawn(
-                    hub.clone(),
-                    stored,
-                    backfills,
-                    background_shutdown.clone(),
-                ));
-                Broker::Redis(redis)
-            }
-            _ => {
-                tracing::warn!(
-                    "=== IN-PROCESS BROKER: no Redis configured. Events published through \
-                     POST /api/publish reach only this instance, and nothing survives a restart. \
-                     Use --redis-url for production. ==="
-                );
-                Broker::Memory { hub: hub.clone() }
-            }
-        };
-
-        let shared_counts = match &broker {
-            Broker::Redis(redis) => Some(audience::SharedCounts::new(
-                redis.connection(),
-                &config.key_prefix,
-            )),
-            Broker::Memory { .. } => None,
-        };
-        background.push((
-            "audience counter",
-            audience::spawn(
-                hub.clone(),
-                shared_counts,
-                Duration::from_millis(config.audience_interval_millis),
-                background_shutdown.clone(),
-            ),
-        ));
-
-        let listeners = bind_listeners(&config)?;
+        let worker_count = config.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        // Bound first, so a taken port fails the start before any thread does.
+        let listeners = bind_listeners(&config, worker_count)?;
         let address = listeners[0].local_addr()?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let mut workers =
+            Workers::start(worker_count).context("cannot start the worker threads")?;
+        let background_shutdown = CancellationToken::new();
+        // The hub and the broker's tasks live on the first worker: an event from Redis wakes
+        // that one thread, which queues it for its own fans without crossing threads.
+        let (hub, broker, background) = workers
+            .hub_runtime()
+            .spawn(start_background(
+                Background::from(&config),
+                background_shutdown.clone(),
+            ))
+            .await
+            .context("starting the hub and the broker failed")??;
+        let mut background = background;
+
         let session = SessionSettings {
             heartbeat: Duration::from_secs(config.heartbeat_secs.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
@@ -279,21 +216,13 @@ impl Application {
                 max_frames: config.max_queued_frames.saturating_mul(4),
             },
         };
-        let workers = config.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|cores| cores.get().saturating_sub(1).max(1))
-                .unwrap_or(1)
-        });
-        let shutdown_timeout_secs = config.shutdown_timeout_secs;
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
-            _ => None,
-        };
+        let sessions_shutdown = CancellationToken::new();
         let sessions = TaskTracker::new();
         let supervision = Arc::new(Supervision::default());
         #[cfg(feature = "test-hooks")]
         let hub_for_hooks = hub.clone();
         let welcome = upgrade::welcome_frame(&config);
+        let kind = config.broker_kind();
         let state = web::Data::new(AppState {
             connections: Arc::new(ConnectionSlots::new(config.max_connections)),
             welcome,
@@ -305,9 +234,8 @@ impl Application {
             sessions: sessions.clone(),
             supervision: Arc::clone(&supervision),
         });
-        // actix-web's `HttpServer` cannot take an upgrade handler, so the same pieces are put
-        // together here: one HTTP service per worker, the app for plain requests, and
-        // `upgrade::service` for WebSocket upgrades, which takes the socket away from HTTP.
+        // One HTTP service per worker: the app for plain requests and `upgrade::service` for
+        // WebSocket upgrades after other requests, which takes the socket away from HTTP.
         macro_rules! http_service {
             ($state:ident) => {{
                 let app = App::new()
@@ -328,47 +256,61 @@ impl Application {
                     .finish(map_config(app, |_| AppConfig::default()))
             }};
         }
-        let mut server = actix_server::Server::build()
-            .workers(workers)
-            .disable_signals()
-            .shutdown_timeout(shutdown_timeout_secs);
+        let shutdown_timeout = Duration::from_secs(state.config.shutdown_timeout_secs);
         let scheme = if tls.is_some() { "https" } else { "http" };
-        for listener in listeners {
-            let state = state.clone();
-            server = match &tls {
-                Some(tls) => {
-                    let tls = tls.clone();
-                    server.listen("scoreline", listener, move || {
-                        http_service!(state).rustls_0_23(tls.clone())
-                    })?
-                }
-                // Plain connections: the first request is read by `front_door`, which serves
-                // WebSocket upgrades itself and hands everything else to actix-http.
-                None => server.listen("scoreline", listener, move || {
-                    let http = http_service!(state);
-                    let state = state.clone();
-                    fn_factory(move || {
-                        let http = http.new_service(());
-                        let state = state.clone();
-                        async move {
-                            let http = Rc::new(http.await?);
-                            Ok::<_, ()>(fn_service(move |stream: TcpStream| {
-                                front_door::serve(stream, state.clone(), Rc::clone(&http))
-                                    .map(Ok::<_, Infallible>)
-                            }))
-                        }
-                    })
-                })?,
-            };
-        }
-        let server = server.run();
-        tracing::info!(%address, scheme, workers, broker = ?kind, "scoreline service listening");
+        let accepting = CancellationToken::new();
+        let connections = TaskTracker::new();
+        let serving = match tls {
+            Some(tls) => {
+                let tls = Arc::new(tls);
+                workers
+                    .serve(
+                        listeners,
+                        accepting.clone(),
+                        connections.clone(),
+                        MAX_HTTP_CONNECTIONS,
+                        move || http_service!(state).rustls_0_23((*tls).clone()),
+                    )
+                    .await?
+            }
+            // Plain connections: the first request is read by `front_door`, which serves
+            // WebSocket upgrades itself and hands everything else to actix-http.
+            None => {
+                workers
+                    .serve(
+                        listeners,
+                        accepting.clone(),
+                        connections.clone(),
+                        MAX_HTTP_CONNECTIONS,
+                        move || {
+                            let http = http_service!(state);
+                            let state = state.clone();
+                            fn_factory(move || {
+                                let http = http.new_service(());
+                                let state = state.clone();
+                                async move {
+                                    let http = Rc::new(http.await?);
+                                    Ok::<_, ()>(fn_service(move |stream: TcpStream| {
+                                        front_door::serve(stream, state.clone(), Rc::clone(&http))
+                                            .map(Ok::<_, Infallible>)
+                                    }))
+                                }
+                            })
+                        },
+                    )
+                    .await?
+            }
+        };
+        background.extend(serving.into_iter().map(|handle| ("worker", handle)));
+        tracing::info!(%address, scheme, workers = workers.count(), broker = ?kind, "scoreline service listening");
         Ok(Application {
             address,
-            server,
+            workers,
+            accepting,
+            connections,
             sessions_shutdown,
             sessions,
-            shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
+            shutdown_timeout,
             background_shutdown,
             supervisor: Supervisor { tasks: background },
             supervision,
@@ -395,16 +337,19 @@ impl Application {
         self.address.port()
     }
 
-    /// Serves until `shutdown` completes, then shuts down gracefully: stop accepting, close every
-    /// WebSocket with 1001 after flushing what is queued, let the HTTP workers drain, then stop the
-    /// hub (which writes its last snapshots) and the broker.
+    /// Serves until `shutdown` completes, then shuts down gracefully: close every WebSocket
+    /// with 1001 after flushing what is queued, stop accepting, let plain HTTP requests finish,
+    /// then stop the hub (which writes its last snapshots) and the broker, and end the worker
+    /// threads.
     ///
-    /// A supervised task that stops meanwhile (the hub, the broker's tasks) does the same
-    /// shutdown, after taking `/readyz` down and logging the failure with its cause, and ends in
-    /// [`RunError::TaskStopped`].
+    /// A supervised task that stops meanwhile (a worker, the hub, the broker's tasks) does the
+    /// same shutdown, after taking `/readyz` down and logging the failure with its cause, and
+    /// ends in [`RunError::TaskStopped`].
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
         let Application {
-            server,
+            workers,
+            accepting,
+            connections,
             sessions_shutdown,
             sessions,
             shutdown_timeout,
@@ -413,12 +358,9 @@ impl Application {
             supervision,
             ..
         } = self;
-        let handle = server.handle();
-        let mut server = tokio::spawn(server);
-        let (ended_by_itself, failure) = tokio::select! {
-            result = &mut server => (Some(result), None),
-            failure = supervisor.first_to_stop() => (None, Some(failure)),
-            () = shutdown => (None, None),
+        let failure = tokio::select! {
+            failure = supervisor.first_to_stop() => Some(failure),
+            () = shutdown => None,
         };
         if let Some(failure) = &failure {
             // Readiness first, so the load balancer stops sending fans here at once.
@@ -428,34 +370,127 @@ impl Application {
                 "a task the service cannot run without stopped; shutting down with a failure"
             );
         }
-        if ended_by_itself.is_none() {
-            tracing::info!("shutting down: closing connections with 1001");
-            sessions_shutdown.cancel();
-            sessions.close();
-            // Sessions still open after the timeout are dropped with the workers.
-            let _ = tokio::time::timeout(shutdown_timeout, sessions.wait()).await;
-            handle.stop(true).await;
-        }
-        let result = match ended_by_itself {
-            Some(result) => result,
-            None => server.await,
-        };
+        tracing::info!("shutting down: closing connections with 1001");
+        sessions_shutdown.cancel();
+        sessions.close();
+        // Sessions still open after the timeout are dropped with the worker threads.
+        let _ = tokio::time::timeout(shutdown_timeout, sessions.wait()).await;
+        // Accepting stops only now, so `/readyz` can be asked while fans are being closed.
+        accepting.cancel();
+        connections.close();
+        let _ = tokio::time::timeout(shutdown_timeout, connections.wait()).await;
         background_shutdown.cancel();
         supervisor.wait_all(Duration::from_secs(5)).await;
+        workers.stop().await;
         tracing::info!("stopped");
-        if let Some(failure) = failure {
-            return Err(RunError::TaskStopped(failure));
+        match failure {
+            Some(failure) => Err(RunError::TaskStopped(failure)),
+            None => Ok(()),
         }
-        result
-            .map_err(RunError::ServerTask)?
-            .map_err(RunError::Server)
     }
 }
 
-/// Binds `--accept-queues` listening sockets to the configured address with SO_REUSEPORT (the
-/// first one picks the port when it is 0), each with the configured send buffer size and unsent
-/// data limit, which accepted sockets inherit on Linux.
-fn bind_listeners(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
+/// What the background tasks need from the configuration, taken before it moves into the
+/// shared state.
+struct Background {
+    limits: HubLimits,
+    redis: Option<RedisSettings>,
+    max_matches: usize,
+    key_prefix: String,
+    audience_interval: Duration,
+}
+
+impl From<&Config> for Background {
+    fn from(config: &Config) -> Background {
+        Background {
+            limits: HubLimits {
+                max_topics: config.max_topics,
+                max_snapshots: config.max_snapshots,
+                store: StoreLimits {
+                    max_matches: config.max_matches,
+                    finished_retention_ms: config.finished_retention_secs.saturating_mul(1000),
+                    recent_events: config.resume_events,
+                },
+                max_delay_secs: config.max_delay_secs,
+            },
+            redis: (config.broker_kind() == BrokerKind::Redis).then(|| RedisSettings {
+                url: config.redis_url(),
+                channel_prefix: config.channel_prefix.clone(),
+                key_prefix: config.key_prefix.clone(),
+                finished_ttl_secs: config.finished_retention_secs,
+                history_len: config.history_len,
+            }),
+            max_matches: config.max_matches,
+            key_prefix: config.key_prefix.clone(),
+            audience_interval: Duration::from_millis(config.audience_interval_millis),
+        }
+    }
+}
+
+/// The long-lived tasks behind every connection, started on the runtime this runs on: the hub,
+/// with Redis its subscriber, snapshot writer and backfill reader, and the audience counter.
+async fn start_background(
+    settings: Background,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(HubHandle, Broker, Vec<(&'static str, JoinHandle<()>)>)> {
+    // Snapshots are stored, and gaps filled from histories, only with Redis.
+    let (store, stored, backfill, backfills) = match settings.redis {
+        Some(_) => {
+            let (store, stored) = mpsc::channel(4096);
+            let (backfill, backfills) = mpsc::channel(4096);
+            (Some(store), Some(stored), Some(backfill), Some(backfills))
+        }
+        None => (None, None, None, None),
+    };
+    let (hub, hub_task) = hub::spawn(
+        settings.limits,
+        HUB_QUEUE,
+        store,
+        backfill,
+        shutdown.clone(),
+    );
+    let mut background = vec![("hub", hub_task)];
+    let broker = match (settings.redis, stored, backfills) {
+        (Some(redis), Some(stored), Some(backfills)) => {
+            let redis =
+                RedisBroker::new(redis, hub.clone()).context("invalid Redis configuration")?;
+            load_initial_snapshots(&redis, &hub, settings.max_matches).await;
+            background.extend(redis.spawn(hub.clone(), stored, backfills, shutdown.clone()));
+            Broker::Redis(redis)
+        }
+        _ => {
+            tracing::warn!(
+                "=== IN-PROCESS BROKER: no Redis configured. Events published through \
+                 POST /api/publish reach only this instance, and nothing survives a restart. \
+                 Use --redis-url for production. ==="
+            );
+            Broker::Memory { hub: hub.clone() }
+        }
+    };
+    let shared_counts = match &broker {
+        Broker::Redis(redis) => Some(audience::SharedCounts::new(
+            redis.connection(),
+            &settings.key_prefix,
+        )),
+        Broker::Memory { .. } => None,
+    };
+    background.push((
+        "audience counter",
+        audience::spawn(
+            hub.clone(),
+            shared_counts,
+            settings.audience_interval,
+            shutdown,
+        ),
+    ));
+    Ok((hub, broker, background))
+}
+
+/// Binds `--accept-queues` listening sockets (at least `at_least`, one per worker) to the
+/// configured address with SO_REUSEPORT (the first one picks the port when it is 0), each with
+/// the configured send buffer size and unsent data limit, which accepted sockets inherit on
+/// Linux.
+pub(crate) fn bind_listeners(config: &Config, at_least: usize) -> anyhow::Result<Vec<TcpListener>> {
     use socket2::{Domain, Socket, Type};
     // SO_REUSEPORT would let a second instance started on the same port join this one's group
     // and silently take half its connections. A plain bind first keeps "address in use" an
@@ -464,10 +499,11 @@ fn bind_listeners(config: &Config) -> anyhow::Result<Vec<TcpListener>> {
         .and_then(|probe| probe.local_addr())
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let mut listeners = Vec::new();
-    for _ in 0..config.accept_queues.max(1) {
+    let count = usize::from(config.accept_queues).max(at_least).max(1);
+    for _ in 0..count {
         let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
         socket.set_reuse_address(true)?;
-        if config.accept_queues > 1 {
+        if count > 1 {
             socket.set_reuse_port(true)?;
         }
         if config.socket_send_buffer_bytes > 0 {
@@ -572,7 +608,7 @@ mod tests {
         config.accept_queues = 2;
         config.socket_send_buffer_bytes = 32 * 1024;
         config.unsent_limit_bytes = 8 * 1024;
-        let listeners = bind_listeners(&config).unwrap();
+        let listeners = bind_listeners(&config, 1).unwrap();
         assert_eq!(listeners.len(), 2);
         let address = listeners[0].local_addr().unwrap();
         assert_eq!(listeners[1].local_addr().unwrap(), address);

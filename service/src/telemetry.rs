@@ -44,6 +44,9 @@ pub const RESYNCS: &str = "scoreline_resyncs_total";
 pub const CANARY_FAILURES: &str = "scoreline_canary_failures_total";
 /// Round trip of the last canary through Redis pub/sub, in seconds (gauge).
 pub const CANARY_ROUND_TRIP_SECONDS: &str = "scoreline_canary_round_trip_seconds";
+/// Connections the service failed to accept for want of resources, e.g. file descriptors
+/// (counter).
+pub const ACCEPT_FAILURES: &str = "scoreline_accept_failures_total";
 /// Whether the broker is reachable: 1 or 0 (gauge).
 pub const BROKER_UP: &str = "scoreline_broker_up";
 /// Time from receiving an event to writing it to a socket, in seconds (histogram).
@@ -134,6 +137,10 @@ fn describe() {
         "Bad inputs from clients or the broker, by kind."
     );
     describe_counter!(REDIS_RECONNECTS, "Reconnections to Redis after losing it.");
+    describe_counter!(
+        ACCEPT_FAILURES,
+        "Failed accepts for want of resources (file descriptors, memory); each pauses accepting."
+    );
     describe_gauge!(BROKER_UP, "1 while the broker is reachable.");
     describe_counter!(
         EVENTS_BACKFILLED,

@@ -160,6 +160,10 @@ async fn run(
                 for command in batch.drain(..) {
                     hub.handle(command);
                 }
+                // The hub shares its thread with the sessions of one worker: after each batch
+                // they write what it queued before it takes the next, so a backlog of events
+                // cannot fill their mailboxes while they wait for the thread.
+                tokio::task::yield_now().await;
             }
             _ = tick.tick() => flush(&mut hub, store.as_ref()),
             () = shutdown.cancelled() => break,

@@ -1,0 +1,465 @@
+//! The threads that serve fans. A worker is one thread with a single-threaded runtime: it
+//! accepts connections from listening sockets of its own (SO_REUSEPORT spreads new connections
+//! over them) and runs those connections, their sessions included, to the end. The first worker
+//! also runs the hub and the broker's tasks.
+//!
+//! Why this shape rather than actix-server's (an accept thread handing each connection to
+//! workers, the hub on a thread of its own): on a two-core machine an event from Redis then
+//! wakes one thread, whose hub queues the frame for its own fans without crossing threads and
+//! wakes the other worker once for the rest, so a goal is written on both cores at once; no
+//! accept thread hands each new connection over; and no third busy thread competes for the two
+//! cores (docs/benchmarks.md, "Issue 14, session 6").
+
+use std::fmt::Debug;
+use std::future::poll_fn;
+use std::io;
+use std::net::TcpListener as StdTcpListener;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_service::{Service, ServiceFactory};
+use futures_util::future::join_all;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::{JoinHandle, LocalSet};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::telemetry;
+
+/// Connections one worker holds at once before their first request is answered or while they
+/// speak plain HTTP (WebSocket sessions count against `--max-connections` instead). At the
+/// limit the worker stops accepting until one ends, as actix-server does with the same figure,
+/// so a flood of half-open connections cannot grow memory without bound.
+pub const MAX_HTTP_CONNECTIONS: usize = 25_600;
+
+/// How long a worker waits before accepting again after the system refused it resources (out
+/// of file descriptors or memory); accepting at once would fail the same way in a busy loop.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a worker thread is given to run, inside its `LocalSet`.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The running worker threads.
+pub struct Workers {
+    workers: Vec<Worker>,
+}
+
+struct Worker {
+    runtime: Handle,
+    /// Its one job, until given.
+    job: Option<oneshot::Sender<Job>>,
+    /// Ends the thread, dropping whatever still runs on it.
+    stop: CancellationToken,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Workers {
+    /// Starts `count` worker threads (at least one), each idle until [`Workers::serve`].
+    pub fn start(count: usize) -> io::Result<Workers> {
+        let mut workers = Workers {
+            workers: Vec::new(),
+        };
+        for index in 0..count.max(1) {
+            let (job, jobs) = oneshot::channel::<Job>();
+            let stop = CancellationToken::new();
+            let (runtime_sender, runtime) = std::sync::mpsc::sync_channel(1);
+            let thread = std::thread::Builder::new()
+                .name(format!("scoreline-worker-{index}"))
+                .spawn({
+                    let stop = stop.clone();
+                    move || {
+                        let runtime = match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime,
+                            Err(error) => {
+                                let _ = runtime_sender.send(Err(error));
+                                return;
+                            }
+                        };
+                        let _ = runtime_sender.send(Ok(runtime.handle().clone()));
+                        LocalSet::new().block_on(&runtime, async move {
+                            tokio::select! {
+                                job = jobs => if let Ok(job) = job { job() },
+                                () = stop.cancelled() => return,
+                            }
+                            stop.cancelled().await;
+                        });
+                    }
+                })?;
+            let runtime = runtime
+                .recv()
+                .map_err(|_| io::Error::other("a worker thread ended while starting"))??;
+            workers.workers.push(Worker {
+                runtime,
+                job: Some(job),
+                stop,
+                thread,
+            });
+        }
+        Ok(workers)
+    }
+
+    /// How many workers there are.
+    pub fn count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// The first worker's runtime, where the hub and the broker's tasks run: `spawn` there
+    /// takes `Send` futures from any thread.
+    pub fn hub_runtime(&self) -> &Handle {
+        &self.workers[0].runtime
+    }
+
+    /// Has the workers accept connections from `listeners` (the `i`-th listener goes to worker
+    /// `i % count`, so give at least one per worker) and call a service made on each worker by
+    /// `make` for every connection, tracked in `connections`, at most `max_http_connections` at
+    /// once per worker ([`MAX_HTTP_CONNECTIONS`] in the service). Returns one handle per worker that
+    /// ends when `accepting` is cancelled, or earlier if the worker fails (its service cannot be
+    /// made, or a panic), for the supervisor.
+    pub async fn serve<M, F>(
+        &mut self,
+        listeners: Vec<StdTcpListener>,
+        accepting: CancellationToken,
+        connections: TaskTracker,
+        max_http_connections: usize,
+        make: M,
+    ) -> io::Result<Vec<JoinHandle<()>>>
+    where
+        M: Fn() -> F + Send + Clone + 'static,
+        F: ServiceFactory<TcpStream, Config = ()> + 'static,
+        F::Service: 'static,
+        F::Error: Debug,
+        F::InitError: Debug,
+    {
+        let count = self.workers.len();
+        let mut given: Vec<Vec<StdTcpListener>> = (0..count).map(|_| Vec::new()).collect();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            listener.set_nonblocking(true)?;
+            given[index % count].push(listener);
+        }
+        let mut handles = Vec::with_capacity(count);
+        for (worker, listeners) in self.workers.iter_mut().zip(given) {
+            let job = worker
+                .job
+                .take()
+                .ok_or_else(|| io::Error::other("the workers are already serving"))?;
+            let (handle_sender, handle) = oneshot::channel();
+            let (accepting, connections, make) =
+                (accepting.clone(), connections.clone(), make.clone());
+            let run: Job = Box::new(move || {
+                let serving = tokio::task::spawn_local(serve_listeners(
+                    listeners,
+                    make(),
+                    accepting,
+                    connections,
+                    max_http_connections,
+                ));
+                let _ = handle_sender.send(serving);
+            });
+            job.send(run)
+                .map_err(|_| io::Error::other("a worker thread has stopped"))?;
+            handles.push(
+                handle
+                    .await
+                    .map_err(|_| io::Error::other("a worker thread has stopped"))?,
+            );
+        }
+        Ok(handles)
+    }
+
+    /// Ends every worker thread, dropping whatever still runs on them, and waits for them.
+    pub async fn stop(mut self) {
+        let workers = std::mem::take(&mut self.workers);
+        for worker in &workers {
+            worker.stop.cancel();
+        }
+        let joined = tokio::task::spawn_blocking(move || {
+            for worker in workers {
+                if worker.thread.join().is_err() {
+                    tracing::error!("a worker thread panicked while stopping");
+                }
+            }
+        });
+        if let Err(error) = joined.await {
+            tracing::error!(%error, "could not wait for the worker threads");
+        }
+    }
+}
+
+impl Drop for Workers {
+    /// Threads of a service dropped without [`Workers::stop`] (it failed to start, or a test
+    /// dropped it) end too.
+    fn drop(&mut self) {
+        for worker in &self.workers {
+            worker.stop.cancel();
+        }
+    }
+}
+
+/// One worker's accept loops, one per listener, sharing the worker's service and its limit of
+/// connections.
+async fn serve_listeners<F>(
+    listeners: Vec<StdTcpListener>,
+    factory: F,
+    accepting: CancellationToken,
+    connections: TaskTracker,
+    max_http_connections: usize,
+) where
+    F: ServiceFactory<TcpStream, Config = ()>,
+    F::Service: 'static,
+    F::Error: Debug,
+    F::InitError: Debug,
+{
+    let service = match factory.new_service(()).await {
+        Ok(service) => Rc::new(service),
+        Err(error) => {
+            tracing::error!(?error, "a worker could not make its service");
+            return;
+        }
+    };
+    let limit = Arc::new(Semaphore::new(max_http_connections));
+    let mut loops = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => loops.push(accept_loop(
+                listener,
+                Rc::clone(&service),
+                Arc::clone(&limit),
+                accepting.clone(),
+                connections.clone(),
+            )),
+            Err(error) => {
+                tracing::error!(%error, "a worker could not watch its listening socket");
+                return;
+            }
+        }
+    }
+    join_all(loops).await;
+}
+
+async fn accept_loop<S>(
+    listener: TcpListener,
+    service: Rc<S>,
+    limit: Arc<Semaphore>,
+    accepting: CancellationToken,
+    connections: TaskTracker,
+) where
+    S: Service<TcpStream> + 'static,
+    S::Error: Debug,
+{
+    loop {
+        // A permit first, then the service's readiness (TLS bounds the handshakes in progress),
+        // then a connection: whatever has to wait waits in the kernel's accept queue.
+        let ready = async {
+            let permit = Arc::clone(&limit).acquire_owned().await;
+            (permit, poll_fn(|context| service.poll_ready(context)).await)
+        };
+        let (permit, ready) = tokio::select! {
+            biased;
+            () = accepting.cancelled() => return,
+            ready = ready => ready,
+        };
+        let Ok(permit) = permit else {
+            return; // the semaphore is never closed
+        };
+        if let Err(error) = ready {
+            tracing::error!(?error, "a worker's service failed; it stops accepting");
+            return;
+        }
+        let accepted = tokio::select! {
+            biased;
+            () = accepting.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                let service = Rc::clone(&service);
+                tokio::task::spawn_local(connections.track_future(async move {
+                    if let Err(error) = service.call(stream).await {
+                        tracing::debug!(?error, "a connection ended with an error");
+                    }
+                    drop(permit);
+                }));
+            }
+            Err(error) => after_accept_error(&error).await,
+        }
+    }
+}
+
+/// What a failed `accept` means for the loop. A connection reset before it was accepted is the
+/// client's business; anything else (out of file descriptors, out of memory) would fail again
+/// at once, so the worker pauses and says so.
+async fn after_accept_error(error: &io::Error) {
+    match error.kind() {
+        io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::Interrupted
+        | io::ErrorKind::WouldBlock => {
+            tracing::debug!(%error, "a connection was gone before it was accepted");
+        }
+        _ => {
+            metrics::counter!(telemetry::ACCEPT_FAILURES).increment(1);
+            tracing::warn!(%error, pause = ?ACCEPT_PAUSE, "cannot accept connections; pausing");
+            tokio::time::sleep(ACCEPT_PAUSE).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use std::sync::Mutex;
+
+    use actix_service::fn_service;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A service that writes the name of the thread it runs on and closes the connection.
+    fn thread_names()
+    -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = Infallible, InitError = ()>
+    {
+        fn_service(|mut stream: TcpStream| async move {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            let _ = stream.write_all(name.as_bytes()).await;
+            Ok::<_, Infallible>(())
+        })
+    }
+
+    fn listeners(count: usize) -> (std::net::SocketAddr, Vec<StdTcpListener>) {
+        let mut config = crate::Config::defaults();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.accept_queues = count as u16;
+        let listeners = crate::startup::bind_listeners(&config, count).unwrap();
+        (listeners[0].local_addr().unwrap(), listeners)
+    }
+
+    async fn served_by(address: std::net::SocketAddr) -> String {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let mut name = String::new();
+        stream.read_to_string(&mut name).await.unwrap();
+        name
+    }
+
+    #[tokio::test]
+    async fn every_worker_accepts_connections_of_its_own_and_stops_when_told() {
+        let mut workers = Workers::start(2).unwrap();
+        let (address, listeners) = listeners(2);
+        let accepting = CancellationToken::new();
+        let connections = TaskTracker::new();
+        let handles = workers
+            .serve(
+                listeners,
+                accepting.clone(),
+                connections.clone(),
+                100,
+                thread_names,
+            )
+            .await
+            .unwrap();
+        assert_eq!(handles.len(), 2);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            seen.insert(served_by(address).await);
+            if seen.len() == 2 {
+                break;
+            }
+        }
+        let expected: std::collections::BTreeSet<String> =
+            ["scoreline-worker-0", "scoreline-worker-1"]
+                .map(String::from)
+                .into();
+        assert_eq!(seen, expected, "SO_REUSEPORT spreads connections over both");
+
+        accepting.cancel();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        assert!(
+            TcpStream::connect(address).await.is_err(),
+            "nothing listens once accepting ends"
+        );
+        workers.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_hub_runtime_runs_on_the_first_worker() {
+        let workers = Workers::start(2).unwrap();
+        let name = workers
+            .hub_runtime()
+            .spawn(async { std::thread::current().name().map(str::to_owned) })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("scoreline-worker-0"));
+        workers.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_worker_at_its_connection_limit_leaves_new_connections_waiting_until_one_ends() {
+        // A service that holds every connection until released, counting those it holds.
+        let release = Arc::new(Semaphore::new(0));
+        let held = Arc::new(Mutex::new(0usize));
+        let make = {
+            let (release, held) = (Arc::clone(&release), Arc::clone(&held));
+            move || {
+                let (release, held) = (Arc::clone(&release), Arc::clone(&held));
+                fn_service(move |mut stream: TcpStream| {
+                    let (release, held) = (Arc::clone(&release), Arc::clone(&held));
+                    async move {
+                        *held.lock().unwrap() += 1;
+                        if let Ok(permit) = release.acquire().await {
+                            permit.forget();
+                        }
+                        let _ = stream.write_all(b"done").await;
+                        Ok::<_, Infallible>(())
+                    }
+                })
+            }
+        };
+        let held_now = || *held.lock().unwrap();
+        let wait_until_held = |count: usize| async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while held_now() < count {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "only {} held",
+                    held_now()
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let mut workers = Workers::start(1).unwrap();
+        let (address, listeners) = listeners(1);
+        let accepting = CancellationToken::new();
+        let handles = workers
+            .serve(listeners, accepting.clone(), TaskTracker::new(), 2, make)
+            .await
+            .unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            // The kernel completes the TCP handshake of a connection not yet accepted.
+            clients.push(TcpStream::connect(address).await.unwrap());
+        }
+        wait_until_held(2).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(held_now(), 2, "the third waits in the accept queue");
+
+        release.add_permits(1);
+        wait_until_held(3).await;
+        release.add_permits(2);
+        for mut client in clients {
+            let mut answer = String::new();
+            client.read_to_string(&mut answer).await.unwrap();
+            assert_eq!(answer, "done");
+        }
+        accepting.cancel();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        workers.stop().await;
+    }
+}
