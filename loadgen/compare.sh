@@ -5,7 +5,7 @@
 #
 #   cargo build --release -p scoreline-loadgen -p scoreline-service
 #   loadgen/compare.sh s2c
-#   PASSES=3 loadgen/compare.sh s4
+#   PASSES=3 loadgen/compare.sh s4        # with more than one pass, also the median ratio
 #
 # Each run's JSON report and log go to $OUT (default $TMPDIR/scoreline-compare-<scenario>/).
 set -euo pipefail
@@ -35,11 +35,22 @@ def figures(report):
         "RSS B/conn": server.get("rss_per_connection_bytes", 0),
         "lost": report["lost"],
     }
+ratios = {}
 for n in range(1, passes + 1):
     raw = figures(json.load(open(f"{out}/raw-{n}.json")))
     ours = figures(json.load(open(f"{out}/scoreline-{n}.json")))
     print(f"pass {n}:")
     for name in raw:
         ratio = ours[name] / raw[name] if raw[name] else float("nan")
+        ratios.setdefault(name, []).append(ratio)
         print(f"  {name:24} scoreline {ours[name]:>12.3f}   raw {raw[name]:>12.3f}   ratio {ratio:6.2f}")
+if passes > 1:
+    # One pass's ratio moves by 10-20 % on this shared machine; the median of several is the
+    # figure a target is judged on.
+    print(f"median of {passes} passes:")
+    for name, values in ratios.items():
+        values = sorted(values)
+        middle = len(values) // 2
+        median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        print(f"  {name:24} ratio {median:6.2f}   (from {values[0]:.2f} to {values[-1]:.2f})")
 PY

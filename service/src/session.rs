@@ -77,8 +77,13 @@ pub async fn run<R, W>(
         limiter: RateLimiter::new(settings.max_requests_per_sec, Instant::now()),
         registered: false,
     };
-    let mut heartbeat = tokio::time::interval(settings.heartbeat);
-    heartbeat.tick().await;
+    // The first ping one period from now. Not `interval` and a first `tick().await`: that
+    // tick is "immediate" only to the timer's millisecond, so it held every connection's `101`
+    // and welcome until the next millisecond and a turn of the runtime's timer.
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + settings.heartbeat,
+        settings.heartbeat,
+    );
     let mut last_heard = Instant::now();
     let sent = SentMetrics::shared();
 
