@@ -168,13 +168,13 @@ impl SharedCounts {
 }
 
 /// Runs rounds every `interval` until `shutdown`; `shared` is `None` without Redis.
-pub fn spawn(
+pub fn run(
     hub: HubHandle,
     mut shared: Option<SharedCounts>,
     interval: Duration,
     shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
         let mut audience = Audience::default();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -239,7 +239,7 @@ pub fn spawn(
                 }
             }
         }
-    })
+    }
 }
 
 #[cfg(test)]

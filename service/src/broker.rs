@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use scoreline_protocol::{MatchSnapshot, ScoreEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -305,30 +306,34 @@ impl RedisBroker {
             .map_err(|error| BrokerError::Feed(FeedError::Redis(error)))
     }
 
-    /// Starts the subscriber (feeding `hub`), the snapshot writer (draining `snapshots`) and the
-    /// backfill reader (answering `backfills`), each named for the supervisor in `startup`.
-    pub fn spawn(
+    /// The subscriber (feeding `hub`), the snapshot writer (draining `snapshots`) and the
+    /// backfill reader (answering `backfills`), each named for the supervisor in `startup`, for
+    /// the caller to spawn.
+    pub fn tasks(
         &self,
         hub: HubHandle,
         snapshots: mpsc::Receiver<StoredSnapshot>,
         backfills: mpsc::Receiver<BackfillRequest>,
         shutdown: CancellationToken,
-    ) -> Vec<(&'static str, tokio::task::JoinHandle<()>)> {
+    ) -> Vec<(&'static str, BoxFuture<'static, ()>)> {
         vec![
             (
                 "Redis subscriber",
-                tokio::spawn(
-                    self.clone()
-                        .subscribe_forever(hub.clone(), shutdown.clone()),
-                ),
+                self.clone()
+                    .subscribe_forever(hub.clone(), shutdown.clone())
+                    .boxed(),
             ),
             (
                 "snapshot writer",
-                tokio::spawn(self.clone().write_snapshots(snapshots, shutdown.clone())),
+                self.clone()
+                    .write_snapshots(snapshots, shutdown.clone())
+                    .boxed(),
             ),
             (
                 "backfill reader",
-                tokio::spawn(self.clone().answer_backfills(backfills, hub, shutdown)),
+                self.clone()
+                    .answer_backfills(backfills, hub, shutdown)
+                    .boxed(),
             ),
         ]
     }

@@ -32,7 +32,7 @@ mod resume;
 mod task;
 
 pub use recovery::{BackfillError, BackfillRequest, Head, Purpose};
-pub use task::{HubGone, HubHandle, spawn};
+pub use task::{HubGone, HubHandle, spawn, start};
 
 use delayed::Delayed;
 use recovery::Held;

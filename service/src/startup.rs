@@ -192,17 +192,16 @@ impl Application {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             _ => None,
         };
-        let mut workers =
+        let workers =
             Workers::start(worker_count).context("cannot start the worker threads")?;
         let background_shutdown = CancellationToken::new();
         // The hub and the broker's tasks live on the first worker: an event from Redis wakes
         // that one thread, which queues it for its own fans without crossing threads.
+        let settings = Background::from(&config);
+        let shutdown = background_shutdown.clone();
         let (hub, broker, background) = workers
-            .hub_runtime()
-            .spawn(start_background(
-                Background::from(&config),
-                background_shutdown.clone(),
-            ))
+            .spawn_on_first(move || start_background(settings, shutdown))
+            .await?
             .await
             .context("starting the hub and the broker failed")??;
         let mut background = background;
@@ -427,8 +426,9 @@ impl From<&Config> for Background {
     }
 }
 
-/// The long-lived tasks behind every connection, started on the runtime this runs on: the hub,
-/// with Redis its subscriber, snapshot writer and backfill reader, and the audience counter.
+/// The long-lived tasks behind every connection, spawned as local tasks of the worker this runs
+/// on (it must run inside a `LocalSet`): the hub, with Redis its subscriber, snapshot writer and
+/// backfill reader, and the audience counter.
 async fn start_background(
     settings: Background,
     shutdown: CancellationToken,
@@ -442,20 +442,25 @@ async fn start_background(
         }
         None => (None, None, None, None),
     };
-    let (hub, hub_task) = hub::spawn(
+    let (hub, hub_task) = hub::start(
         settings.limits,
         HUB_QUEUE,
         store,
         backfill,
         shutdown.clone(),
     );
-    let mut background = vec![("hub", hub_task)];
+    let mut background = vec![("hub", tokio::task::spawn_local(hub_task))];
     let broker = match (settings.redis, stored, backfills) {
         (Some(redis), Some(stored), Some(backfills)) => {
             let redis =
                 RedisBroker::new(redis, hub.clone()).context("invalid Redis configuration")?;
             load_initial_snapshots(&redis, &hub, settings.max_matches).await;
-            background.extend(redis.spawn(hub.clone(), stored, backfills, shutdown.clone()));
+            let tasks = redis.tasks(hub.clone(), stored, backfills, shutdown.clone());
+            background.extend(
+                tasks
+                    .into_iter()
+                    .map(|(name, task)| (name, tokio::task::spawn_local(task))),
+            );
             Broker::Redis(redis)
         }
         _ => {
@@ -476,12 +481,12 @@ async fn start_background(
     };
     background.push((
         "audience counter",
-        audience::spawn(
+        tokio::task::spawn_local(audience::run(
             hub.clone(),
             shared_counts,
             settings.audience_interval,
             shutdown,
-        ),
+        )),
     ));
     Ok((hub, broker, background))
 }

@@ -11,7 +11,7 @@
 //! cores (docs/benchmarks.md, "Issue 14, session 6").
 
 use std::fmt::Debug;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::TcpListener as StdTcpListener;
 use std::rc::Rc;
@@ -21,8 +21,7 @@ use std::time::Duration;
 use actix_service::{Service, ServiceFactory};
 use futures_util::future::join_all;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Handle;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::{JoinHandle, LocalSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -42,15 +41,17 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// What a worker thread is given to run, inside its `LocalSet`.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Jobs a worker may have waiting: it is given two at most (the hub's tasks, its connections).
+const JOBS: usize = 4;
+
 /// The running worker threads.
 pub struct Workers {
     workers: Vec<Worker>,
 }
 
 struct Worker {
-    runtime: Handle,
-    /// Its one job, until given.
-    job: Option<oneshot::Sender<Job>>,
+    /// Where its jobs go.
+    jobs: mpsc::Sender<Job>,
     /// Ends the thread, dropping whatever still runs on it.
     stop: CancellationToken,
     thread: std::thread::JoinHandle<()>,
@@ -63,9 +64,9 @@ impl Workers {
             workers: Vec::new(),
         };
         for index in 0..count.max(1) {
-            let (job, jobs) = oneshot::channel::<Job>();
+            let (job_sender, mut jobs) = mpsc::channel::<Job>(JOBS);
             let stop = CancellationToken::new();
-            let (runtime_sender, runtime) = std::sync::mpsc::sync_channel(1);
+            let (started_sender, started) = std::sync::mpsc::sync_channel(1);
             let thread = std::thread::Builder::new()
                 .name(format!("scoreline-worker-{index}"))
                 .spawn({
@@ -77,26 +78,32 @@ impl Workers {
                         {
                             Ok(runtime) => runtime,
                             Err(error) => {
-                                let _ = runtime_sender.send(Err(error));
+                                let _ = started_sender.send(Err(error));
                                 return;
                             }
                         };
-                        let _ = runtime_sender.send(Ok(runtime.handle().clone()));
+                        let _ = started_sender.send(Ok(()));
+                        // Jobs run here, inside the `LocalSet`, so the tasks they spawn are
+                        // local ones.
                         LocalSet::new().block_on(&runtime, async move {
-                            tokio::select! {
-                                job = jobs => if let Ok(job) = job { job() },
-                                () = stop.cancelled() => return,
+                            loop {
+                                tokio::select! {
+                                    job = jobs.recv() => match job {
+                                        Some(job) => job(),
+                                        None => break,
+                                    },
+                                    () = stop.cancelled() => return,
+                                }
                             }
                             stop.cancelled().await;
                         });
                     }
                 })?;
-            let runtime = runtime
+            started
                 .recv()
                 .map_err(|_| io::Error::other("a worker thread ended while starting"))??;
             workers.workers.push(Worker {
-                runtime,
-                job: Some(job),
+                jobs: job_sender,
                 stop,
                 thread,
             });
@@ -109,10 +116,16 @@ impl Workers {
         self.workers.len()
     }
 
-    /// The first worker's runtime, where the hub and the broker's tasks run: `spawn` there
-    /// takes `Send` futures from any thread.
-    pub fn hub_runtime(&self) -> &Handle {
-        &self.workers[0].runtime
+    /// Runs the future `make` makes on the first worker, as a task among its connections'
+    /// (where the hub and the broker's tasks belong): tasks of one `LocalSet` wake each other
+    /// without a system call, unlike a task on the runtime's own queue waking one of them.
+    pub async fn spawn_on_first<M, F>(&self, make: M) -> io::Result<JoinHandle<F::Output>>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        run_local(&self.workers[0], make).await
     }
 
     /// Has the workers accept connections from `listeners` (the `i`-th listener goes to worker
@@ -122,7 +135,7 @@ impl Workers {
     /// ends when `accepting` is cancelled, or earlier if the worker fails (its service cannot be
     /// made, or a panic), for the supervisor.
     pub async fn serve<M, F>(
-        &mut self,
+        &self,
         listeners: Vec<StdTcpListener>,
         accepting: CancellationToken,
         connections: TaskTracker,
@@ -143,30 +156,20 @@ impl Workers {
             given[index % count].push(listener);
         }
         let mut handles = Vec::with_capacity(count);
-        for (worker, listeners) in self.workers.iter_mut().zip(given) {
-            let job = worker
-                .job
-                .take()
-                .ok_or_else(|| io::Error::other("the workers are already serving"))?;
-            let (handle_sender, handle) = oneshot::channel();
+        for (worker, listeners) in self.workers.iter().zip(given) {
             let (accepting, connections, make) =
                 (accepting.clone(), connections.clone(), make.clone());
-            let run: Job = Box::new(move || {
-                let serving = tokio::task::spawn_local(serve_listeners(
-                    listeners,
-                    make(),
-                    accepting,
-                    connections,
-                    max_http_connections,
-                ));
-                let _ = handle_sender.send(serving);
-            });
-            job.send(run)
-                .map_err(|_| io::Error::other("a worker thread has stopped"))?;
             handles.push(
-                handle
-                    .await
-                    .map_err(|_| io::Error::other("a worker thread has stopped"))?,
+                run_local(worker, move || {
+                    serve_listeners(
+                        listeners,
+                        make(),
+                        accepting,
+                        connections,
+                        max_http_connections,
+                    )
+                })
+                .await?,
             );
         }
         Ok(handles)
@@ -199,6 +202,22 @@ impl Drop for Workers {
             worker.stop.cancel();
         }
     }
+}
+
+/// Spawns the future `make` makes as a local task of `worker`.
+async fn run_local<M, F>(worker: &Worker, make: M) -> io::Result<JoinHandle<F::Output>>
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    let stopped = || io::Error::other("a worker thread has stopped");
+    let (handle_sender, handle) = oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = handle_sender.send(tokio::task::spawn_local(make()));
+    });
+    worker.jobs.send(job).await.map_err(|_| stopped())?;
+    handle.await.map_err(|_| stopped())
 }
 
 /// One worker's accept loops, one per listener, sharing the worker's service and its limit of
@@ -347,7 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_worker_accepts_connections_of_its_own_and_stops_when_told() {
-        let mut workers = Workers::start(2).unwrap();
+        let workers = Workers::start(2).unwrap();
         let (address, listeners) = listeners(2);
         let accepting = CancellationToken::new();
         let connections = TaskTracker::new();
@@ -387,11 +406,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_hub_runtime_runs_on_the_first_worker() {
+    async fn what_is_spawned_on_the_first_worker_runs_there_among_its_local_tasks() {
         let workers = Workers::start(2).unwrap();
         let name = workers
-            .hub_runtime()
-            .spawn(async { std::thread::current().name().map(str::to_owned) })
+            .spawn_on_first(|| async {
+                // A local task: this would panic outside the worker's `LocalSet`.
+                tokio::task::spawn_local(async {}).await.unwrap();
+                std::thread::current().name().map(str::to_owned)
+            })
+            .await
+            .unwrap()
             .await
             .unwrap();
         assert_eq!(name.as_deref(), Some("scoreline-worker-0"));
@@ -432,7 +456,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
-        let mut workers = Workers::start(1).unwrap();
+        let workers = Workers::start(1).unwrap();
         let (address, listeners) = listeners(1);
         let accepting = CancellationToken::new();
         let handles = workers

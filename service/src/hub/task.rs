@@ -122,8 +122,7 @@ impl HubHandle {
     }
 }
 
-/// Starts the hub task. Changed snapshots go to `store` at every housekeeping tick (250 ms); the
-/// task ends when `shutdown` fires (after a last flush) or every handle is dropped.
+/// Starts the hub task on the current runtime; see [`start`].
 pub fn spawn(
     limits: HubLimits,
     queue_capacity: usize,
@@ -131,12 +130,26 @@ pub fn spawn(
     backfill: Option<mpsc::Sender<BackfillRequest>>,
     shutdown: CancellationToken,
 ) -> (HubHandle, tokio::task::JoinHandle<()>) {
+    let (handle, task) = start(limits, queue_capacity, store, backfill, shutdown);
+    (handle, tokio::spawn(task))
+}
+
+/// The hub's handle and its task, for the caller to spawn where the hub should run. Changed
+/// snapshots go to `store` at every housekeeping tick (250 ms); the task ends when `shutdown`
+/// fires (after a last flush) or every handle is dropped.
+pub fn start(
+    limits: HubLimits,
+    queue_capacity: usize,
+    store: Option<mpsc::Sender<StoredSnapshot>>,
+    backfill: Option<mpsc::Sender<BackfillRequest>>,
+    shutdown: CancellationToken,
+) -> (HubHandle, impl Future<Output = ()> + Send + 'static) {
     let (commands, inbox) = mpsc::channel(queue_capacity);
     let handle = HubHandle {
         commands,
         next_conn: Arc::new(AtomicU64::new(1)),
     };
-    let task = tokio::spawn(run(Hub::new(limits, backfill), inbox, store, shutdown));
+    let task = run(Hub::new(limits, backfill), inbox, store, shutdown);
     (handle, task)
 }
 
@@ -160,10 +173,13 @@ async fn run(
                 for command in batch.drain(..) {
                     hub.handle(command);
                 }
-                // The hub shares its thread with the sessions of one worker: after each batch
-                // they write what it queued before it takes the next, so a backlog of events
-                // cannot fill their mailboxes while they wait for the thread.
-                tokio::task::yield_now().await;
+                if received == BATCH {
+                    // More is waiting. The hub shares its thread with the sessions of one
+                    // worker: they write what it queued, as far as their sockets take it (a turn
+                    // of the I/O driver), before it takes the next batch, so a backlog of events
+                    // cannot fill their mailboxes while they wait for the thread.
+                    tokio::task::yield_now().await;
+                }
             }
             _ = tick.tick() => flush(&mut hub, store.as_ref()),
             () = shutdown.cancelled() => break,
