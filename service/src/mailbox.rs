@@ -15,11 +15,13 @@
 //! and keeps a rule clients can rely on: a connection that is open has received every score event
 //! of its subscriptions, in order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Instant;
 
+use futures_util::task::AtomicWaker;
 use smallvec::SmallVec;
-use tokio::sync::Notify;
 
 use crate::websocket::TextFrame;
 
@@ -185,10 +187,21 @@ impl Queue {
 
 /// A [`Queue`] shared between the hub (which pushes) and one session task (which drains and
 /// writes), with a wake-up for the session.
+///
+/// The wake-up is a flag and the one waker of the one task that waits, not a `tokio::sync::Notify`:
+/// a `Notify` puts its waiter into a list under a lock and takes it out again at every wait,
+/// which a session does for every frame it sends (callgrind: about 300 instructions a delivery,
+/// `docs/benchmarks.md`).
 #[derive(Debug)]
 pub struct Mailbox {
     queue: Mutex<Queue>,
-    ready: Notify,
+    /// Something was pushed (or the queue overflowed, or the service is shutting down) since
+    /// the session last woke for it.
+    signalled: AtomicBool,
+    /// The service is shutting down: the session writes what is queued and closes with 1001.
+    shutting_down: AtomicBool,
+    /// The session's waker while it waits.
+    waker: AtomicWaker,
 }
 
 impl Mailbox {
@@ -196,7 +209,9 @@ impl Mailbox {
     pub fn new(limits: MailboxLimits) -> Mailbox {
         Mailbox {
             queue: Mutex::new(Queue::new(limits)),
-            ready: Notify::new(),
+            signalled: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         }
     }
 
@@ -219,9 +234,25 @@ impl Mailbox {
             (queue.push(frame), was_empty)
         };
         if pushed == Pushed::Overflowed || (pushed != Pushed::Closed && was_empty) {
-            self.ready.notify_one();
+            self.wake();
         }
         pushed
+    }
+
+    fn wake(&self) {
+        self.signalled.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Tells the session the service is shutting down (it wakes for it).
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Whether [`Mailbox::shut_down`] was called.
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
     }
 
     /// Takes every waiting frame, oldest first, with the queue's buffer (see [`Queue::take`]);
@@ -239,8 +270,20 @@ impl Mailbox {
     }
 
     /// Waits until something was pushed (or the mailbox overflowed) since the last wake-up.
+    /// For the one session that drains this mailbox: a second waiter would replace its waker.
     pub async fn ready(&self) {
-        self.ready.notified().await;
+        std::future::poll_fn(|context| {
+            if self.signalled.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            self.waker.register(context.waker());
+            // A push between the check and the registration woke no one: look again.
+            if self.signalled.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await;
     }
 
     /// Whether the mailbox overflowed.
@@ -371,5 +414,71 @@ mod tests {
             }
             assert_eq!(texts(&mut queue).len(), 3);
         }
+    }
+
+    fn limits() -> MailboxLimits {
+        MailboxLimits {
+            max_critical: 4,
+            max_frames: 8,
+        }
+    }
+
+    /// Whether `ready()` completes without waiting.
+    fn is_ready(mailbox: &Mailbox) -> bool {
+        use futures_util::FutureExt;
+        mailbox.ready().now_or_never().is_some()
+    }
+
+    #[test]
+    fn a_push_before_the_session_waits_is_not_lost_and_wakes_it_once() {
+        let mailbox = Mailbox::new(limits());
+        assert!(!is_ready(&mailbox), "nothing pushed yet");
+        mailbox.push(critical("a"));
+        assert!(
+            is_ready(&mailbox),
+            "the push made while not waiting is kept"
+        );
+        assert!(!is_ready(&mailbox), "and taken by that one wake-up");
+    }
+
+    #[tokio::test]
+    async fn a_push_wakes_the_waiting_session_and_an_overflow_wakes_it_again() {
+        let mailbox = Arc::new(Mailbox::new(limits()));
+        let waiting = tokio::spawn({
+            let mailbox = Arc::clone(&mailbox);
+            async move { mailbox.ready().await }
+        });
+        tokio::task::yield_now().await;
+        mailbox.push(critical("a"));
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("the push woke the session")
+            .unwrap();
+        let (frames, state) = mailbox.take();
+        assert_eq!((frames.len(), state), (1, QueueState::Open));
+
+        // Pushes into a queue that is not empty wake no one (the session drains all at once)...
+        mailbox.push(critical("b"));
+        assert!(is_ready(&mailbox));
+        for text in ["c", "d", "e"] {
+            mailbox.push(critical(text));
+            assert!(!is_ready(&mailbox), "{text}");
+        }
+        // ...but an overflow does: a session stuck on a write must hear of it.
+        assert_eq!(mailbox.push(critical("f")), Pushed::Overflowed);
+        assert!(is_ready(&mailbox));
+        assert!(mailbox.overflowed());
+    }
+
+    #[test]
+    fn shutting_down_wakes_the_session_and_stays_said() {
+        let mailbox = Mailbox::new(limits());
+        assert!(!mailbox.shutting_down());
+        mailbox.shut_down();
+        assert!(is_ready(&mailbox));
+        assert!(mailbox.shutting_down());
+        assert!(mailbox.shutting_down(), "read, not taken");
+        // What is still pushed is queued, for the last flush.
+        assert_eq!(mailbox.push(critical("a")), Pushed::Queued);
     }
 }

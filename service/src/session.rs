@@ -16,7 +16,8 @@
 //! | a broken WebSocket frame | 1002 protocol error |
 //! | the client's close frame | its own code, echoed |
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +56,44 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Longest part of an offending request echoed back in an error.
 const ECHO_BYTES: usize = 256;
 
-/// Runs a connection until it ends. `welcome` is the first frame sent.
+thread_local! {
+    /// The mailboxes of the sessions running on this thread. Shutdown reaches each session
+    /// through its own mailbox ([`shut_down_here`]), which it watches anyway, instead of every
+    /// session also waiting on the shutdown token at each wake-up: the token takes its lock and
+    /// adds and removes a waiter every time, about 400 instructions per frame sent.
+    static RUNNING: RefCell<HashMap<ConnId, Arc<Mailbox>>> = RefCell::new(HashMap::new());
+}
+
+/// Tells every session on this thread that the service is shutting down: each writes what is
+/// queued, briefly, then closes with 1001. Sessions that start later see the shutdown token
+/// already cancelled.
+pub fn shut_down_here() {
+    RUNNING.with(|running| {
+        for mailbox in running.borrow().values() {
+            mailbox.shut_down();
+        }
+    });
+}
+
+/// A session's entry in [`RUNNING`], for its life.
+struct Running(ConnId);
+
+impl Running {
+    fn enter(conn: ConnId, mailbox: &Arc<Mailbox>) -> Running {
+        RUNNING.with(|running| running.borrow_mut().insert(conn, Arc::clone(mailbox)));
+        Running(conn)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // The thread's locals may be gone when its runtime drops the last sessions.
+        let _ = RUNNING.try_with(|running| running.borrow_mut().remove(&self.0));
+    }
+}
+
+/// Runs a connection until it ends. `welcome` is the first frame sent. `shutdown` is looked at
+/// once, as the session starts; after that, shutdown comes through [`shut_down_here`].
 pub async fn run<R, W>(
     mut reader: FrameReader<R>,
     mut writer: FrameWriter<W>,
@@ -69,6 +107,11 @@ pub async fn run<R, W>(
     W: AsyncWrite + Unpin,
 {
     let mailbox = Arc::new(Mailbox::new(settings.mailbox));
+    let _running = Running::enter(conn, &mailbox);
+    if shutdown.is_cancelled() {
+        mailbox.shut_down();
+    }
+    drop(shutdown);
     writer.queue_text(welcome);
     let mut connection = Connection {
         conn,
@@ -77,19 +120,24 @@ pub async fn run<R, W>(
         limiter: RateLimiter::new(settings.max_requests_per_sec, Instant::now()),
         registered: false,
     };
-    // The first ping one period from now. Not `interval` and a first `tick().await`: that
-    // tick is "immediate" only to the timer's millisecond, so it held every connection's `101`
-    // and welcome until the next millisecond and a turn of the runtime's timer.
-    let mut heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + settings.heartbeat,
-        settings.heartbeat,
-    );
-    let mut last_heard = Instant::now();
+    let mut clock = Clock::new(tokio::time::Instant::now(), settings);
+    // One timer for the connection's life, for its next ping or its idle deadline, whichever
+    // comes first; it is moved only when it fires. A timer per wake-up (a `sleep_until` in the
+    // `select!`) was put into and taken out of the timer wheel for every frame sent. Boxed, as
+    // the heartbeat's `Interval` boxed its own, so the session future stays small.
+    let mut timer = Box::pin(tokio::time::sleep_until(clock.next_due()));
     let sent = SentMetrics::shared();
 
     let close_with: Option<CloseReason> = loop {
-        let idle_deadline = tokio::time::Instant::from_std(last_heard + settings.idle_timeout);
-        match flush(&mut writer, sent, &mailbox, &shutdown, idle_deadline).await {
+        match flush(
+            &mut writer,
+            sent,
+            &mailbox,
+            Watch::Shutdown,
+            clock.idle_deadline(),
+        )
+        .await
+        {
             Flushed::Done => {}
             Flushed::PeerGone => break None,
             Flushed::Overflowed => {
@@ -103,16 +151,14 @@ pub async fn run<R, W>(
         }
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => {
+            () = mailbox.ready() => if mailbox.shutting_down() {
                 // Drain what is already queued, briefly, then say goodbye.
                 let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
-                let never = CancellationToken::new();
-                let _ = flush(&mut writer, sent, &mailbox, &never, deadline).await;
+                let _ = flush(&mut writer, sent, &mailbox, Watch::Nothing, deadline).await;
                 break Some(reason(CloseCode::Away, "server shutting down"));
-            }
-            () = mailbox.ready() => {}
+            },
             message = reader.next() => {
-                last_heard = Instant::now();
+                clock.heard(tokio::time::Instant::now());
                 match message {
                     Ok(message) => match connection.on_message(message, &mut writer).await {
                         Ok(()) => {}
@@ -121,10 +167,14 @@ pub async fn run<R, W>(
                     Err(error) => break read_error_close(&error),
                 }
             }
-            () = tokio::time::sleep_until(idle_deadline) => {
-                break Some(reason(CloseCode::Normal, "idle timeout"));
-            }
-            _ = heartbeat.tick() => writer.queue_ping(),
+            () = &mut timer => match clock.due(tokio::time::Instant::now()) {
+                Due::Idle => break Some(reason(CloseCode::Normal, "idle timeout")),
+                Due::Ping => {
+                    writer.queue_ping();
+                    timer.as_mut().reset(clock.next_due());
+                }
+                Due::Nothing => timer.as_mut().reset(clock.next_due()),
+            },
         }
     };
 
@@ -178,6 +228,75 @@ impl SentMetrics {
     }
 }
 
+/// When a connection next needs attention without anything happening on it: its next ping,
+/// or the moment it has been silent for the idle timeout. Pure, with the time passed in.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    heartbeat: std::time::Duration,
+    idle_timeout: std::time::Duration,
+    next_ping: tokio::time::Instant,
+    last_heard: tokio::time::Instant,
+}
+
+/// What [`Clock::due`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// The client has been silent for the idle timeout.
+    Idle,
+    /// Time for a ping; the next one is a heartbeat later.
+    Ping,
+    /// Neither (the client spoke since the timer was set).
+    Nothing,
+}
+
+impl Clock {
+    /// A connection that opened at `now`: first ping one heartbeat later.
+    fn new(now: tokio::time::Instant, settings: SessionSettings) -> Clock {
+        Clock {
+            heartbeat: settings.heartbeat,
+            idle_timeout: settings.idle_timeout,
+            next_ping: now + settings.heartbeat,
+            last_heard: now,
+        }
+    }
+
+    /// The client sent a frame at `now`.
+    fn heard(&mut self, now: tokio::time::Instant) {
+        self.last_heard = now;
+    }
+
+    /// When the connection is idle if the client stays silent.
+    fn idle_deadline(&self) -> tokio::time::Instant {
+        self.last_heard + self.idle_timeout
+    }
+
+    /// When [`Clock::due`] next has something to say.
+    fn next_due(&self) -> tokio::time::Instant {
+        self.next_ping.min(self.idle_deadline())
+    }
+
+    /// What is due at `now`; a ping moves the next one a heartbeat on.
+    fn due(&mut self, now: tokio::time::Instant) -> Due {
+        if now >= self.idle_deadline() {
+            Due::Idle
+        } else if now >= self.next_ping {
+            self.next_ping = now + self.heartbeat;
+            Due::Ping
+        } else {
+            Due::Nothing
+        }
+    }
+}
+
+/// Whether a flush stuck on a slow client gives up when the service shuts down.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// As usual.
+    Shutdown,
+    /// The last flush, during shutdown.
+    Nothing,
+}
+
 /// How a flush ended.
 enum Flushed {
     /// Everything queued was written.
@@ -200,7 +319,7 @@ async fn flush<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
     sent: &SentMetrics,
     mailbox: &Mailbox,
-    shutdown: &CancellationToken,
+    watch: Watch,
     idle_deadline: tokio::time::Instant,
 ) -> Flushed {
     loop {
@@ -225,10 +344,12 @@ async fn flush<W: AsyncWrite + Unpin>(
                 tokio::select! {
                     biased;
                     written = &mut write => break written,
-                    () = shutdown.cancelled() => return Flushed::ShuttingDown,
                     () = mailbox.ready() => {
                         if mailbox.overflowed() {
                             return Flushed::Overflowed;
+                        }
+                        if watch == Watch::Shutdown && mailbox.shutting_down() {
+                            return Flushed::ShuttingDown;
                         }
                     }
                     () = tokio::time::sleep_until(idle_deadline) => return Flushed::Idle,
@@ -642,6 +763,60 @@ mod tests {
             let now = start + Duration::from_millis(100 * step);
             assert_eq!(limiter.check(now), Verdict::Allowed, "step {step}");
         }
+    }
+
+    fn clock_settings() -> SessionSettings {
+        SessionSettings {
+            heartbeat: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            max_requests_per_sec: 1,
+            mailbox: MailboxLimits {
+                max_critical: 1,
+                max_frames: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn the_clock_pings_every_heartbeat_while_the_client_answers() {
+        let start = tokio::time::Instant::now();
+        let secs = |n| start + Duration::from_secs(n);
+        let mut clock = Clock::new(start, clock_settings());
+        assert_eq!(clock.next_due(), secs(15));
+        assert_eq!(clock.due(secs(15)), Due::Ping);
+        // The pong comes back.
+        clock.heard(secs(16));
+        assert_eq!(clock.next_due(), secs(30));
+        assert_eq!(clock.due(secs(30)), Due::Ping);
+        clock.heard(secs(31));
+        assert_eq!(clock.due(secs(45)), Due::Ping);
+        assert_eq!(clock.next_due(), secs(60));
+    }
+
+    #[test]
+    fn the_clock_calls_a_silent_client_idle_at_the_timeout_and_not_before() {
+        let start = tokio::time::Instant::now();
+        let secs = |n| start + Duration::from_secs(n);
+        let mut clock = Clock::new(start, clock_settings());
+        assert_eq!(clock.due(secs(15)), Due::Ping);
+        assert_eq!(clock.due(secs(30)), Due::Ping);
+        // The next ping and the deadline coincide: idle wins.
+        assert_eq!(clock.next_due(), secs(45));
+        assert_eq!(clock.due(secs(45)), Due::Idle);
+
+        // A timer set for a deadline the client then moved finds nothing to do.
+        let mut clock = Clock {
+            heartbeat: Duration::from_secs(60),
+            ..Clock::new(start, clock_settings())
+        };
+        clock.next_ping = secs(60);
+        assert_eq!(clock.next_due(), secs(45));
+        clock.heard(secs(40));
+        assert_eq!(clock.due(secs(45)), Due::Nothing);
+        assert_eq!(clock.next_due(), secs(60));
+        assert_eq!(clock.due(secs(60)), Due::Ping);
+        assert_eq!(clock.due(secs(84)), Due::Nothing);
+        assert_eq!(clock.due(secs(85)), Due::Idle);
     }
 }
 #[cfg(test)]

@@ -36,7 +36,7 @@ use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
 use crate::state::{AppState, ConnectionSlots, Supervision};
 use crate::workers::{MAX_HTTP_CONNECTIONS, Workers};
-use crate::{audience, front_door, page, routes, telemetry, upgrade};
+use crate::{audience, front_door, page, routes, session, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
 /// (and counted) rather than growing memory.
@@ -192,8 +192,7 @@ impl Application {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
             _ => None,
         };
-        let workers =
-            Workers::start(worker_count).context("cannot start the worker threads")?;
+        let workers = Workers::start(worker_count).context("cannot start the worker threads")?;
         let background_shutdown = CancellationToken::new();
         // The hub and the broker's tasks live on the first worker: an event from Redis wakes
         // that one thread, which queues it for its own fans without crossing threads.
@@ -370,7 +369,10 @@ impl Application {
             );
         }
         tracing::info!("shutting down: closing connections with 1001");
+        // Sessions starting from now see the token cancelled; those running hear it through
+        // their mailboxes.
         sessions_shutdown.cancel();
+        workers.run_on_each(session::shut_down_here).await;
         sessions.close();
         // Sessions still open after the timeout are dropped with the worker threads.
         let _ = tokio::time::timeout(shutdown_timeout, sessions.wait()).await;

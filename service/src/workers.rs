@@ -128,6 +128,16 @@ impl Workers {
         run_local(&self.workers[0], make).await
     }
 
+    /// Runs `job` on every worker, between its tasks, and waits until each has. A worker that
+    /// has stopped is skipped: nothing of it is left to tell.
+    pub async fn run_on_each(&self, job: fn()) {
+        for worker in &self.workers {
+            if let Ok(done) = run_local(worker, move || async move { job() }).await {
+                let _ = done.await;
+            }
+        }
+    }
+
     /// Has the workers accept connections from `listeners` (the `i`-th listener goes to worker
     /// `i % count`, so give at least one per worker) and call a service made on each worker by
     /// `make` for every connection, tracked in `connections`, at most `max_http_connections` at
