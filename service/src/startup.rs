@@ -428,9 +428,16 @@ impl From<&Config> for Background {
     }
 }
 
-/// The long-lived tasks behind every connection, spawned as local tasks of the worker this runs
-/// on (it must run inside a `LocalSet`): the hub, with Redis its subscriber, snapshot writer and
-/// backfill reader, and the audience counter.
+/// The long-lived tasks behind every connection, spawned on the runtime of the worker this runs
+/// on: the hub, with Redis its subscriber, snapshot writer and backfill reader, and the audience
+/// counter.
+///
+/// On the runtime's own queue, not among the sessions as local tasks: the runtime polls its
+/// tasks between turns of the sessions' `LocalSet` (61 sessions a turn), so the hub can take
+/// the next event while the fans of the last one are still being written, and a fan who is
+/// behind gets both frames in one write. As a local task the hub waited behind every session
+/// queued: S2 (a million deliveries a second offered) lost 17 % of its throughput and its p99
+/// went from 0.2 to 2.5 s (`docs/benchmarks.md`, issue 14, session 6).
 async fn start_background(
     settings: Background,
     shutdown: CancellationToken,
@@ -451,7 +458,7 @@ async fn start_background(
         backfill,
         shutdown.clone(),
     );
-    let mut background = vec![("hub", tokio::task::spawn_local(hub_task))];
+    let mut background = vec![("hub", tokio::spawn(hub_task))];
     let broker = match (settings.redis, stored, backfills) {
         (Some(redis), Some(stored), Some(backfills)) => {
             let redis =
@@ -461,7 +468,7 @@ async fn start_background(
             background.extend(
                 tasks
                     .into_iter()
-                    .map(|(name, task)| (name, tokio::task::spawn_local(task))),
+                    .map(|(name, task)| (name, tokio::spawn(task))),
             );
             Broker::Redis(redis)
         }
@@ -483,7 +490,7 @@ async fn start_background(
     };
     background.push((
         "audience counter",
-        tokio::task::spawn_local(audience::run(
+        tokio::spawn(audience::run(
             hub.clone(),
             shared_counts,
             settings.audience_interval,

@@ -116,9 +116,8 @@ impl Workers {
         self.workers.len()
     }
 
-    /// Runs the future `make` makes on the first worker, as a task among its connections'
-    /// (where the hub and the broker's tasks belong): tasks of one `LocalSet` wake each other
-    /// without a system call, unlike a task on the runtime's own queue waking one of them.
+    /// Runs the future `make` makes on the first worker, as a local task; what it spawns with
+    /// `tokio::spawn` goes to that worker's runtime (where the hub and the broker's tasks run).
     pub async fn spawn_on_first<M, F>(&self, make: M) -> io::Result<JoinHandle<F::Output>>
     where
         M: FnOnce() -> F + Send + 'static,
