@@ -168,75 +168,73 @@ impl SharedCounts {
 }
 
 /// Runs rounds every `interval` until `shutdown`; `shared` is `None` without Redis.
-pub fn run(
+pub async fn run(
     hub: HubHandle,
     mut shared: Option<SharedCounts>,
     interval: Duration,
     shutdown: CancellationToken,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let mut audience = Audience::default();
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut redis_failing = false;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = shutdown.cancelled() => break,
-            }
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            if hub.send(Command::Watchers { reply }).await.is_err() {
-                break;
-            }
-            let Ok(watched) = answer.await else { break };
-            let local: Vec<(Topic, usize)> = watched
-                .iter()
-                .map(|(topic, mailboxes)| (topic.clone(), mailboxes.len()))
-                .collect();
-            let totals = match shared.as_mut() {
-                Some(shared) => match shared
-                    .exchange(&local, interval.saturating_mul(3), crate::now_ms())
-                    .await
-                {
-                    Ok(totals) => {
-                        redis_failing = false;
-                        totals
-                    }
-                    Err(error) => {
-                        // Logged once per outage; meanwhile fans see this instance's count.
-                        if !redis_failing {
-                            tracing::warn!(%error, "cannot share watching counts through Redis");
-                        }
-                        redis_failing = true;
-                        HashMap::new()
-                    }
-                },
-                None => HashMap::new(),
-            };
-            let tell: HashMap<Topic, u64> = audience.plan(&local, &totals).into_iter().collect();
-            for (topic, mailboxes) in &watched {
-                let Some(fans) = tell.get(topic) else {
-                    continue;
-                };
-                let Ok(match_topic) = MatchTopic::try_from(topic.clone()) else {
-                    continue;
-                };
-                let frame = Outbound {
-                    text: ServerMessage::Watching {
-                        match_topic,
-                        fans: *fans,
-                    }
-                    .to_json()
-                    .into(),
-                    received_at: None,
-                    source_ms: None,
-                    coalesce: Some(CoalesceId(format!("{topic}#watching").into())),
-                };
-                for mailbox in mailboxes {
-                    // A closed mailbox (the fan just left) or a full one is that fan's concern;
-                    // the frame is only the latest count and the next round tells it again.
-                    let _ = mailbox.push(frame.clone());
+) {
+    let mut audience = Audience::default();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut redis_failing = false;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shutdown.cancelled() => break,
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if hub.send(Command::Watchers { reply }).await.is_err() {
+            break;
+        }
+        let Ok(watched) = answer.await else { break };
+        let local: Vec<(Topic, usize)> = watched
+            .iter()
+            .map(|(topic, mailboxes)| (topic.clone(), mailboxes.len()))
+            .collect();
+        let totals = match shared.as_mut() {
+            Some(shared) => match shared
+                .exchange(&local, interval.saturating_mul(3), crate::now_ms())
+                .await
+            {
+                Ok(totals) => {
+                    redis_failing = false;
+                    totals
                 }
+                Err(error) => {
+                    // Logged once per outage; meanwhile fans see this instance's count.
+                    if !redis_failing {
+                        tracing::warn!(%error, "cannot share watching counts through Redis");
+                    }
+                    redis_failing = true;
+                    HashMap::new()
+                }
+            },
+            None => HashMap::new(),
+        };
+        let tell: HashMap<Topic, u64> = audience.plan(&local, &totals).into_iter().collect();
+        for (topic, mailboxes) in &watched {
+            let Some(fans) = tell.get(topic) else {
+                continue;
+            };
+            let Ok(match_topic) = MatchTopic::try_from(topic.clone()) else {
+                continue;
+            };
+            let frame = Outbound {
+                text: ServerMessage::Watching {
+                    match_topic,
+                    fans: *fans,
+                }
+                .to_json()
+                .into(),
+                received_at: None,
+                source_ms: None,
+                coalesce: Some(CoalesceId(format!("{topic}#watching").into())),
+            };
+            for mailbox in mailboxes {
+                // A closed mailbox (the fan just left) or a full one is that fan's concern;
+                // the frame is only the latest count and the next round tells it again.
+                let _ = mailbox.push(frame.clone());
             }
         }
     }
