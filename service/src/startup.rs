@@ -35,7 +35,7 @@ use crate::mailbox::MailboxLimits;
 use crate::matches::StoreLimits;
 use crate::session::SessionSettings;
 use crate::state::{AppState, ConnectionSlots, Supervision};
-use crate::workers::{MAX_HTTP_CONNECTIONS, Workers};
+use crate::workers::{MAX_HTTP_CONNECTIONS, Serving, Workers};
 use crate::{audience, front_door, page, routes, session, telemetry, upgrade};
 
 /// Commands the hub may have waiting; beyond this, sessions wait and broker events are dropped
@@ -258,44 +258,40 @@ impl Application {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let accepting = CancellationToken::new();
         let connections = TaskTracker::new();
+        let serving = Serving {
+            listeners,
+            accepting: accepting.clone(),
+            connections: connections.clone(),
+            max_http_connections: MAX_HTTP_CONNECTIONS,
+        };
         let serving = match tls {
             Some(tls) => {
                 let tls = Arc::new(tls);
                 workers
-                    .serve(
-                        listeners,
-                        accepting.clone(),
-                        connections.clone(),
-                        MAX_HTTP_CONNECTIONS,
-                        move || http_service!(state).rustls_0_23((*tls).clone()),
-                    )
+                    .serve(serving, move || {
+                        http_service!(state).rustls_0_23((*tls).clone())
+                    })
                     .await?
             }
             // Plain connections: the first request is read by `front_door`, which serves
             // WebSocket upgrades itself and hands everything else to actix-http.
             None => {
                 workers
-                    .serve(
-                        listeners,
-                        accepting.clone(),
-                        connections.clone(),
-                        MAX_HTTP_CONNECTIONS,
-                        move || {
-                            let http = http_service!(state);
+                    .serve(serving, move || {
+                        let http = http_service!(state);
+                        let state = state.clone();
+                        fn_factory(move || {
+                            let http = http.new_service(());
                             let state = state.clone();
-                            fn_factory(move || {
-                                let http = http.new_service(());
-                                let state = state.clone();
-                                async move {
-                                    let http = Rc::new(http.await?);
-                                    Ok::<_, ()>(fn_service(move |stream: TcpStream| {
-                                        front_door::serve(stream, state.clone(), Rc::clone(&http))
-                                            .map(Ok::<_, Infallible>)
-                                    }))
-                                }
-                            })
-                        },
-                    )
+                            async move {
+                                let http = Rc::new(http.await?);
+                                Ok::<_, ()>(fn_service(move |stream: TcpStream| {
+                                    front_door::serve(stream, state.clone(), Rc::clone(&http))
+                                        .map(Ok::<_, Infallible>)
+                                }))
+                            }
+                        })
+                    })
                     .await?
             }
         };

@@ -38,6 +38,19 @@ pub const MAX_HTTP_CONNECTIONS: usize = 25_600;
 /// of file descriptors or memory); accepting at once would fail the same way in a busy loop.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
+/// What the workers serve, and how they stop.
+pub struct Serving {
+    /// The listening sockets, dealt out to the workers.
+    pub listeners: Vec<StdTcpListener>,
+    /// Cancelled to stop accepting.
+    pub accepting: CancellationToken,
+    /// Every accepted connection, until its service call ends.
+    pub connections: TaskTracker,
+    /// Connections a worker holds in its service at once ([`MAX_HTTP_CONNECTIONS`] in the
+    /// service); at the limit it stops accepting until one ends.
+    pub max_http_connections: usize,
+}
+
 /// What a worker thread is given to run, inside its `LocalSet`.
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -137,20 +150,12 @@ impl Workers {
         }
     }
 
-    /// Has the workers accept connections from `listeners` (the `i`-th listener goes to worker
-    /// `i % count`, so give at least one per worker) and call a service made on each worker by
-    /// `make` for every connection, tracked in `connections`, at most `max_http_connections` at
-    /// once per worker ([`MAX_HTTP_CONNECTIONS`] in the service). Returns one handle per worker that
-    /// ends when `accepting` is cancelled, or earlier if the worker fails (its service cannot be
+    /// Has the workers accept connections from `serving.listeners` (the `i`-th listener goes to
+    /// worker `i % count`, so give at least one per worker) and call a service made on each
+    /// worker by `make` for every connection. Returns one handle per worker that ends when
+    /// `serving.accepting` is cancelled, or earlier if the worker fails (its service cannot be
     /// made, or a panic), for the supervisor.
-    pub async fn serve<M, F>(
-        &self,
-        listeners: Vec<StdTcpListener>,
-        accepting: CancellationToken,
-        connections: TaskTracker,
-        max_http_connections: usize,
-        make: M,
-    ) -> io::Result<Vec<JoinHandle<()>>>
+    pub async fn serve<M, F>(&self, serving: Serving, make: M) -> io::Result<Vec<JoinHandle<()>>>
     where
         M: Fn() -> F + Send + Clone + 'static,
         F: ServiceFactory<TcpStream, Config = ()> + 'static,
@@ -158,6 +163,12 @@ impl Workers {
         F::Error: Debug,
         F::InitError: Debug,
     {
+        let Serving {
+            listeners,
+            accepting,
+            connections,
+            max_http_connections,
+        } = serving;
         let count = self.workers.len();
         let mut given: Vec<Vec<StdTcpListener>> = (0..count).map(|_| Vec::new()).collect();
         for (index, listener) in listeners.into_iter().enumerate() {
@@ -381,10 +392,12 @@ mod tests {
         let connections = TaskTracker::new();
         let handles = workers
             .serve(
-                listeners,
-                accepting.clone(),
-                connections.clone(),
-                100,
+                Serving {
+                    listeners,
+                    accepting: accepting.clone(),
+                    connections: connections.clone(),
+                    max_http_connections: 100,
+                },
                 thread_names,
             )
             .await
@@ -469,7 +482,15 @@ mod tests {
         let (address, listeners) = listeners(1);
         let accepting = CancellationToken::new();
         let handles = workers
-            .serve(listeners, accepting.clone(), TaskTracker::new(), 2, make)
+            .serve(
+                Serving {
+                    listeners,
+                    accepting: accepting.clone(),
+                    connections: TaskTracker::new(),
+                    max_http_connections: 2,
+                },
+                make,
+            )
             .await
             .unwrap();
         let mut clients = Vec::new();
