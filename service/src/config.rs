@@ -121,6 +121,7 @@ pub struct Config {
     /// waiting to be accepted, capped by the kernel (net.core.somaxconn, often 4096); when a
     /// reconnect storm overflows the queues, the kernel drops handshakes and those clients retry
     /// only after a second. Four queues absorb 10,000 simultaneous connects on default settings.
+    /// There is at least one per worker; each worker accepts from its own.
     #[arg(long, env = "SCORELINE_ACCEPT_QUEUES", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub accept_queues: u16,

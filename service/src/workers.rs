@@ -54,7 +54,8 @@ pub struct Serving {
 /// What a worker thread is given to run, inside its `LocalSet`.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Jobs a worker may have waiting: it is given two at most (the hub's tasks, its connections).
+/// Jobs a worker may have waiting: it is given three at most (the hub's tasks, its
+/// connections, the shutdown).
 const JOBS: usize = 4;
 
 /// The running worker threads.
@@ -137,7 +138,11 @@ impl Workers {
         F: Future + 'static,
         F::Output: Send + 'static,
     {
-        run_local(&self.workers[0], make).await
+        let first = self
+            .workers
+            .first()
+            .ok_or_else(|| io::Error::other("there are no workers"))?;
+        run_local(first, make).await
     }
 
     /// Runs `job` on every worker, between its tasks, and waits until each has. A worker that
