@@ -34,5 +34,5 @@ pub use sport::{FinalSet, Sport, TennisFormat};
 pub use topic::{MatchTopic, Topic, TopicError};
 pub use wire::{
     ClientMessage, ErrorCode, Limits, MatchSummary, PROTOCOL_VERSION, ResumePoint, ResyncReason,
-    ServerMessage,
+    ServerMessage, SubscribedFrame,
 };

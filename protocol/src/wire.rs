@@ -267,6 +267,35 @@ fn is_zero(value: &u32) -> bool {
     *value == 0
 }
 
+/// A [`ServerMessage::Subscribed`] whose snapshots are already JSON, for a server that keeps
+/// each match's serialised snapshot between events: a fan subscribing then costs a copy of
+/// those bytes, not a clone and a serialisation of each snapshot. Serialises to exactly the
+/// bytes of the `ServerMessage::Subscribed` with those snapshots.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "subscribed")]
+pub struct SubscribedFrame<'a> {
+    /// As in [`ServerMessage::Subscribed`].
+    pub topics: &'a [Topic],
+    /// Each one a [`MatchSnapshot`] as JSON.
+    pub snapshots: &'a [&'a serde_json::value::RawValue],
+    /// As in [`ServerMessage::Subscribed`].
+    pub omitted: usize,
+    /// As in [`ServerMessage::Subscribed`].
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub resumed: &'a [MatchTopic],
+    /// As in [`ServerMessage::Subscribed`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub delay_secs: u32,
+}
+
+impl SubscribedFrame<'_> {
+    /// The frame's JSON text.
+    pub fn to_json(&self) -> String {
+        // Plain data and JSON already checked when its `RawValue` was made: cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// Why a request was refused; each code is documented in `docs/protocol.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -365,6 +394,45 @@ pub fn listing_order(a: &MatchSnapshot, b: &MatchSnapshot) -> std::cmp::Ordering
 mod tests {
     use super::*;
     use crate::event::EventKind;
+
+    #[test]
+    fn a_subscribed_frame_over_snapshot_json_is_the_subscribed_message_byte_for_byte() {
+        use crate::test_support::{arsenal_chelsea, event, goal_by};
+        let mut first = MatchSnapshot::new(MatchTopic::parse("football/pl/ars-che").unwrap());
+        for (seq, kind) in [
+            (1, arsenal_chelsea()),
+            (2, goal_by(Side::Home, "Saka")),
+            (3, goal_by(Side::Away, "Palmer \"Cole\" \u{e9}")),
+        ] {
+            crate::apply(&mut first, &event("football/pl/ars-che", seq, kind)).unwrap();
+        }
+        let second = MatchSnapshot::new(MatchTopic::parse("football/pl/liv-eve").unwrap());
+        let topics = vec![Topic::parse("football/pl").unwrap()];
+        let resumed = vec![MatchTopic::parse("football/pl/tot-ars").unwrap()];
+        for (resumed, delay_secs) in [(vec![], 0), (resumed, 40)] {
+            let message = ServerMessage::Subscribed {
+                topics: topics.clone(),
+                snapshots: vec![first.clone(), second.clone()],
+                omitted: 3,
+                resumed: resumed.clone(),
+                delay_secs,
+            };
+            let json: Vec<Box<serde_json::value::RawValue>> = [&first, &second]
+                .iter()
+                .map(|snapshot| serde_json::value::RawValue::from_string(snapshot.to_json()))
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let raw: Vec<&serde_json::value::RawValue> = json.iter().map(AsRef::as_ref).collect();
+            let frame = SubscribedFrame {
+                topics: &topics,
+                snapshots: &raw,
+                omitted: 3,
+                resumed: &resumed,
+                delay_secs,
+            };
+            assert_eq!(frame.to_json(), message.to_json());
+        }
+    }
 
     #[test]
     fn client_messages_have_documented_shapes() {

@@ -116,3 +116,60 @@ fn hub_publish_fanout(bencher: divan::Bencher, recipients: usize) {
                 .expect("the next seq applies")
         });
 }
+
+/// A fan subscribing to a match in play (60 events: the teams, goals by named players): the
+/// hub's whole answer, from the request to the `subscribed` frame in the fan's mailbox, with
+/// the match's snapshot in it. This is the per-client work of a reconnect storm into a final.
+#[divan::bench]
+fn hub_subscribe_to_a_match_in_play(bencher: divan::Bencher) {
+    let limits = HubLimits {
+        max_topics: 64,
+        max_snapshots: 100,
+        store: StoreLimits {
+            max_matches: 1_000,
+            finished_retention_ms: 60_000,
+            recent_events: 256,
+        },
+        max_delay_secs: 300,
+    };
+    let mut hub = Hub::new(limits, None);
+    let received_at = Instant::now();
+    for seq in 1..=60 {
+        let kind = match seq {
+            1 => scoreline_protocol::test_support::arsenal_chelsea(),
+            _ if seq % 2 == 0 => {
+                scoreline_protocol::test_support::goal_by(Side::Home, &format!("Player {seq}"))
+            }
+            _ => goal(Side::Away),
+        };
+        hub.publish(InboundEvent {
+            event: event(MATCH, seq, kind),
+            received_at,
+        })
+        .expect("the next seq applies");
+    }
+    let mailbox = Arc::new(Mailbox::new(ROOMY));
+    let hub = RefCell::new(hub);
+    let next_conn = Cell::new(0);
+    let mut drained: Vec<Outbound> = Vec::new();
+    bencher
+        .with_inputs(|| {
+            mailbox.drain_into(&mut drained);
+            drained.clear();
+            let conn = ConnId(next_conn.get());
+            next_conn.set(next_conn.get() + 1);
+            hub.borrow_mut().handle(Command::Connect {
+                conn,
+                mailbox: mailbox.clone(),
+            });
+            conn
+        })
+        .bench_local_values(|conn| {
+            hub.borrow_mut().handle(Command::Subscribe {
+                conn,
+                topics: vec![topic(MATCH)],
+                resume: Default::default(),
+                delay_secs: None,
+            })
+        });
+}

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use scoreline_feed::Position;
 use scoreline_protocol::{
     ApplyError, Delivery, ErrorCode, EventDraft, MatchSnapshot, MatchStatus, MatchSummary,
-    MatchTopic, ResumePoint, ResyncReason, ScoreEvent, ServerMessage, Topic,
+    MatchTopic, ResumePoint, ResyncReason, ScoreEvent, ServerMessage, SubscribedFrame, Topic,
 };
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 mod delayed;
@@ -469,23 +470,31 @@ impl Hub {
         let (snapshots, omitted) =
             self.matches
                 .select(&topics, None, self.limits.max_snapshots + resume.len());
-        let mut snapshots: Vec<MatchSnapshot> =
-            snapshots.into_iter().filter(handled).cloned().collect();
-        let omitted = omitted + snapshots.len().saturating_sub(self.limits.max_snapshots);
-        snapshots.truncate(self.limits.max_snapshots);
+        let mut chosen: Vec<MatchTopic> = snapshots
+            .into_iter()
+            .filter(handled)
+            .map(|snapshot| snapshot.match_topic.clone())
+            .collect();
+        let omitted = omitted + chosen.len().saturating_sub(self.limits.max_snapshots);
+        chosen.truncate(self.limits.max_snapshots);
         if !resumed.is_empty() {
             metrics::counter!(telemetry::RESUMES).increment(resumed.len() as u64);
         }
-        self.reply(
-            conn,
-            &ServerMessage::Subscribed {
-                topics,
-                snapshots,
-                omitted,
-                resumed,
-                delay_secs: 0,
-            },
-        );
+        // Each snapshot serialised once per change, not once per fan: a reconnect storm into a
+        // live match costs a copy of its JSON per fan.
+        let json: Vec<Arc<RawValue>> = chosen
+            .iter()
+            .filter_map(|topic| self.matches.snapshot_json(topic.as_str()))
+            .collect();
+        let snapshots: Vec<&RawValue> = json.iter().map(|json| &**json).collect();
+        let frame = SubscribedFrame {
+            topics: &topics,
+            snapshots: &snapshots,
+            omitted,
+            resumed: &resumed,
+            delay_secs: 0,
+        };
+        self.push_to(conn, Outbound::critical(frame.to_json()));
         for frame in replay {
             self.push_to(conn, Outbound::critical(frame));
         }

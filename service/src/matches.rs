@@ -7,6 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, Range};
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
 
 use scoreline_protocol::wire::listing_order;
 use scoreline_protocol::{
@@ -183,6 +186,10 @@ pub struct Entry {
     /// A newer epoch whose history could not be read from its start, and since when: its events
     /// are refused until a read succeeds.
     pub unreadable: Option<u64>,
+    /// The snapshot as JSON, made for the first fan who subscribes after it changed and shared by
+    /// the next ones ([`MatchStore::snapshot_json`]); every change of the snapshot through the
+    /// store drops it.
+    json: Option<Arc<RawValue>>,
 }
 
 impl Entry {
@@ -192,6 +199,7 @@ impl Entry {
             snapshot: MatchSnapshot::new(topic),
             recent: RecentEvents::default(),
             unreadable: None,
+            json: None,
         }
     }
 }
@@ -254,6 +262,8 @@ impl MatchStore {
         if entry.unreadable == Some(event.epoch) {
             return Err(Rejected::Unreadable(event.epoch));
         }
+        // Whatever follows may change the snapshot.
+        entry.json = None;
         let snapshot = &mut entry.snapshot;
         let prev_critical_seq = snapshot.critical_seq;
         let outcome = match apply(snapshot, event) {
@@ -335,7 +345,8 @@ impl MatchStore {
     }
 
     /// Replaces a match with one rebuilt from its history (see `Hub`), keeping nothing of the old.
-    pub fn replace(&mut self, entry: Entry) {
+    pub fn replace(&mut self, mut entry: Entry) {
+        entry.json = None;
         let topic = entry.snapshot.match_topic.clone();
         self.dirty.insert(topic.clone());
         self.matches.insert(topic, entry);
@@ -347,6 +358,7 @@ impl MatchStore {
         let entry = self.matches.get_mut(topic)?;
         entry.unreadable = Some(epoch);
         entry.snapshot.stale = true;
+        entry.json = None;
         self.dirty.insert(entry.snapshot.match_topic.clone());
         Some(&entry.snapshot)
     }
@@ -404,11 +416,24 @@ impl MatchStore {
                 snapshot,
                 recent: RecentEvents::default(),
                 unreadable: None,
+                json: None,
             };
             self.matches
                 .insert(entry.snapshot.match_topic.clone(), entry);
         }
         newer
+    }
+
+    /// One match's snapshot as JSON, serialised once per change of the snapshot however many fans
+    /// subscribe meanwhile; `None` for a match not kept.
+    pub fn snapshot_json(&mut self, topic: &str) -> Option<Arc<RawValue>> {
+        let entry = self.matches.get_mut(topic)?;
+        if entry.json.is_none() {
+            // A snapshot is plain data: its JSON is always valid.
+            let json = RawValue::from_string(entry.snapshot.to_json()).ok()?;
+            entry.json = Some(Arc::from(json));
+        }
+        entry.json.clone()
     }
 
     /// One match.
@@ -591,6 +616,52 @@ mod tests {
     /// A home goal.
     fn goal() -> EventKind {
         test_support::goal(Side::Home)
+    }
+
+    /// The snapshot as a fan subscribing now gets it.
+    fn served(store: &mut MatchStore, topic: &str) -> MatchSnapshot {
+        let json = store.snapshot_json(topic).expect("the match is kept");
+        serde_json::from_str(json.get()).expect("a snapshot")
+    }
+
+    #[test]
+    fn the_json_served_to_subscribers_is_made_once_per_change_and_follows_every_change() {
+        const GAME: &str = "football/pl/ars-che";
+        let mut store = MatchStore::new(LIMITS);
+        assert!(store.snapshot_json(GAME).is_none());
+        store.apply(&event(GAME, 1, 1, goal())).unwrap();
+        let first = store.snapshot_json(GAME).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &store.snapshot_json(GAME).unwrap()),
+            "made once, shared by the next fans"
+        );
+        assert_eq!(&served(&mut store, GAME), store.get(GAME).unwrap());
+
+        // An event, a duplicate, the next event.
+        store.apply(&event(GAME, 1, 2, goal())).unwrap();
+        assert_eq!(served(&mut store, GAME).score.home, 2);
+        assert!(store.apply(&event(GAME, 1, 2, goal())).is_err());
+        assert_eq!(served(&mut store, GAME).score.home, 2);
+        // A new history (epoch) of the match.
+        store.apply(&event(GAME, 2, 1, goal())).unwrap();
+        let now = served(&mut store, GAME);
+        assert_eq!((now.epoch, now.seq, now.score.home), (2, 1, 1));
+        // Marked stale.
+        store.mark_unreadable(GAME, 3);
+        assert!(served(&mut store, GAME).stale);
+        // Restored from a newer stored snapshot.
+        let mut newer = store.get(GAME).unwrap().clone();
+        newer.seq = 9;
+        newer.score.home = 5;
+        newer.stale = false;
+        assert!(store.restore(newer.clone()));
+        assert_eq!(served(&mut store, GAME), newer);
+        // Rebuilt from history and put back.
+        let mut rebuilt = store.take(GAME).unwrap();
+        rebuilt.snapshot.score.home = 4;
+        store.replace(rebuilt);
+        assert_eq!(served(&mut store, GAME).score.home, 4);
+        assert_eq!(&served(&mut store, GAME), store.get(GAME).unwrap());
     }
 
     #[test]
