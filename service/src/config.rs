@@ -127,7 +127,8 @@ pub struct Config {
     pub accept_queues: u16,
 
     /// Most matches kept in memory. A busy match costs about 160 KB (its snapshot, timeline and
-    /// recent events; measured in docs/soak.md), so the default bounds match state near 3 GB.
+    /// recent events; measured in docs/soak.md), so the default bounds match state near 3 GB;
+    /// a match fans subscribed to since its last change also keeps its snapshot's JSON.
     #[arg(long, env = "SCORELINE_MAX_MATCHES", default_value_t = 20_000)]
     pub max_matches: usize,
 
