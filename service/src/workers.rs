@@ -521,4 +521,111 @@ mod tests {
         }
         workers.stop().await;
     }
+
+    /// Descriptors this process has open.
+    fn open_descriptors() -> u64 {
+        // Less the one `read_dir` itself holds while listing.
+        std::fs::read_dir("/proc/self/fd").unwrap().count() as u64 - 1
+    }
+
+    #[tokio::test]
+    async fn a_worker_out_of_file_descriptors_pauses_and_accepts_again_once_some_are_free() {
+        // The limit is the process's: only a process of its own may lower it.
+        assert_eq!(
+            std::env::var("NEXTEST_EXECUTION_MODE").as_deref(),
+            Ok("process-per-test"),
+            "this test lowers the process's open-file limit: run it in a process of its own \
+             with `cargo nextest run` (scripts/test does)"
+        );
+        let release = Arc::new(Semaphore::new(0));
+        let held = Arc::new(Mutex::new(0usize));
+        let make = {
+            let (release, held) = (Arc::clone(&release), Arc::clone(&held));
+            move || {
+                let (release, held) = (Arc::clone(&release), Arc::clone(&held));
+                fn_service(move |mut stream: TcpStream| {
+                    let (release, held) = (Arc::clone(&release), Arc::clone(&held));
+                    async move {
+                        *held.lock().unwrap() += 1;
+                        if let Ok(permit) = release.acquire().await {
+                            permit.forget();
+                        }
+                        let _ = stream.write_all(b"done").await;
+                        Ok::<_, Infallible>(())
+                    }
+                })
+            }
+        };
+        let held_now = || *held.lock().unwrap();
+        let workers = Workers::start(1).unwrap();
+        let (address, listeners) = listeners(1);
+        let accepting = CancellationToken::new();
+        let handles = workers
+            .serve(
+                Serving {
+                    listeners,
+                    accepting: accepting.clone(),
+                    connections: TaskTracker::new(),
+                    max_http_connections: 100,
+                },
+                make,
+            )
+            .await
+            .unwrap();
+
+        // Six client sockets made first; then room for about two accepted connections.
+        let sockets: Vec<socket2::Socket> = (0..6)
+            .map(|_| {
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap()
+            })
+            .collect();
+        let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        rlimit::Resource::NOFILE
+            .set(open_descriptors() + 2, hard)
+            .unwrap();
+        let mut clients = Vec::new();
+        for socket in sockets {
+            // The kernel completes the handshake whether or not the worker can accept.
+            socket.connect(&address.into()).unwrap();
+            clients.push(std::net::TcpStream::from(socket));
+        }
+        // A few are accepted (the count of descriptors free is the kernel's to say exactly),
+        // then accepting fails and stays failed while nothing is freed.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let stuck = held_now();
+        assert!(stuck < 6, "all accepted with no descriptors to spare");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            held_now(),
+            stuck,
+            "accepting failed for want of descriptors"
+        );
+        assert!(
+            handles.iter().all(|handle| !handle.is_finished()),
+            "the worker goes on"
+        );
+
+        // Descriptors free again: the rest are accepted after a pause.
+        rlimit::Resource::NOFILE.set(soft, hard).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while held_now() < 6 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} accepted",
+                held_now()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        release.add_permits(6);
+        for mut client in clients {
+            let mut answer = String::new();
+            std::io::Read::read_to_string(&mut client, &mut answer).unwrap();
+            assert_eq!(answer, "done");
+        }
+        accepting.cancel();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        workers.stop().await;
+    }
 }
