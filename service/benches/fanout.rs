@@ -25,6 +25,18 @@ const ROOMY: MailboxLimits = MailboxLimits {
     max_frames: 1_000_000,
 };
 
+/// A hub's limits roomy enough for every bench.
+const HUB_LIMITS: HubLimits = HubLimits {
+    max_topics: 64,
+    max_snapshots: 100,
+    store: StoreLimits {
+        max_matches: 1_000,
+        finished_retention_ms: 60_000,
+        recent_events: 256,
+    },
+    max_delay_secs: 300,
+};
+
 fn topic(text: &str) -> Topic {
     Topic::parse(text).expect("a valid literal")
 }
@@ -62,17 +74,7 @@ fn route_with_unrelated_subscribers(bencher: divan::Bencher, unrelated: usize) {
 /// wakes its session). This is the per-event work of scenario S2.
 #[divan::bench(args = [100, 1_000, 10_000])]
 fn hub_publish_fanout(bencher: divan::Bencher, recipients: usize) {
-    let limits = HubLimits {
-        max_topics: 64,
-        max_snapshots: 100,
-        store: StoreLimits {
-            max_matches: 1_000,
-            finished_retention_ms: 60_000,
-            recent_events: 256,
-        },
-        max_delay_secs: 300,
-    };
-    let mut hub = Hub::new(limits, None);
+    let mut hub = Hub::new(HUB_LIMITS, None);
     let mailboxes: Vec<Arc<Mailbox>> = (0..recipients)
         .map(|_| Arc::new(Mailbox::new(ROOMY)))
         .collect();
@@ -122,17 +124,7 @@ fn hub_publish_fanout(bencher: divan::Bencher, recipients: usize) {
 /// the match's snapshot in it. This is the per-client work of a reconnect storm into a final.
 #[divan::bench]
 fn hub_subscribe_to_a_match_in_play(bencher: divan::Bencher) {
-    let limits = HubLimits {
-        max_topics: 64,
-        max_snapshots: 100,
-        store: StoreLimits {
-            max_matches: 1_000,
-            finished_retention_ms: 60_000,
-            recent_events: 256,
-        },
-        max_delay_secs: 300,
-    };
-    let mut hub = Hub::new(limits, None);
+    let mut hub = Hub::new(HUB_LIMITS, None);
     let received_at = Instant::now();
     for seq in 1..=60 {
         let kind = match seq {

@@ -449,77 +449,128 @@ mod tests {
         workers.stop().await;
     }
 
-    #[tokio::test]
-    async fn a_worker_at_its_connection_limit_leaves_new_connections_waiting_until_one_ends() {
-        // A service that holds every connection until released, counting those it holds.
-        let release = Arc::new(Semaphore::new(0));
-        let held = Arc::new(Mutex::new(0usize));
-        let make = {
-            let (release, held) = (Arc::clone(&release), Arc::clone(&held));
-            move || {
-                let (release, held) = (Arc::clone(&release), Arc::clone(&held));
-                fn_service(move |mut stream: TcpStream| {
-                    let (release, held) = (Arc::clone(&release), Arc::clone(&held));
-                    async move {
-                        *held.lock().unwrap() += 1;
-                        if let Ok(permit) = release.acquire().await {
-                            permit.forget();
-                        }
-                        let _ = stream.write_all(b"done").await;
-                        Ok::<_, Infallible>(())
-                    }
-                })
+    /// A service that holds every connection until released, then answers `done`, counting the
+    /// connections it holds.
+    #[derive(Clone)]
+    struct Holding {
+        release: Arc<Semaphore>,
+        held: Arc<Mutex<usize>>,
+    }
+
+    impl Holding {
+        fn new() -> Holding {
+            Holding {
+                release: Arc::new(Semaphore::new(0)),
+                held: Arc::new(Mutex::new(0)),
             }
-        };
-        let held_now = || *held.lock().unwrap();
-        let wait_until_held = |count: usize| async move {
+        }
+
+        /// A worker's service (for [`Workers::serve`]'s `make`).
+        fn service(
+            &self,
+        ) -> impl ServiceFactory<
+            TcpStream,
+            Config = (),
+            Response = (),
+            Error = Infallible,
+            InitError = (),
+        > + use<> {
+            let holding = self.clone();
+            fn_service(move |mut stream: TcpStream| {
+                let holding = holding.clone();
+                async move {
+                    *holding.held.lock().unwrap() += 1;
+                    if let Ok(permit) = holding.release.acquire().await {
+                        permit.forget();
+                    }
+                    let _ = stream.write_all(b"done").await;
+                    Ok::<_, Infallible>(())
+                }
+            })
+        }
+
+        fn held(&self) -> usize {
+            *self.held.lock().unwrap()
+        }
+
+        async fn wait_until_held(&self, count: usize) {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while held_now() < count {
+            while self.held() < count {
                 assert!(
                     tokio::time::Instant::now() < deadline,
                     "only {} held",
-                    held_now()
+                    self.held()
                 );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        };
+        }
+
+        fn release(&self, connections: usize) {
+            self.release.add_permits(connections);
+        }
+    }
+
+    /// Has one worker serve `holding` from one listener, at most `max_http_connections` at once:
+    /// the worker, the address, the token that stops accepting and the worker's handles.
+    async fn one_worker_holding(
+        holding: &Holding,
+        max_http_connections: usize,
+    ) -> (
+        Workers,
+        std::net::SocketAddr,
+        CancellationToken,
+        Vec<JoinHandle<()>>,
+    ) {
         let workers = Workers::start(1).unwrap();
         let (address, listeners) = listeners(1);
         let accepting = CancellationToken::new();
+        let holding = holding.clone();
         let handles = workers
             .serve(
                 Serving {
                     listeners,
                     accepting: accepting.clone(),
                     connections: TaskTracker::new(),
-                    max_http_connections: 2,
+                    max_http_connections,
                 },
-                make,
+                move || holding.service(),
             )
             .await
             .unwrap();
-        let mut clients = Vec::new();
-        for _ in 0..3 {
-            // The kernel completes the TCP handshake of a connection not yet accepted.
-            clients.push(TcpStream::connect(address).await.unwrap());
-        }
-        wait_until_held(2).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(held_now(), 2, "the third waits in the accept queue");
+        (workers, address, accepting, handles)
+    }
 
-        release.add_permits(1);
-        wait_until_held(3).await;
-        release.add_permits(2);
-        for mut client in clients {
-            let mut answer = String::new();
-            client.read_to_string(&mut answer).await.unwrap();
-            assert_eq!(answer, "done");
-        }
+    /// Stops accepting, waits until each worker has stopped, and ends the threads.
+    async fn stop(workers: Workers, accepting: CancellationToken, handles: Vec<JoinHandle<()>>) {
         accepting.cancel();
         for handle in handles {
             handle.await.unwrap();
         }
         workers.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_worker_at_its_connection_limit_leaves_new_connections_waiting_until_one_ends() {
+        let holding = Holding::new();
+        let (workers, address, accepting, handles) = one_worker_holding(&holding, 2).await;
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            // The kernel completes the TCP handshake of a connection not yet accepted.
+            clients.push(TcpStream::connect(address).await.unwrap());
+        }
+        holding.wait_until_held(2).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(holding.held(), 2, "the third waits in the accept queue");
+
+        holding.release(1);
+        holding.wait_until_held(3).await;
+        holding.release(2);
+        for mut client in clients {
+            let mut answer = String::new();
+            client.read_to_string(&mut answer).await.unwrap();
+            assert_eq!(answer, "done");
+        }
+        stop(workers, accepting, handles).await;
     }
 
     /// Descriptors this process has open.
@@ -537,41 +588,8 @@ mod tests {
             "this test lowers the process's open-file limit: run it in a process of its own \
              with `cargo nextest run` (scripts/test does)"
         );
-        let release = Arc::new(Semaphore::new(0));
-        let held = Arc::new(Mutex::new(0usize));
-        let make = {
-            let (release, held) = (Arc::clone(&release), Arc::clone(&held));
-            move || {
-                let (release, held) = (Arc::clone(&release), Arc::clone(&held));
-                fn_service(move |mut stream: TcpStream| {
-                    let (release, held) = (Arc::clone(&release), Arc::clone(&held));
-                    async move {
-                        *held.lock().unwrap() += 1;
-                        if let Ok(permit) = release.acquire().await {
-                            permit.forget();
-                        }
-                        let _ = stream.write_all(b"done").await;
-                        Ok::<_, Infallible>(())
-                    }
-                })
-            }
-        };
-        let held_now = || *held.lock().unwrap();
-        let workers = Workers::start(1).unwrap();
-        let (address, listeners) = listeners(1);
-        let accepting = CancellationToken::new();
-        let handles = workers
-            .serve(
-                Serving {
-                    listeners,
-                    accepting: accepting.clone(),
-                    connections: TaskTracker::new(),
-                    max_http_connections: 100,
-                },
-                make,
-            )
-            .await
-            .unwrap();
+        let holding = Holding::new();
+        let (workers, address, accepting, handles) = one_worker_holding(&holding, 100).await;
 
         // Six client sockets made first; then room for about two accepted connections.
         let sockets: Vec<socket2::Socket> = (0..6)
@@ -592,11 +610,11 @@ mod tests {
         // A few are accepted (the count of descriptors free is the kernel's to say exactly),
         // then accepting fails and stays failed while nothing is freed.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let stuck = held_now();
+        let stuck = holding.held();
         assert!(stuck < 6, "all accepted with no descriptors to spare");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
-            held_now(),
+            holding.held(),
             stuck,
             "accepting failed for want of descriptors"
         );
@@ -607,25 +625,13 @@ mod tests {
 
         // Descriptors free again: the rest are accepted after a pause.
         rlimit::Resource::NOFILE.set(soft, hard).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while held_now() < 6 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "only {} accepted",
-                held_now()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        release.add_permits(6);
+        holding.wait_until_held(6).await;
+        holding.release(6);
         for mut client in clients {
             let mut answer = String::new();
             std::io::Read::read_to_string(&mut client, &mut answer).unwrap();
             assert_eq!(answer, "done");
         }
-        accepting.cancel();
-        for handle in handles {
-            handle.await.unwrap();
-        }
-        workers.stop().await;
+        stop(workers, accepting, handles).await;
     }
 }
