@@ -232,8 +232,8 @@ impl SentMetrics {
 /// or the moment it has been silent for the idle timeout. Pure, with the time passed in.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
-    heartbeat: std::time::Duration,
-    idle_timeout: std::time::Duration,
+    heartbeat: Duration,
+    idle_timeout: Duration,
     next_ping: tokio::time::Instant,
     last_heard: tokio::time::Instant,
 }

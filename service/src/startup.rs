@@ -198,12 +198,11 @@ impl Application {
         // that one thread, which queues it for its own fans without crossing threads.
         let settings = Background::from(&config);
         let shutdown = background_shutdown.clone();
-        let (hub, broker, background) = workers
+        let (hub, broker, mut background) = workers
             .spawn_on_first(move || start_background(settings, shutdown))
             .await?
             .await
             .context("starting the hub and the broker failed")??;
-        let mut background = background;
 
         let session = SessionSettings {
             heartbeat: Duration::from_secs(config.heartbeat_secs.max(1)),
@@ -266,10 +265,9 @@ impl Application {
         };
         let serving = match tls {
             Some(tls) => {
-                let tls = Arc::new(tls);
                 workers
                     .serve(serving, move || {
-                        http_service!(state).rustls_0_23((*tls).clone())
+                        http_service!(state).rustls_0_23(tls.clone())
                     })
                     .await?
             }
