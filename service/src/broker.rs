@@ -610,7 +610,7 @@ impl RedisBroker {
                 .key(key)
                 .arg(snapshot.epoch)
                 .arg(snapshot.seq)
-                .arg(&snapshot.json)
+                .arg(snapshot.json.get())
                 .arg(ttl_secs)
                 .invoke_async(&mut connection)
                 .await;

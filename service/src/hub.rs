@@ -91,8 +91,8 @@ pub struct StoredSnapshot {
     pub epoch: u64,
     /// Its seq.
     pub seq: u64,
-    /// The snapshot as JSON.
-    pub json: String,
+    /// The snapshot as JSON (shared with the fans who subscribe before it changes again).
+    pub json: Arc<RawValue>,
     /// Whether the match is over (the store then lets it expire).
     pub over: bool,
 }
@@ -738,11 +738,11 @@ impl Hub {
         self.matches
             .take_dirty()
             .into_iter()
-            .map(|snapshot| StoredSnapshot {
+            .map(|(snapshot, json)| StoredSnapshot {
                 match_topic: snapshot.match_topic.clone(),
                 epoch: snapshot.epoch,
                 seq: snapshot.seq,
-                json: snapshot.to_json(),
+                json,
                 over: snapshot.status.is_over(),
             })
             .collect()

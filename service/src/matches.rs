@@ -193,6 +193,16 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The snapshot as JSON, made now if it changed since it was last made.
+    fn json(&mut self) -> Option<Arc<RawValue>> {
+        if self.json.is_none() {
+            // A snapshot is plain data: its JSON is always valid.
+            let json = RawValue::from_string(self.snapshot.to_json()).ok()?;
+            self.json = Some(Arc::from(json));
+        }
+        self.json.clone()
+    }
+
     /// A match nothing is known about yet.
     pub fn new(topic: MatchTopic) -> Entry {
         Entry {
@@ -425,15 +435,9 @@ impl MatchStore {
     }
 
     /// One match's snapshot as JSON, serialised once per change of the snapshot however many fans
-    /// subscribe meanwhile; `None` for a match not kept.
+    /// subscribe meanwhile (and the store writes the same); `None` for a match not kept.
     pub fn snapshot_json(&mut self, topic: &str) -> Option<Arc<RawValue>> {
-        let entry = self.matches.get_mut(topic)?;
-        if entry.json.is_none() {
-            // A snapshot is plain data: its JSON is always valid.
-            let json = RawValue::from_string(entry.snapshot.to_json()).ok()?;
-            entry.json = Some(Arc::from(json));
-        }
-        entry.json.clone()
+        self.matches.get_mut(topic)?.json()
     }
 
     /// One match.
@@ -568,13 +572,18 @@ impl MatchStore {
         (found, omitted)
     }
 
-    /// Snapshots changed since the last call, for persisting.
-    pub fn take_dirty(&mut self) -> Vec<&MatchSnapshot> {
+    /// Snapshots changed since the last call, for persisting, each with its JSON: the same bytes
+    /// fans who subscribe get until the snapshot changes again, made once for both.
+    pub fn take_dirty(&mut self) -> Vec<(&MatchSnapshot, Arc<RawValue>)> {
         let dirty = std::mem::take(&mut self.dirty);
-        dirty
-            .iter()
-            .filter_map(|topic| self.matches.get(topic))
-            .map(|entry| &entry.snapshot)
+        let mut made = Vec::with_capacity(dirty.len());
+        for topic in &dirty {
+            if let Some(json) = self.matches.get_mut(topic).and_then(Entry::json) {
+                made.push((topic, json));
+            }
+        }
+        made.into_iter()
+            .filter_map(|(topic, json)| Some((&self.matches.get(topic)?.snapshot, json)))
             .collect()
     }
 
@@ -662,6 +671,15 @@ mod tests {
         store.replace(rebuilt);
         assert_eq!(served(&mut store, GAME).score.home, 4);
         assert_eq!(&served(&mut store, GAME), store.get(GAME).unwrap());
+
+        // The store writes the same JSON, made once for both.
+        store.apply(&event(GAME, 2, 10, goal())).unwrap();
+        let dirty = store.take_dirty();
+        assert_eq!(dirty.len(), 1);
+        let stored = Arc::clone(&dirty[0].1);
+        assert_eq!(dirty[0].0.seq, 10);
+        assert!(Arc::ptr_eq(&stored, &store.snapshot_json(GAME).unwrap()));
+        assert_eq!(served(&mut store, GAME).score.home, 5);
     }
 
     #[test]
