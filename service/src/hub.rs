@@ -33,7 +33,7 @@ mod resume;
 mod task;
 
 pub use recovery::{BackfillError, BackfillRequest, Head, Purpose};
-pub use task::{HubGone, HubHandle, spawn, start};
+pub use task::{HubGone, HubHandle, start};
 
 use delayed::Delayed;
 use recovery::Held;

@@ -845,7 +845,7 @@ mod footprint {
             max_delay_secs: 0,
         };
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let (hub, _task) = hub::spawn(limits, 10, None, None, shutdown.clone());
+        let (hub, _task) = hub::start(limits, 10, None, None, shutdown.clone());
         let settings = super::SessionSettings {
             heartbeat: std::time::Duration::from_secs(1),
             idle_timeout: std::time::Duration::from_secs(1),

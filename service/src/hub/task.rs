@@ -122,18 +122,6 @@ impl HubHandle {
     }
 }
 
-/// Starts the hub task on the current runtime; see [`start`].
-pub fn spawn(
-    limits: HubLimits,
-    queue_capacity: usize,
-    store: Option<mpsc::Sender<StoredSnapshot>>,
-    backfill: Option<mpsc::Sender<BackfillRequest>>,
-    shutdown: CancellationToken,
-) -> (HubHandle, tokio::task::JoinHandle<()>) {
-    let (handle, task) = start(limits, queue_capacity, store, backfill, shutdown);
-    (handle, tokio::spawn(task))
-}
-
 /// The hub's handle and its task, for the caller to spawn where the hub should run. Changed
 /// snapshots go to `store` at every housekeeping tick (250 ms); the task ends when `shutdown`
 /// fires (after a last flush) or every handle is dropped.
