@@ -196,8 +196,9 @@ impl Entry {
     /// The snapshot as JSON, made now if it changed since it was last made.
     fn json(&mut self) -> Option<Arc<RawValue>> {
         if self.json.is_none() {
-            // A snapshot is plain data: its JSON is always valid.
-            let json = RawValue::from_string(self.snapshot.to_json()).ok()?;
+            // Serialised straight into a `RawValue`: `RawValue::from_string` would parse the
+            // text again to check what serde_json has just written.
+            let json = serde_json::value::to_raw_value(&self.snapshot).ok()?;
             self.json = Some(Arc::from(json));
         }
         self.json.clone()
