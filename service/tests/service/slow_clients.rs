@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use scoreline_protocol::{EventKind, Side};
-use scoreline_testkit::{RedisServer, TestApp, event, now_ms};
+use scoreline_testkit::{RedisServer, TestApp, WsClient, event, now_ms};
 
 use scoreline_service::telemetry::SLOW_CLIENT_DISCONNECTS;
 
@@ -21,18 +21,46 @@ async fn a_client_that_never_reads_is_cut_off_while_a_fast_client_keeps_up() {
     let app = TestApp::spawn(config).await.unwrap();
     app.wait_until_ready(true).await.unwrap();
 
-    let mut stalled = app.client().await.unwrap();
-    subscribe(&mut stalled, &["football"]).await;
     let mut fast = app.client().await.unwrap();
     subscribe(&mut fast, &["football"]).await;
+    // How fast this machine, this build and this test client get the feed through with nobody
+    // stalled: the yardstick for the run with a stalled client. A fixed bound measured the
+    // machine instead (a debug build's p99 is 1.8-2.0 s here on a quiet day, stalled or not).
+    let (fast, alone_ms) = feed_to(fast, &redis, 1).await;
 
-    // Large frames fill the kernel's socket buffers quickly, so the stalled client's queue
-    // overflows within a few hundred events.
-    const EVENTS: u64 = 2000;
-    let name = "x".repeat(16 * 1024);
+    let mut stalled = app.client().await.unwrap();
+    subscribe(&mut stalled, &["football"]).await;
+    let (_fast, with_stalled_ms) = feed_to(fast, &redis, EVENTS + 1).await;
+    println!("fast client's p99: {alone_ms} ms alone, {with_stalled_ms} ms next to a stalled one");
+    // Writing to the stalled client until its buffers fill costs the service as much as
+    // the fast client, so up to twice the time is that work, not waiting for it; waiting would
+    // hold the fast client until the stalled one is cut off, or for good (the timeout above).
+    assert!(
+        with_stalled_ms <= 2 * alone_ms + 250,
+        "the stalled client slowed the fast one: p99 {with_stalled_ms} ms, {alone_ms} ms alone"
+    );
+
+    assert_eq!(
+        metric(&app, SLOW_CLIENT_DISCONNECTS, "").await,
+        1.0,
+        "the stalled client, and only it, is cut off"
+    );
+    // Reading now, the stalled client finds its connection ended after what was buffered.
+    let closed = stalled.closed().await.unwrap();
+    assert!(matches!(closed.code, None | Some(1013)), "{closed:?}");
+}
+
+/// Events published in each half of the test: large frames fill the kernel's socket buffers
+/// quickly, so a stalled client's queue overflows within a few hundred of them.
+const EVENTS: u64 = 1000;
+
+/// Publishes [`EVENTS`] large events from `first_seq` on while `fast` reads them; gives the
+/// client back with the p99 of their publish-to-receive latencies, in milliseconds.
+async fn feed_to(mut fast: WsClient, redis: &RedisServer, first_seq: u64) -> (WsClient, u64) {
+    let last_seq = first_seq + EVENTS - 1;
     let reader = tokio::spawn(async move {
         let mut latencies_ms = Vec::new();
-        for seq in 1..=EVENTS {
+        for seq in first_seq..=last_seq {
             let received = next_event(&mut fast).await;
             assert_eq!(
                 received.seq, seq,
@@ -40,9 +68,10 @@ async fn a_client_that_never_reads_is_cut_off_while_a_fast_client_keeps_up() {
             );
             latencies_ms.push(now_ms().saturating_sub(received.ts_ms));
         }
-        latencies_ms
+        (fast, latencies_ms)
     });
-    for seq in 1..=EVENTS {
+    let name = "x".repeat(16 * 1024);
+    for seq in first_seq..=last_seq {
         let kind = EventKind::Substitution {
             side: Side::Home,
             player_on: Some(name.clone()),
@@ -55,27 +84,10 @@ async fn a_client_that_never_reads_is_cut_off_while_a_fast_client_keeps_up() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    let mut latencies_ms = tokio::time::timeout(Duration::from_secs(60), reader)
+    let (fast, mut latencies_ms) = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
         .expect("the fast client fell behind")
         .unwrap();
     latencies_ms.sort_unstable();
-    let p99 = latencies_ms[latencies_ms.len() * 99 / 100];
-    println!(
-        "fast client latency: p50 {} ms, p99 {p99} ms",
-        latencies_ms[latencies_ms.len() / 2]
-    );
-    assert!(
-        p99 < 2000,
-        "the stalled client slowed the fast one: p99 {p99} ms"
-    );
-
-    assert_eq!(
-        metric(&app, SLOW_CLIENT_DISCONNECTS, "").await,
-        1.0,
-        "the stalled client, and only it, is cut off"
-    );
-    // Reading now, the stalled client finds its connection ended after what was buffered.
-    let closed = stalled.closed().await.unwrap();
-    assert!(matches!(closed.code, None | Some(1013)), "{closed:?}");
+    (fast, latencies_ms[latencies_ms.len() * 99 / 100])
 }
