@@ -120,7 +120,7 @@ pub async fn run<R, W>(
         limiter: RateLimiter::new(settings.max_requests_per_sec, Instant::now()),
         registered: false,
     };
-    let mut clock = Clock::new(tokio::time::Instant::now(), settings);
+    let mut clock = Clock::new(tokio::time::Instant::now(), settings, conn);
     // One timer for the connection's life, for its next ping or its idle deadline, whichever
     // comes first; it is moved only when it fires. A timer per wake-up (a `sleep_until` in the
     // `select!`) was put into and taken out of the timer wheel for every frame sent. Boxed, as
@@ -250,12 +250,13 @@ enum Due {
 }
 
 impl Clock {
-    /// A connection that opened at `now`: first ping one heartbeat later.
-    fn new(now: tokio::time::Instant, settings: SessionSettings) -> Clock {
+    /// Connection `conn`, opened at `now`: its first ping comes between half a heartbeat and a
+    /// heartbeat later, at a point its id picks ([`first_ping_after`]), and then every heartbeat.
+    fn new(now: tokio::time::Instant, settings: SessionSettings, conn: ConnId) -> Clock {
         Clock {
             heartbeat: settings.heartbeat,
             idle_timeout: settings.idle_timeout,
-            next_ping: now + settings.heartbeat,
+            next_ping: now + first_ping_after(settings.heartbeat, conn),
             last_heard: now,
         }
     }
@@ -286,6 +287,21 @@ impl Clock {
             Due::Nothing
         }
     }
+}
+
+/// How long after it opens connection `conn` is first pinged: somewhere in the second half of
+/// the first heartbeat, the same point for the same id, consecutive ids far apart.
+///
+/// Pings at a fixed heartbeat from the connect would keep fans who connected together (a
+/// reconnect storm after a deploy, a goal that brings everyone back) pinged together for as long
+/// as they stay: ten thousand writes in one burst every heartbeat, and the next goal's frames
+/// queued behind them. S1 showed it: its slowest deliveries bunched in the 250 ms after its
+/// 5,000 fans' first pings (`docs/benchmarks.md`, issue 14, session 7).
+fn first_ping_after(heartbeat: Duration, conn: ConnId) -> Duration {
+    // Fibonacci hashing: the id times 2^64 / golden ratio, whose top 53 bits are a fraction
+    // in [0, 1) that lands far from its neighbours' for consecutive ids.
+    let fraction = (conn.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1_u64 << 53) as f64;
+    heartbeat.mul_f64(0.5 + fraction / 2.0)
 }
 
 /// Whether a flush stuck on a slow client gives up when the service shuts down.
@@ -777,11 +793,20 @@ mod tests {
         }
     }
 
+    /// A clock opened at `start` whose first ping is due a whole heartbeat (15 s) later, the
+    /// latest any connection's is.
+    fn clock_from(start: tokio::time::Instant) -> Clock {
+        Clock {
+            next_ping: start + Duration::from_secs(15),
+            ..Clock::new(start, clock_settings(), ConnId(1))
+        }
+    }
+
     #[test]
     fn the_clock_pings_every_heartbeat_while_the_client_answers() {
         let start = tokio::time::Instant::now();
         let secs = |n| start + Duration::from_secs(n);
-        let mut clock = Clock::new(start, clock_settings());
+        let mut clock = clock_from(start);
         assert_eq!(clock.next_due(), secs(15));
         assert_eq!(clock.due(secs(15)), Due::Ping);
         // The pong comes back.
@@ -797,7 +822,7 @@ mod tests {
     fn the_clock_calls_a_silent_client_idle_at_the_timeout_and_not_before() {
         let start = tokio::time::Instant::now();
         let secs = |n| start + Duration::from_secs(n);
-        let mut clock = Clock::new(start, clock_settings());
+        let mut clock = clock_from(start);
         assert_eq!(clock.due(secs(15)), Due::Ping);
         assert_eq!(clock.due(secs(30)), Due::Ping);
         // The next ping and the deadline coincide: idle wins.
@@ -807,7 +832,7 @@ mod tests {
         // A timer set for a deadline the client then moved finds nothing to do.
         let mut clock = Clock {
             heartbeat: Duration::from_secs(60),
-            ..Clock::new(start, clock_settings())
+            ..clock_from(start)
         };
         clock.next_ping = secs(60);
         assert_eq!(clock.next_due(), secs(45));
@@ -817,6 +842,35 @@ mod tests {
         assert_eq!(clock.due(secs(60)), Due::Ping);
         assert_eq!(clock.due(secs(84)), Due::Nothing);
         assert_eq!(clock.due(secs(85)), Due::Idle);
+    }
+
+    #[test]
+    fn fans_who_connect_together_are_first_pinged_spread_over_half_a_heartbeat() {
+        let heartbeat = Duration::from_secs(15);
+        let start = tokio::time::Instant::now();
+        // 10,000 connections opened in the same instant, as in a reconnect storm.
+        let mut per_second = [0_usize; 15];
+        for id in 1..=10_000 {
+            let clock = Clock::new(start, clock_settings(), ConnId(id));
+            let after = clock.next_ping - start;
+            assert!(
+                after >= heartbeat / 2 && after < heartbeat,
+                "connection {id} first pinged after {after:?}"
+            );
+            assert_eq!(
+                Clock::new(start, clock_settings(), ConnId(id)).next_ping,
+                clock.next_ping,
+                "the same id, the same moment"
+            );
+            per_second[after.as_secs() as usize] += 1;
+        }
+        // Nobody in the first half; each second of the second half within 10 % of its share
+        // (10,000 over 7.5 s, so 1,333 in a whole second, 667 in the half second from 7.5 s).
+        assert_eq!(per_second[..7].iter().sum::<usize>(), 0, "{per_second:?}");
+        assert!((600..=734).contains(&per_second[7]), "{per_second:?}");
+        for count in &per_second[8..] {
+            assert!((1_200..=1_467).contains(count), "{per_second:?}");
+        }
     }
 }
 #[cfg(test)]
