@@ -213,29 +213,70 @@ pub async fn run(
             None => HashMap::new(),
         };
         let tell: HashMap<Topic, u64> = audience.plan(&local, &totals).into_iter().collect();
-        for (topic, mailboxes) in &watched {
-            let Some(fans) = tell.get(topic) else {
-                continue;
-            };
-            let Ok(match_topic) = MatchTopic::try_from(topic.clone()) else {
-                continue;
-            };
-            let frame = Outbound {
-                text: ServerMessage::Watching {
-                    match_topic,
-                    fans: *fans,
+        let frames: Vec<(Outbound, &[Arc<Mailbox>])> = watched
+            .iter()
+            .filter_map(|(topic, mailboxes)| {
+                let fans = *tell.get(topic)?;
+                let match_topic = MatchTopic::try_from(topic.clone()).ok()?;
+                let frame = Outbound {
+                    text: ServerMessage::Watching { match_topic, fans }
+                        .to_json()
+                        .into(),
+                    received_at: None,
+                    source_ms: None,
+                    coalesce: Some(CoalesceId(format!("{topic}#watching").into())),
+                };
+                Some((frame, mailboxes.as_slice()))
+            })
+            .collect();
+        let fans: usize = frames.iter().map(|(_, mailboxes)| mailboxes.len()).sum();
+        let pace = Pace::new(fans, interval / 2);
+        let mut told = 0;
+        for (frame, mailboxes) in &frames {
+            for mailbox in *mailboxes {
+                if told > 0 && told % pace.per_step == 0 {
+                    tokio::select! {
+                        () = tokio::time::sleep(pace.step) => {}
+                        () = shutdown.cancelled() => return,
+                    }
                 }
-                .to_json()
-                .into(),
-                received_at: None,
-                source_ms: None,
-                coalesce: Some(CoalesceId(format!("{topic}#watching").into())),
-            };
-            for mailbox in mailboxes {
                 // A closed mailbox (the fan just left) or a full one is that fan's concern;
                 // the frame is only the latest count and the next round tells it again.
                 let _ = mailbox.push(frame.clone());
+                told += 1;
             }
+        }
+    }
+}
+
+/// How a round's `watching` frames are spread out: `per_step` fans told every `step`.
+///
+/// Told all at once, a round is a burst of one write per watcher (10,000 in a final), and the
+/// events that arrive meanwhile wait behind it: the fans of a goal scored just then see it tens
+/// of milliseconds late, which is what S1's and S2c's p99 showed (`docs/benchmarks.md`, issue
+/// 14, session 7). Spread over half the interval, a round costs the other traffic next to nothing,
+/// and every fan still hears the count once per round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Fans told at each step (at least one).
+    pub per_step: usize,
+    /// Time between steps.
+    pub step: Duration,
+}
+
+/// The time between two steps of a round: short enough that the count stays fresh, long enough
+/// that the timer's own cost is nothing next to the writes.
+const PACE_STEP: Duration = Duration::from_millis(10);
+
+impl Pace {
+    /// `watchers` fans to tell within `window`: as many steps of [`PACE_STEP`] as fit, each
+    /// telling an equal share; all at once if the window holds no more than one step.
+    pub fn new(watchers: usize, window: Duration) -> Pace {
+        let steps = (window.as_millis() / PACE_STEP.as_millis()).max(1);
+        let steps = usize::try_from(steps).unwrap_or(usize::MAX);
+        Pace {
+            per_step: watchers.div_ceil(steps).max(1),
+            step: PACE_STEP,
         }
     }
 }
@@ -243,6 +284,28 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_round_tells_its_fans_in_equal_steps_over_the_window() {
+        let window = Duration::from_millis(2_500);
+        // The final: 10,000 watchers told 40 at a time, every 10 ms, within 2.5 s.
+        let pace = Pace::new(10_000, window);
+        assert_eq!(
+            pace,
+            Pace {
+                per_step: 40,
+                step: Duration::from_millis(10)
+            }
+        );
+        assert!(10_000_usize.div_ceil(pace.per_step) as u32 * pace.step <= window);
+        // Uneven shares round up, so the last step is never past the window.
+        assert_eq!(Pace::new(10_001, window).per_step, 41);
+        // Few watchers: one at a time; none: a step that tells nobody.
+        assert_eq!(Pace::new(3, window).per_step, 1);
+        assert_eq!(Pace::new(0, window).per_step, 1);
+        // A window shorter than a step: everyone at once.
+        assert_eq!(Pace::new(500, Duration::from_millis(4)).per_step, 500);
+    }
 
     fn topic(text: &str) -> Topic {
         Topic::parse(text).unwrap()
