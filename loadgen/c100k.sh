@@ -26,6 +26,10 @@
 # --shared-by INSTANCES; the first publishes once every process is subscribed, the others
 # --follow and measure latency from each event's ts_ms (same machine, same wall clock, up to
 # 1 ms high). Without it each load generator names and publishes its own topics, as before.
+# IN_PLAY=N: before the storm, each run's topics get N events (a separate load generator run per
+# run id, one client, all N published within a second), and the storm's load generators go on
+# from seq N+1 (`--first-seq`): fans reconnecting to matches in play, each `subscribe` answered
+# with the match so far (N goals in its timeline), as after a deploy during a final.
 # Prints each load generator's one-line summary and a total, with latency percentiles over
 # all processes when they report histograms (shared runs); each run's JSON report and logs go
 # to $OUT (default $TMPDIR/scoreline-c100k-<scenario>/). Stops everything it started, by PID.
@@ -95,16 +99,48 @@ for port in "${service_ports[@]}"; do
 done
 free -m | awk '/Mem:/ {print "machine memory used before: " $3 " MB"}'
 
-loadgens=()
 run_id=$(date +%s%3N)
+# Each load generator its own run id, hence its own topics: left to the load generators
+# (milliseconds at their start), two of them started 10 ms apart once took the same one and
+# both published on it. With ONE_MATCH, one run id for all.
+run_id_of() {
+    if [[ -n ${ONE_MATCH:-} ]]; then echo "$run_id"; else echo "$run_id-$1"; fi
+}
+first_seq=()
+if [[ -n ${IN_PLAY:-} ]]; then
+    # The storm's topics: --topics if given, else the preset's.
+    topics=10
+    [[ $scenario == s3 || $scenario == s4 ]] && topics=100
+    previous=
+    for arg in "$@"; do
+        [[ $previous == --topics ]] && topics=$arg
+        previous=$arg
+    done
+    preludes=()
+    for n in $(seq "$instances"); do
+        [[ -n ${ONE_MATCH:-} && $n -gt 1 ]] && break
+        "$bin/loadgen" --scenario custom --clients 1 --topics "$topics" \
+            --rate $((topics * IN_PLAY)) --secs 1 --run-id "$(run_id_of "$n")" \
+            --url "ws://127.0.0.1:${service_ports[$((n - 1))]}/ws" \
+            --redis-url "redis://127.0.0.1:$redis_port/" \
+            >"$out/prelude-$n.out" 2>"$out/prelude-$n.log" &
+        preludes+=("$!")
+    done
+    for pid in "${preludes[@]}"; do
+        wait "$pid"
+    done
+    # Redis has written every prelude event to every instance; a second for them to apply it.
+    sleep 1
+    first_seq=(--first-seq $((IN_PLAY + 1)))
+    echo "in play: $IN_PLAY events on each of $topics topics per run before the storm"
+fi
+
+loadgens=()
 start=$(date +%s.%N)
 for n in $(seq "$instances"); do
-    # Each load generator its own run id, hence its own topics: left to the load generators
-    # (milliseconds at their start), two of them started 10 ms apart once took the same one
-    # and both published on it.
-    share=(--run-id "$run_id-$n")
+    share=(--run-id "$(run_id_of "$n")" "${first_seq[@]}")
     if [[ -n ${ONE_MATCH:-} ]]; then
-        share=(--run-id "$run_id" --shared-by "$instances")
+        share+=(--shared-by "$instances")
         [[ $n -gt 1 ]] && share+=(--follow)
     fi
     "$bin/loadgen" --scenario "$scenario" --clients "$clients" "${share[@]}" \

@@ -99,6 +99,13 @@ struct Args {
     #[arg(long)]
     run_id: Option<String>,
 
+    /// The first `seq` to publish on each topic. With the `--run-id` of an earlier run that
+    /// published the ones before, the clients connect to matches in play (a reconnect storm
+    /// during a final): a service that keeps state answers every `subscribe` with the match so
+    /// far, and only this run's events are owed and measured.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), requires = "run_id")]
+    first_seq: u64,
+
     /// This many load generator processes follow the same topics (same `--run-id` and plan);
     /// they meet in Redis before publishing. Exactly one of them publishes: the one without
     /// `--follow`.
@@ -132,6 +139,7 @@ fn run_main(args: Args) -> anyhow::Result<ExitCode> {
     plan.topics = args.topics.unwrap_or(plan.topics);
     plan.connect_concurrency = args.connect_concurrency.unwrap_or(plan.connect_concurrency);
     plan.hold_secs = args.hold_secs.unwrap_or(plan.hold_secs);
+    plan.first_seq = args.first_seq;
     if let (Some(events_per_sec), Some(secs)) = (args.rate, args.secs) {
         plan.phases = vec![Phase {
             events_per_sec,

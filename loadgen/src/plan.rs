@@ -80,6 +80,10 @@ pub struct Plan {
     pub phases: Vec<Phase>,
     /// With no phases, how long to hold the idle connections before measuring.
     pub hold_secs: u32,
+    /// The first `seq` this run publishes on each topic. Above 1, an earlier run with the same
+    /// run id published the ones before: the clients connect to matches in play, and a service
+    /// that keeps state answers each `subscribe` with the match as it stands.
+    pub first_seq: u64,
 }
 
 impl Scenario {
@@ -95,6 +99,7 @@ impl Scenario {
                 secs: 5,
             }],
             hold_secs: 0,
+            first_seq: 1,
         };
         let match_day = Plan {
             readers: 5_000,
@@ -177,14 +182,16 @@ impl Plan {
         })
     }
 
-    /// The run's index of event `seq` of `topic`, as the round-robin [`Sequencer`] numbers them.
-    pub fn event_index(&self, topic: usize, seq: u64) -> u64 {
-        (seq - 1) * self.topics.max(1) as u64 + topic as u64
+    /// The run's index of event `seq` of `topic`, as the round-robin [`Sequencer`] numbers them;
+    /// `None` for an event published before the run.
+    pub fn event_index(&self, topic: usize, seq: u64) -> Option<u64> {
+        let sequence = seq.checked_sub(self.first_seq)?;
+        Some(sequence * self.topics.max(1) as u64 + topic as u64)
     }
 
     /// The highest `seq` any topic reaches if every planned event is published.
     pub fn max_seq(&self) -> u64 {
-        self.total_events().div_ceil(self.topics.max(1) as u64)
+        self.first_seq.saturating_sub(1) + self.total_events().div_ceil(self.topics.max(1) as u64)
     }
 }
 
@@ -194,6 +201,7 @@ impl Plan {
 pub struct Sequencer {
     next_seq: Vec<u64>,
     next_topic: usize,
+    first_seq: u64,
 }
 
 /// One numbered event to publish.
@@ -206,11 +214,13 @@ pub struct Numbered {
 }
 
 impl Sequencer {
-    /// A sequencer over `topics` topics, each starting at seq 1.
-    pub fn new(topics: usize) -> Sequencer {
+    /// A sequencer over `topics` topics, each starting at `first_seq` (1 for fresh matches).
+    pub fn new(topics: usize, first_seq: u64) -> Sequencer {
+        let first_seq = first_seq.max(1);
         Sequencer {
-            next_seq: vec![1; topics.max(1)],
+            next_seq: vec![first_seq; topics.max(1)],
             next_topic: 0,
+            first_seq,
         }
     }
 
@@ -225,7 +235,10 @@ impl Sequencer {
 
     /// How many events each topic has been given so far.
     pub fn published_per_topic(&self) -> Vec<u64> {
-        self.next_seq.iter().map(|next| next - 1).collect()
+        self.next_seq
+            .iter()
+            .map(|next| next - self.first_seq)
+            .collect()
     }
 }
 
@@ -268,7 +281,7 @@ mod tests {
 
     #[test]
     fn sequencer_numbers_each_topic_from_one_without_gaps() {
-        let mut sequencer = Sequencer::new(3);
+        let mut sequencer = Sequencer::new(3, 1);
         let events: Vec<Numbered> = (0..7).map(|_| sequencer.next_event()).collect();
         let of_topic = |topic| {
             events
@@ -293,7 +306,7 @@ mod tests {
             }],
             ..Scenario::Custom.plan()
         };
-        let mut sequencer = Sequencer::new(plan.topics);
+        let mut sequencer = Sequencer::new(plan.topics, plan.first_seq);
         let highest = (0..plan.total_events())
             .map(|_| sequencer.next_event().seq)
             .max();
@@ -316,11 +329,12 @@ mod tests {
             ],
             ..Scenario::Custom.plan()
         };
-        let mut sequencer = Sequencer::new(plan.topics);
+        let mut sequencer = Sequencer::new(plan.topics, plan.first_seq);
         let phases: Vec<Option<usize>> = (0..plan.total_events())
             .map(|_| {
                 let event = sequencer.next_event();
-                plan.phase_of(plan.event_index(event.topic, event.seq))
+                plan.event_index(event.topic, event.seq)
+                    .and_then(|index| plan.phase_of(index))
             })
             .collect();
         assert_eq!(phases, [0, 0, 0, 0, 1, 1, 1].map(Some));
@@ -359,5 +373,28 @@ mod tests {
             assert!(name.starts_with(&run_prefix("r1")));
         }
         assert!(scoreline_protocol::Topic::parse(&run_prefix("r1")).is_ok());
+    }
+
+    #[test]
+    fn a_run_into_matches_in_play_numbers_and_places_only_its_own_events() {
+        let plan = Plan {
+            topics: 2,
+            first_seq: 51,
+            phases: vec![Phase {
+                events_per_sec: 4,
+                secs: 1,
+            }],
+            ..Scenario::Custom.plan()
+        };
+        let mut sequencer = Sequencer::new(plan.topics, plan.first_seq);
+        let events: Vec<(usize, u64)> = (0..4)
+            .map(|_| sequencer.next_event())
+            .map(|event| (event.topic, event.seq))
+            .collect();
+        assert_eq!(events, [(0, 51), (1, 51), (0, 52), (1, 52)]);
+        assert_eq!(sequencer.published_per_topic(), [2, 2]);
+        assert_eq!(plan.max_seq(), 52);
+        assert_eq!(plan.event_index(1, 52), Some(3));
+        assert_eq!(plan.event_index(1, 50), None, "published before the run");
     }
 }

@@ -507,7 +507,7 @@ impl Publisher {
         let mut numbered = feed::Publisher::new(connection.clone(), self.layout.clone());
         let mut plain = connection;
         let plan = &self.shared.plan;
-        let mut sequencer = Sequencer::new(plan.topics);
+        let mut sequencer = Sequencer::new(plan.topics, plan.first_seq);
         let mut published = Published {
             per_topic: Vec::new(),
             phase_starts: Vec::with_capacity(plan.phases.len()),
@@ -782,7 +782,7 @@ impl Client {
             topics: self.topics.clone(),
             subscribed_after: None,
             connect_error: None,
-            tally: ClientTally::default(),
+            tally: ClientTally::after(self.shared.plan.first_seq - 1),
             closed: None,
         };
         let connected = tokio::time::timeout(self.connect_timeout, self.connect()).await;
@@ -927,7 +927,9 @@ impl Client {
             return;
         }
         let shared = &self.shared;
-        let Some(phase) = shared.plan.phase_of(shared.plan.event_index(topic, seq)) else {
+        let Some(phase) =
+            (shared.plan.event_index(topic, seq)).and_then(|index| shared.plan.phase_of(index))
+        else {
             return;
         };
         // Marked by this process's publisher, or else (another process of a shared run published

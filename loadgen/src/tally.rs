@@ -44,14 +44,25 @@ pub struct ClientTally {
     pub resyncs: u64,
     /// Events a resync jumped over: announced as lost rather than silently missing.
     pub resynced_over: u64,
+    /// The last `seq` of every topic published before the run: the first one owed is the next.
+    before: u64,
 }
 
 impl ClientTally {
+    /// A client of matches whose events up to `seq` were published before the run (0: fresh
+    /// matches).
+    pub fn after(seq: u64) -> ClientTally {
+        ClientTally {
+            before: seq,
+            ..ClientTally::default()
+        }
+    }
+
     fn last_seq(&mut self, topic: usize) -> &mut u64 {
         match self.last_seq.iter().position(|(t, _)| *t == topic) {
             Some(index) => &mut self.last_seq[index].1,
             None => {
-                self.last_seq.push((topic, 0));
+                self.last_seq.push((topic, self.before));
                 let index = self.last_seq.len() - 1;
                 &mut self.last_seq[index].1
             }
@@ -250,6 +261,15 @@ pub fn expected_for(topics: &[usize], published_per_topic: &[u64]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_of_matches_in_play_is_owed_the_events_after_them() {
+        let mut tally = ClientTally::after(50);
+        assert_eq!(tally.observe(0, 51), Observed::InOrder { missed: 0 });
+        assert_eq!(tally.observe(1, 52), Observed::InOrder { missed: 1 });
+        assert_eq!(tally.observe(0, 50), Observed::Repeated);
+        assert_eq!((tally.received, tally.gaps, tally.repeated), (2, 1, 1));
+    }
 
     #[test]
     fn in_order_events_count_once_each() {
