@@ -103,7 +103,12 @@ struct Args {
     /// published the ones before, the clients connect to matches in play (a reconnect storm
     /// during a final): a service that keeps state answers every `subscribe` with the match so
     /// far, and only this run's events are owed and measured.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), requires = "run_id")]
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(1..),
+        requires = "run_id"
+    )]
     first_seq: u64,
 
     /// This many load generator processes follow the same topics (same `--run-id` and plan);

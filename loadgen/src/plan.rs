@@ -296,16 +296,21 @@ mod tests {
         assert_eq!(sequencer.published_per_topic(), vec![3, 2, 2]);
     }
 
-    #[test]
-    fn max_seq_covers_the_busiest_topic() {
-        let plan = Plan {
-            topics: 3,
+    /// `events` events over `topics` topics in one second.
+    fn one_second(topics: usize, events: u32) -> Plan {
+        Plan {
+            topics,
             phases: vec![Phase {
-                events_per_sec: 7,
+                events_per_sec: events,
                 secs: 1,
             }],
             ..Scenario::Custom.plan()
-        };
+        }
+    }
+
+    #[test]
+    fn max_seq_covers_the_busiest_topic() {
+        let plan = one_second(3, 7);
         let mut sequencer = Sequencer::new(plan.topics, plan.first_seq);
         let highest = (0..plan.total_events())
             .map(|_| sequencer.next_event().seq)
@@ -378,13 +383,8 @@ mod tests {
     #[test]
     fn a_run_into_matches_in_play_numbers_and_places_only_its_own_events() {
         let plan = Plan {
-            topics: 2,
             first_seq: 51,
-            phases: vec![Phase {
-                events_per_sec: 4,
-                secs: 1,
-            }],
-            ..Scenario::Custom.plan()
+            ..one_second(2, 4)
         };
         let mut sequencer = Sequencer::new(plan.topics, plan.first_seq);
         let events: Vec<(usize, u64)> = (0..4)

@@ -9,7 +9,8 @@
 //!    expires after three rounds, so a dead instance's fans stop counting) and reads every live
 //!    instance's counts of the same matches (`HMGET`, one per instance, pipelined);
 //! 3. pushes a coalescable `watching` frame into each watcher's mailbox, for the matches whose
-//!    count changed ([`Audience::plan`]), and for all of them every [`REFRESH_ROUNDS`] rounds.
+//!    count changed ([`Audience::plan`]), and for all of them every [`REFRESH_ROUNDS`] rounds,
+//!    in equal steps over half the interval ([`Pace`]), never in one burst.
 //!
 //! Why the cost stays bounded at 100k clients: nothing happens per event or per subscribe beyond
 //! one index update; a round costs O(watchers) on this instance, O(instances × watched matches)
@@ -253,8 +254,8 @@ pub async fn run(
 ///
 /// Told all at once, a round is a burst of one write per watcher (10,000 in a final), and the
 /// events that arrive meanwhile wait behind it: the fans of a goal scored just then see it tens
-/// of milliseconds late, which is what S1's and S2c's p99 showed (`docs/benchmarks.md`, issue
-/// 14, session 7). Spread over half the interval, a round costs the other traffic next to nothing,
+/// of milliseconds late: S1's worst stall came with such a round (`docs/benchmarks.md`, issue 14,
+/// session 7). Spread over half the interval, a round costs the other traffic next to nothing,
 /// and every fan still hears the count once per round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pace {
@@ -269,7 +270,7 @@ pub struct Pace {
 const PACE_STEP: Duration = Duration::from_millis(10);
 
 impl Pace {
-    /// `watchers` fans to tell within `window`: as many steps of [`PACE_STEP`] as fit, each
+    /// `watchers` fans to tell within `window`: as many 10 ms steps as fit, each
     /// telling an equal share; all at once if the window holds no more than one step.
     pub fn new(watchers: usize, window: Duration) -> Pace {
         let steps = (window.as_millis() / PACE_STEP.as_millis()).max(1);
