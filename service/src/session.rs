@@ -797,7 +797,7 @@ mod tests {
     }
 
     /// A clock opened at `start` whose first ping is due a whole heartbeat (15 s) later, the
-    /// latest any connection's is.
+    /// soonest any connection's is.
     fn clock_from(start: tokio::time::Instant) -> Clock {
         Clock {
             next_ping: start + Duration::from_secs(15),
