@@ -256,7 +256,7 @@ impl Clock {
         Clock {
             heartbeat: settings.heartbeat,
             idle_timeout: settings.idle_timeout,
-            next_ping: now + first_ping_after(settings.heartbeat, conn),
+            next_ping: now + first_ping_after(settings.heartbeat, settings.idle_timeout, conn),
             last_heard: now,
         }
     }
@@ -292,19 +292,21 @@ impl Clock {
 /// How long after it opens connection `conn` is first pinged: somewhere from one heartbeat to
 /// one and a half, the same point for the same id, consecutive ids far apart. Never sooner than
 /// a heartbeat, as between any two pings (a connection that just opened has just shown it is
-/// alive); a client that answers is heard within 1.5 heartbeats, well inside the idle timeout
-/// (45 s against 22.5 s by default).
+/// alive), and never later than halfway from the heartbeat to the idle timeout, so a silent
+/// client that answers pings is heard in time however the two are configured (by default 45 s
+/// leaves the whole half heartbeat, up to 22.5 s).
 ///
 /// Pings at a fixed heartbeat from the connect would keep fans who connected together (a
 /// reconnect storm after a deploy, a goal that brings everyone back) pinged together for as long
 /// as they stay: ten thousand writes in one burst every heartbeat, and the next goal's frames
 /// queued behind them. S1 showed it: its slowest deliveries bunched in the 250 ms after its
 /// 5,000 fans' first pings (`docs/benchmarks.md`, issue 14, session 7).
-fn first_ping_after(heartbeat: Duration, conn: ConnId) -> Duration {
+fn first_ping_after(heartbeat: Duration, idle_timeout: Duration, conn: ConnId) -> Duration {
     // Fibonacci hashing: the id times 2^64 / golden ratio, whose top 53 bits are a fraction
     // in [0, 1) that lands far from its neighbours' for consecutive ids.
     let fraction = (conn.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1_u64 << 53) as f64;
-    heartbeat.mul_f64(1.0 + fraction / 2.0)
+    let spread = (heartbeat / 2).min(idle_timeout.saturating_sub(heartbeat) / 2);
+    heartbeat + spread.mul_f64(fraction)
 }
 
 /// Whether a flush stuck on a slow client gives up when the service shuts down.
@@ -845,6 +847,24 @@ mod tests {
         assert_eq!(clock.due(secs(60)), Due::Ping);
         assert_eq!(clock.due(secs(84)), Due::Nothing);
         assert_eq!(clock.due(secs(85)), Due::Idle);
+    }
+
+    #[test]
+    fn a_first_ping_leaves_a_silent_client_time_to_answer_before_the_idle_timeout() {
+        let heartbeat = Duration::from_secs(15);
+        for id in 1..=1_000 {
+            // 20 s: half of the 5 s past the heartbeat.
+            let after = first_ping_after(heartbeat, Duration::from_secs(20), ConnId(id));
+            assert!(
+                after >= heartbeat && after < Duration::from_millis(17_500),
+                "{after:?}"
+            );
+            // No room past the heartbeat: at the heartbeat, as before pings were spread.
+            assert_eq!(
+                first_ping_after(heartbeat, heartbeat, ConnId(id)),
+                heartbeat
+            );
+        }
     }
 
     #[test]
