@@ -111,6 +111,11 @@ struct Args {
     )]
     first_seq: u64,
 
+    /// Print every delivery slower than this many microseconds to stderr, with when it arrived
+    /// (milliseconds into the run), its latency, topic and seq: where a tail comes from.
+    #[arg(long)]
+    log_slower_than_micros: Option<u64>,
+
     /// This many load generator processes follow the same topics (same `--run-id` and plan);
     /// they meet in Redis before publishing. Exactly one of them publishes: the one without
     /// `--follow`.
@@ -182,6 +187,7 @@ fn run_main(args: Args) -> anyhow::Result<ExitCode> {
             processes,
             publishes: !args.follow,
         }),
+        log_slower_than: args.log_slower_than_micros.map(Duration::from_micros),
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {

@@ -79,6 +79,9 @@ pub struct RunConfig {
     pub run_id: String,
     /// Set when several load generator processes follow the same topics.
     pub shared: Option<SharedRun>,
+    /// Deliveries slower than this are each printed to stderr with when they arrived, to find
+    /// out what a tail is made of (a bunch right after some burst, or single late events).
+    pub log_slower_than: Option<Duration>,
 }
 
 /// A run whose topics several load generator processes follow at once, all with the same plan and
@@ -150,6 +153,8 @@ struct Shared {
     stop: CancellationToken,
     /// Every client's local port.
     source_ports: SourcePorts,
+    /// See [`RunConfig::log_slower_than`].
+    log_slower_than: Option<Duration>,
 }
 
 /// The first fields of a server frame; the rest is skipped without being built, because at a
@@ -203,6 +208,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         connect_progress: Notify::new(),
         stop: CancellationToken::new(),
         source_ports: SourcePorts::ephemeral(),
+        log_slower_than: config.log_slower_than,
         plan: plan.clone(),
     });
 
@@ -946,6 +952,15 @@ impl Client {
         let nanos = received_at
             .saturating_duration_since(shared.epoch)
             .as_nanos() as u64;
+        if let (Some(threshold), Some(latency)) = (shared.log_slower_than, latency)
+            && latency > threshold
+        {
+            eprintln!(
+                "slow delivery: {} ms into the run, {} us, topic {topic} seq {seq}",
+                nanos / 1_000_000,
+                latency.as_micros()
+            );
+        }
         burst.delivered(phase, nanos, latency);
     }
 }

@@ -23,6 +23,7 @@ fn config(app: &TestApp, redis: &RedisServer, plan: Plan, run_id: &str) -> RunCo
         slow_recv_buffer_bytes: 4096,
         run_id: run_id.to_owned(),
         shared: None,
+        log_slower_than: None,
     }
 }
 
@@ -63,6 +64,50 @@ async fn a_small_run_delivers_every_event_to_every_client() {
     assert!(report.phases[0].deliveries_per_sec > 0.0);
     let server = report.server.expect("figures for the given pid");
     assert!(server.end.rss_bytes > 0 && server.end.cpu_secs > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_into_matches_in_play_goes_on_from_their_events_and_is_owed_only_its_own() {
+    let redis = RedisServer::start().expect("redis-server");
+    let app = TestApp::with_redis(&redis).await.expect("service");
+    let one_second = |readers, events_per_sec| Plan {
+        readers,
+        topics: 2,
+        phases: vec![Phase {
+            events_per_sec,
+            secs: 1,
+        }],
+        ..Scenario::Custom.plan()
+    };
+    // The matches' first ten events each, as an earlier run of the same id publishes them.
+    let earlier = run(config(&app, &redis, one_second(1, 20), "in-play"))
+        .await
+        .expect("the first run completes");
+    assert!(earlier.is_clean(), "{}", earlier.human_line());
+    let topics = scoreline_loadgen::plan::topic_names("in-play", 2);
+    for topic in &topics {
+        app.wait_for_seq(topic, 10)
+            .await
+            .expect("the service has the first run's events");
+    }
+
+    let plan = Plan {
+        first_seq: 11,
+        ..one_second(20, 10)
+    };
+    let report = run(config(&app, &redis, plan, "in-play"))
+        .await
+        .expect("the second run completes");
+    println!("{}", report.human_line());
+    // Seq 11 to 15 on both matches (the publisher stops at any other number Redis gives), each
+    // to its 10 readers, with no gap counted for the ten events before the run.
+    assert_eq!(report.published, 10);
+    assert_eq!((report.expected, report.delivered), (100, 100));
+    assert_eq!((report.lost, report.repeated), (0, 0));
+    assert!(report.is_clean(), "{}", report.human_line());
+    for topic in &topics {
+        assert_eq!(app.wait_for_seq(topic, 15).await.unwrap().seq, 15);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
