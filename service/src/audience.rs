@@ -10,7 +10,7 @@
 //!    instance's counts of the same matches (`HMGET`, one per instance, pipelined);
 //! 3. pushes a coalescable `watching` frame into each watcher's mailbox, for the matches whose
 //!    count changed ([`Audience::plan`]), and for all of them every [`REFRESH_ROUNDS`] rounds,
-//!    in equal steps over half the interval ([`Pace`]), never in one burst.
+//!    in equal steps over half the interval ([`fans_per_step`]), never in one burst.
 //!
 //! Why the cost stays bounded at 100k clients: nothing happens per event or per subscribe beyond
 //! one index update; a round costs O(watchers) on this instance, O(instances × watched matches)
@@ -231,13 +231,13 @@ pub async fn run(
             })
             .collect();
         let fans: usize = frames.iter().map(|(_, mailboxes)| mailboxes.len()).sum();
-        let pace = Pace::new(fans, interval / 2);
+        let per_step = fans_per_step(fans, interval / 2);
         let mut told = 0;
         for (frame, mailboxes) in &frames {
             for mailbox in *mailboxes {
-                if told > 0 && told % pace.per_step == 0 {
+                if told > 0 && told % per_step == 0 {
                     tokio::select! {
-                        () = tokio::time::sleep(pace.step) => {}
+                        () = tokio::time::sleep(PACE_STEP) => {}
                         () = shutdown.cancelled() => return,
                     }
                 }
@@ -250,36 +250,23 @@ pub async fn run(
     }
 }
 
-/// How a round's `watching` frames are spread out: `per_step` fans told every `step`.
+/// The time between two steps of a round: short enough that the count stays fresh, long enough
+/// that the timer's own cost is nothing next to the writes.
+pub const PACE_STEP: Duration = Duration::from_millis(10);
+
+/// How many fans a round tells every [`PACE_STEP`] to tell `watchers` of them within `window`:
+/// an equal share per step (at least one), everyone at once if the window holds no more than
+/// one step.
 ///
 /// Told all at once, a round is a burst of one write per watcher (10,000 in a final), and the
 /// events that arrive meanwhile wait behind it: the fans of a goal scored just then see it tens
 /// of milliseconds late: S1's worst stall came with such a round (`docs/benchmarks.md`, issue 14,
 /// session 7). Spread over half the interval, a round costs the other traffic next to nothing,
 /// and every fan still hears the count once per round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pace {
-    /// Fans told at each step (at least one).
-    pub per_step: usize,
-    /// Time between steps.
-    pub step: Duration,
-}
-
-/// The time between two steps of a round: short enough that the count stays fresh, long enough
-/// that the timer's own cost is nothing next to the writes.
-const PACE_STEP: Duration = Duration::from_millis(10);
-
-impl Pace {
-    /// `watchers` fans to tell within `window`: as many 10 ms steps as fit, each
-    /// telling an equal share; all at once if the window holds no more than one step.
-    pub fn new(watchers: usize, window: Duration) -> Pace {
-        let steps = (window.as_millis() / PACE_STEP.as_millis()).max(1);
-        let steps = usize::try_from(steps).unwrap_or(usize::MAX);
-        Pace {
-            per_step: watchers.div_ceil(steps).max(1),
-            step: PACE_STEP,
-        }
-    }
+pub fn fans_per_step(watchers: usize, window: Duration) -> usize {
+    let steps = (window.as_millis() / PACE_STEP.as_millis()).max(1);
+    let steps = usize::try_from(steps).unwrap_or(usize::MAX);
+    watchers.div_ceil(steps).max(1)
 }
 
 #[cfg(test)]
@@ -290,22 +277,16 @@ mod tests {
     fn a_round_tells_its_fans_in_equal_steps_over_the_window() {
         let window = Duration::from_millis(2_500);
         // The final: 10,000 watchers told 40 at a time, every 10 ms, within 2.5 s.
-        let pace = Pace::new(10_000, window);
-        assert_eq!(
-            pace,
-            Pace {
-                per_step: 40,
-                step: Duration::from_millis(10)
-            }
-        );
-        assert!(10_000_usize.div_ceil(pace.per_step) as u32 * pace.step <= window);
+        let per_step = fans_per_step(10_000, window);
+        assert_eq!((per_step, PACE_STEP), (40, Duration::from_millis(10)));
+        assert!(10_000_usize.div_ceil(per_step) as u32 * PACE_STEP <= window);
         // Uneven shares round up, so the last step is never past the window.
-        assert_eq!(Pace::new(10_001, window).per_step, 41);
+        assert_eq!(fans_per_step(10_001, window), 41);
         // Few watchers: one at a time; none: a step that tells nobody.
-        assert_eq!(Pace::new(3, window).per_step, 1);
-        assert_eq!(Pace::new(0, window).per_step, 1);
+        assert_eq!(fans_per_step(3, window), 1);
+        assert_eq!(fans_per_step(0, window), 1);
         // A window shorter than a step: everyone at once.
-        assert_eq!(Pace::new(500, Duration::from_millis(4)).per_step, 500);
+        assert_eq!(fans_per_step(500, Duration::from_millis(4)), 500);
     }
 
     fn topic(text: &str) -> Topic {
