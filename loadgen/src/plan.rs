@@ -189,9 +189,14 @@ impl Plan {
         Some(sequence * self.topics.max(1) as u64 + topic as u64)
     }
 
+    /// The last `seq` of each topic published before the run (0 for fresh matches).
+    pub fn published_before(&self) -> u64 {
+        self.first_seq.saturating_sub(1)
+    }
+
     /// The highest `seq` any topic reaches if every planned event is published.
     pub fn max_seq(&self) -> u64 {
-        self.first_seq.saturating_sub(1) + self.total_events().div_ceil(self.topics.max(1) as u64)
+        self.published_before() + self.total_events().div_ceil(self.topics.max(1) as u64)
     }
 }
 
@@ -394,6 +399,7 @@ mod tests {
         assert_eq!(events, [(0, 51), (1, 51), (0, 52), (1, 52)]);
         assert_eq!(sequencer.published_per_topic(), [2, 2]);
         assert_eq!(plan.max_seq(), 52);
+        assert_eq!(plan.published_before(), 50);
         assert_eq!(plan.event_index(1, 52), Some(3));
         assert_eq!(plan.event_index(1, 50), None, "published before the run");
     }

@@ -788,7 +788,7 @@ impl Client {
             topics: self.topics.clone(),
             subscribed_after: None,
             connect_error: None,
-            tally: ClientTally::after(self.shared.plan.first_seq - 1),
+            tally: ClientTally::after(self.shared.plan.published_before()),
             closed: None,
         };
         let connected = tokio::time::timeout(self.connect_timeout, self.connect()).await;
