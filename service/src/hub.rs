@@ -470,11 +470,7 @@ impl Hub {
         let (snapshots, omitted) =
             self.matches
                 .select(&topics, None, self.limits.max_snapshots + resume.len());
-        let mut chosen: Vec<MatchTopic> = snapshots
-            .into_iter()
-            .filter(handled)
-            .map(|snapshot| snapshot.match_topic.clone())
-            .collect();
+        let mut chosen: Vec<&MatchSnapshot> = snapshots.into_iter().filter(handled).collect();
         let omitted = omitted + chosen.len().saturating_sub(self.limits.max_snapshots);
         chosen.truncate(self.limits.max_snapshots);
         if !resumed.is_empty() {
@@ -484,7 +480,7 @@ impl Hub {
         // live match costs a copy of its JSON per fan.
         let json: Vec<Arc<RawValue>> = chosen
             .iter()
-            .filter_map(|topic| self.matches.snapshot_json(topic.as_str()))
+            .filter_map(|snapshot| self.matches.snapshot_json(snapshot.match_topic.as_str()))
             .collect();
         let snapshots: Vec<&RawValue> = json.iter().map(|json| &**json).collect();
         let frame = SubscribedFrame {

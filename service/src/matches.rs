@@ -5,6 +5,7 @@
 //! so clients only ever see events that moved a snapshot forward. Snapshots changed since the last
 //! flush are marked dirty and written to the broker's store in batches, off the hot path.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, Range};
 use std::sync::Arc;
@@ -188,20 +189,21 @@ pub struct Entry {
     pub unreadable: Option<u64>,
     /// The snapshot as JSON, made for the first fan who subscribes after it changed and shared by
     /// the next ones ([`MatchStore::snapshot_json`]); every change of the snapshot through the
-    /// store drops it.
-    json: Option<Arc<RawValue>>,
+    /// store drops it. A cell, so the store's readers can fill it through a shared borrow while
+    /// they hold others (a subscribe's chosen matches, the writer's dirty ones).
+    json: OnceCell<Arc<RawValue>>,
 }
 
 impl Entry {
     /// The snapshot as JSON, made now if it changed since it was last made.
-    fn json(&mut self) -> Option<Arc<RawValue>> {
-        if self.json.is_none() {
-            // Serialised straight into a `RawValue`: `RawValue::from_string` would parse the
-            // text again to check what serde_json has just written.
-            let json = serde_json::value::to_raw_value(&self.snapshot).ok()?;
-            self.json = Some(Arc::from(json));
+    fn json(&self) -> Option<Arc<RawValue>> {
+        if let Some(json) = self.json.get() {
+            return Some(Arc::clone(json));
         }
-        self.json.clone()
+        // Serialised straight into a `RawValue`: `RawValue::from_string` would parse the text
+        // again to check what serde_json has just written.
+        let json = serde_json::value::to_raw_value(&self.snapshot).ok()?;
+        Some(Arc::clone(self.json.get_or_init(|| Arc::from(json))))
     }
 
     /// A match nothing is known about yet.
@@ -210,7 +212,7 @@ impl Entry {
             snapshot: MatchSnapshot::new(topic),
             recent: RecentEvents::default(),
             unreadable: None,
-            json: None,
+            json: OnceCell::new(),
         }
     }
 }
@@ -274,7 +276,7 @@ impl MatchStore {
             return Err(Rejected::Unreadable(event.epoch));
         }
         // Whatever follows may change the snapshot.
-        entry.json = None;
+        entry.json.take();
         let snapshot = &mut entry.snapshot;
         let prev_critical_seq = snapshot.critical_seq;
         let outcome = match apply(snapshot, event) {
@@ -357,7 +359,7 @@ impl MatchStore {
 
     /// Replaces a match with one rebuilt from its history (see `Hub`), keeping nothing of the old.
     pub fn replace(&mut self, mut entry: Entry) {
-        entry.json = None;
+        entry.json.take();
         let topic = entry.snapshot.match_topic.clone();
         self.dirty.insert(topic.clone());
         self.matches.insert(topic, entry);
@@ -369,7 +371,7 @@ impl MatchStore {
         let entry = self.matches.get_mut(topic)?;
         entry.unreadable = Some(epoch);
         entry.snapshot.stale = true;
-        entry.json = None;
+        entry.json.take();
         self.dirty.insert(entry.snapshot.match_topic.clone());
         Some(&entry.snapshot)
     }
@@ -427,7 +429,7 @@ impl MatchStore {
                 snapshot,
                 recent: RecentEvents::default(),
                 unreadable: None,
-                json: None,
+                json: OnceCell::new(),
             };
             self.matches
                 .insert(entry.snapshot.match_topic.clone(), entry);
@@ -437,8 +439,8 @@ impl MatchStore {
 
     /// One match's snapshot as JSON, serialised once per change of the snapshot however many fans
     /// subscribe meanwhile (and the store writes the same); `None` for a match not kept.
-    pub fn snapshot_json(&mut self, topic: &str) -> Option<Arc<RawValue>> {
-        self.matches.get_mut(topic)?.json()
+    pub fn snapshot_json(&self, topic: &str) -> Option<Arc<RawValue>> {
+        self.matches.get(topic)?.json()
     }
 
     /// One match.
@@ -577,14 +579,13 @@ impl MatchStore {
     /// fans who subscribe get until the snapshot changes again, made once for both.
     pub fn take_dirty(&mut self) -> Vec<(&MatchSnapshot, Arc<RawValue>)> {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut made = Vec::with_capacity(dirty.len());
-        for topic in &dirty {
-            if let Some(json) = self.matches.get_mut(topic).and_then(Entry::json) {
-                made.push((topic, json));
-            }
-        }
-        made.into_iter()
-            .filter_map(|(topic, json)| Some((&self.matches.get(topic)?.snapshot, json)))
+        let matches = &self.matches;
+        dirty
+            .iter()
+            .filter_map(|topic| {
+                let entry = matches.get(topic)?;
+                Some((&entry.snapshot, entry.json()?))
+            })
             .collect()
     }
 
