@@ -80,6 +80,15 @@ pub struct MatchOutcome {
     pub cancelled: bool,
 }
 
+impl MatchOutcome {
+    /// The outcome of a replay cancelled midway; its bar is left showing where the match stood.
+    fn stopped(mut self, bar: &ProgressBar) -> MatchOutcome {
+        self.cancelled = true;
+        bar.abandon_with_message(format!("stopped · {}", describe(&self.snapshot)));
+        self
+    }
+}
+
 /// Replays every plan concurrently through `publisher`; returns when all are done, when
 /// `cancel` fires, or at the first fatal error (which cancels the others).
 pub async fn replay_all(
@@ -191,11 +200,7 @@ pub async fn replay_match(
             let due = start + Duration::from_millis(pace.due_ms(planned.offset_ms));
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => {
-                    outcome.cancelled = true;
-                    bar.abandon_with_message(format!("stopped · {}", describe(&outcome.snapshot)));
-                    return Ok(outcome);
-                }
+                () = cancel.cancelled() => return Ok(outcome.stopped(bar)),
                 () = sleep_until(due) => {}
             }
             // Publishing time follows the same clock as the schedule, so `ts_ms` spacing is the
@@ -220,9 +225,7 @@ pub async fn replay_match(
             let Some(published) =
                 publish_with_retry(publisher, attempt, options.retry_for, cancel, bar).await?
             else {
-                outcome.cancelled = true;
-                bar.abandon_with_message(format!("stopped · {}", describe(&outcome.snapshot)));
-                return Ok(outcome);
+                return Ok(outcome.stopped(bar));
             };
             outcome.published += 1;
             published_as.insert(planned.seq, published.seq);
@@ -248,11 +251,7 @@ pub async fn replay_match(
         ));
         tokio::select! {
             biased;
-            () = cancel.cancelled() => {
-                outcome.cancelled = true;
-                bar.abandon_with_message(format!("stopped · {}", describe(&outcome.snapshot)));
-                return Ok(outcome);
-            }
+            () = cancel.cancelled() => return Ok(outcome.stopped(bar)),
             () = sleep(options.loop_pause) => {}
         }
     }
