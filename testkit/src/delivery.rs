@@ -23,28 +23,27 @@ pub struct DeliveryChecker {
 }
 
 impl DeliveryChecker {
+    /// A match's state starts over from `snapshot`, and its events are owed from there.
+    fn start_from(&mut self, snapshot: &MatchSnapshot) {
+        let point = ResumePoint {
+            epoch: snapshot.epoch,
+            seq: snapshot.seq,
+        };
+        self.positions.insert(snapshot.match_topic.clone(), point);
+        self.snapshots
+            .insert(snapshot.match_topic.clone(), snapshot.clone());
+    }
+
     /// Takes one server message; an error describes a broken guarantee.
     pub fn observe(&mut self, message: &ServerMessage) -> anyhow::Result<()> {
         match message {
             ServerMessage::Subscribed { snapshots, .. } => {
                 for snapshot in snapshots {
-                    let point = ResumePoint {
-                        epoch: snapshot.epoch,
-                        seq: snapshot.seq,
-                    };
-                    self.positions.insert(snapshot.match_topic.clone(), point);
-                    self.snapshots
-                        .insert(snapshot.match_topic.clone(), snapshot.clone());
+                    self.start_from(snapshot);
                 }
             }
             ServerMessage::Resync { snapshot, .. } => {
-                let point = ResumePoint {
-                    epoch: snapshot.epoch,
-                    seq: snapshot.seq,
-                };
-                self.positions.insert(snapshot.match_topic.clone(), point);
-                self.snapshots
-                    .insert(snapshot.match_topic.clone(), snapshot.clone());
+                self.start_from(snapshot);
                 *self
                     .resyncs
                     .entry(snapshot.match_topic.clone())
