@@ -37,6 +37,12 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The command failed and said `expected` on stderr.
+fn assert_fails_saying(output: &Output, expected: &str) {
+    assert!(!output.status.success(), "{}", stderr(output));
+    assert!(stderr(output).contains(expected), "{}", stderr(output));
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -87,11 +93,9 @@ fn validate_catches_a_wrong_recorded_result() {
         "\"score\":{\"home\":2,\"away\":2}",
     );
     let output = replayer(&["validate", broken.to_str().unwrap()]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("broken.jsonl:1: result.score is 2-2 but the events give 2-1"),
-        "{}",
-        stderr(&output)
+    assert_fails_saying(
+        &output,
+        "broken.jsonl:1: result.score is 2-2 but the events give 2-1",
     );
 }
 
@@ -128,12 +132,7 @@ fn replay_with_unreachable_redis_fails_clearly() {
 #[test]
 fn bad_flags_are_refused() {
     let output = replayer(&["replay", "--speed", "0", "--dry-run", &fixture_path(SMALL)]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("speed must be a number above 0"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "speed must be a number above 0");
     let output = replayer(&[
         "replay",
         "--from",
@@ -141,12 +140,7 @@ fn bad_flags_are_refused() {
         "--dry-run",
         &fixture_path(SMALL),
     ]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("not a match time"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "not a match time");
     let output = replayer(&[
         "replay",
         "--plain",
@@ -156,19 +150,9 @@ fn bad_flags_are_refused() {
         "t",
         &fixture_path(SMALL),
     ]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("cannot be used with"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "cannot be used with");
     let output = replayer(&["replay", "--dry-run", "/no/such/fixture.jsonl"]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("/no/such/fixture.jsonl"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "/no/such/fixture.jsonl");
 }
 
 #[test]
@@ -375,12 +359,7 @@ fn http_mode_stops_at_a_rejected_token() {
         "1000000",
         &fixture_path(SMALL),
     ]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("refused the token (HTTP 401)"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "refused the token (HTTP 401)");
     assert_eq!(
         seen.lock().unwrap().len(),
         2,
@@ -396,8 +375,7 @@ fn http_mode_without_a_token_is_refused_by_the_cli() {
         "http://127.0.0.1:9",
         &fixture_path(SMALL),
     ]);
-    assert!(!output.status.success());
-    assert!(stderr(&output).contains("--token"), "{}", stderr(&output));
+    assert_fails_saying(&output, "--token");
 }
 
 #[test]
@@ -411,12 +389,7 @@ fn http_mode_with_nothing_listening_fails_at_once() {
         "t",
         &fixture_path(SMALL),
     ]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("cannot reach the service"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_saying(&output, "cannot reach the service");
 }
 
 #[test]
