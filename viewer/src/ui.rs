@@ -564,12 +564,12 @@ fn find_teams(session: &Session, query: &str) -> Vec<KnownTeam> {
 /// Find a team (or player) or a competition by name, and follow it.
 fn find_ui(ui: &mut Ui, session: &Session, view: &mut ViewState, commands: &mut Vec<Command>) {
     section_heading_ui(ui, "Find a team");
-    let field = ui.add(
-        egui::TextEdit::singleline(&mut view.team_query)
-            .desired_width(f32::INFINITY)
-            .hint_text("Team, player or competition"),
+    text_field_ui(
+        ui,
+        &mut view.team_query,
+        "Team, player or competition",
+        "Search teams",
     );
-    field.widget_info(|| WidgetInfo::labeled(egui::Role::TextInput, true, "Search teams"));
     let query = view.team_query.trim().to_owned();
     if query.is_empty() {
         return;
@@ -826,15 +826,27 @@ fn delay_ui(ui: &mut Ui, session: &Session, commands: &mut Vec<Command>) {
     });
 }
 
+/// A one-line text field across the panel: `hint` shows while it is empty, and screen readers
+/// (and the UI tests, through AccessKit) know it as `label`.
+fn text_field_ui(ui: &mut Ui, text: &mut String, hint: &str, label: &str) -> egui::Response {
+    let field = ui.add(
+        egui::TextEdit::singleline(text)
+            .desired_width(f32::INFINITY)
+            .hint_text(hint),
+    );
+    field.widget_info(|| WidgetInfo::labeled(egui::Role::TextInput, true, label));
+    field
+}
+
 /// The server address, with connect and offline buttons, and why an address was refused.
 fn server_ui(ui: &mut Ui, session: &Session, view: &mut ViewState, commands: &mut Vec<Command>) {
     section_heading_ui(ui, "Server");
-    let field = ui.add(
-        egui::TextEdit::singleline(&mut view.url_draft)
-            .desired_width(f32::INFINITY)
-            .hint_text("ws://host:port/ws"),
+    let field = text_field_ui(
+        ui,
+        &mut view.url_draft,
+        "ws://host:port/ws",
+        "Server address",
     );
-    field.widget_info(|| WidgetInfo::labeled(egui::Role::TextInput, true, "Server address"));
     let entered = field.lost_focus() && ui.input(|input| input.key_pressed(egui::Key::Enter));
     ui.horizontal(|ui| {
         if ui.button("Connect").clicked() || entered {
