@@ -203,6 +203,14 @@ impl Application {
             .await?
             .await
             .context("starting the hub and the broker failed")??;
+        // On this thread's runtime, away from the workers' hot paths.
+        background.push((
+            "metrics upkeep",
+            tokio::spawn(telemetry::upkeep(
+                telemetry::UPKEEP_INTERVAL,
+                background_shutdown.clone(),
+            )),
+        ));
 
         let session = SessionSettings {
             heartbeat: Duration::from_secs(config.heartbeat_secs.max(1)),
