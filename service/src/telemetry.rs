@@ -249,15 +249,11 @@ pub fn init_logging() {
 mod tests {
     use super::*;
 
-    /// This process's resident memory, from `/proc/self/statm` (pages of 4 KiB on Linux x86-64).
-    fn resident_bytes() -> usize {
-        let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux has /proc");
-        let pages: usize = statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|field| field.parse().ok())
-            .expect("statm's second field is the resident page count");
-        pages * 4096
+    /// This process's resident memory.
+    fn resident_bytes() -> u64 {
+        use procfs::WithCurrentSystemInfo;
+        let process = procfs::process::Process::myself().expect("Linux has /proc");
+        process.stat().expect("/proc/self/stat").rss_bytes().get()
     }
 
     /// 4,000,000 samples, as a busy service records in a few seconds, with nobody scraping
