@@ -189,6 +189,12 @@ impl Plan {
         Some(sequence * self.topics.max(1) as u64 + topic as u64)
     }
 
+    /// Which phase published event `seq` of `topic`; `None` for one published before the run or
+    /// past its plan.
+    pub fn phase_of_event(&self, topic: usize, seq: u64) -> Option<usize> {
+        self.phase_of(self.event_index(topic, seq)?)
+    }
+
     /// The last `seq` of each topic published before the run (0 for fresh matches).
     pub fn published_before(&self) -> u64 {
         self.first_seq.saturating_sub(1)
@@ -343,8 +349,7 @@ mod tests {
         let phases: Vec<Option<usize>> = (0..plan.total_events())
             .map(|_| {
                 let event = sequencer.next_event();
-                plan.event_index(event.topic, event.seq)
-                    .and_then(|index| plan.phase_of(index))
+                plan.phase_of_event(event.topic, event.seq)
             })
             .collect();
         assert_eq!(phases, [0, 0, 0, 0, 1, 1, 1].map(Some));

@@ -933,9 +933,7 @@ impl Client {
             return;
         }
         let shared = &self.shared;
-        let Some(phase) =
-            (shared.plan.event_index(topic, seq)).and_then(|index| shared.plan.phase_of(index))
-        else {
+        let Some(phase) = shared.plan.phase_of_event(topic, seq) else {
             return;
         };
         // Marked by this process's publisher, or else (another process of a shared run published
