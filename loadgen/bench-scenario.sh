@@ -85,6 +85,9 @@ status=0
 # its frame to the socket, per batch) splits the client-side figure into server and the rest;
 # the counters say whether it dropped events under overload, refilled gaps or cut slow clients.
 [[ ${SERVER:-scoreline} == raw ]] || curl -fsS "http://127.0.0.1:$service_port/metrics" | grep -E '^scoreline_(publish_to_send_seconds_(bucket|sum|count)|events_(in|dropped_overload|backfilled)_total|event_gaps_total|resyncs_total|slow_client_disconnects_total|frames_out_total|canary_failures_total|redis_reconnects_total)' || true
+# What the run asked of Redis, by command (calls, microseconds in all and per call): Redis runs
+# one command at a time, so a server's own writes delay the events it forwards.
+redis-cli -p "$redis_port" info commandstats | grep '^cmdstat_' | cut -d, -f1-3 || true
 # CPU per service thread (user+system, in clock ticks of 1/100 s): the hub and the broker run on
 # their own threads, the sessions on the actix workers.
 for task in /proc/"$service_pid"/task/*; do
