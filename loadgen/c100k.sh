@@ -22,6 +22,10 @@
 # the whole ephemeral range (32768-60999) to itself and no extra source address is needed. The
 # load generator binds each client to a port of its own (loadgen/src/source_ports.rs): left to
 # the kernel, 16,667 connections to one destination made each connect() walk half the range.
+# Each instance runs one worker (WORKERS=1 unless set; WORKERS= for the service's default of one
+# per core): six instances of two workers are twelve busy threads on two cores, and one worker
+# each took the storm from 12.7-14.6 s to 10.8-12.1 s and its connect CPU down a fifth
+# (docs/benchmarks.md, issue 14, session 9). WORKERS=2 is the setup of earlier sessions' figures.
 # ONE_MATCH=1: every load generator gets the same --run-id (so the same topics) and
 # --shared-by INSTANCES; the first publishes once every process is subscribed, the others
 # --follow and measure latency from each event's ts_ms (same machine, same wall clock, up to
@@ -41,6 +45,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BIN_DIR:-$root/target/release}
 instances=${INSTANCES:-6}
 clients=${CLIENTS:-16667}
+workers=${WORKERS-1}
 out=${OUT:-${TMPDIR:-/tmp}/scoreline-c100k-$scenario}
 mkdir -p "$out"
 # A run's summary reads every report in $out: an earlier run's must not be counted in it.
@@ -74,7 +79,7 @@ for n in $(seq "$instances"); do
     else
         RUST_LOG=${RUST_LOG:-warn} "$bin/scoreline-service" --listen "127.0.0.1:$port" \
             --redis-url "redis://127.0.0.1:$redis_port/" --max-connections 20000 \
-            ${WORKERS:+--workers "$WORKERS"} ${SERVICE_ARGS:-} >"$out/service-$n.log" 2>&1 &
+            ${workers:+--workers "$workers"} ${SERVICE_ARGS:-} >"$out/service-$n.log" 2>&1 &
     fi
     service_pids+=("$!")
     service_ports+=("$port")
