@@ -100,13 +100,20 @@ async fn subscribe(client: &mut WsClient, checker: &mut DeliveryChecker) {
     }
 }
 
-#[tokio::test]
-async fn events_published_without_seq_are_numbered_and_recorded() {
+/// A service on a Redis of its own, and a client following football on it from before the
+/// first event (dropped in the reverse order: the client, the service, then Redis).
+async fn following_football() -> (RedisServer, TestApp, WsClient, DeliveryChecker) {
     let redis = RedisServer::start().unwrap();
     let app = TestApp::with_redis(&redis).await.unwrap();
     let mut client = app.client().await.unwrap();
     let mut checker = DeliveryChecker::default();
     subscribe(&mut client, &mut checker).await;
+    (redis, app, client, checker)
+}
+
+#[tokio::test]
+async fn events_published_without_seq_are_numbered_and_recorded() {
+    let (redis, app, mut client, mut checker) = following_football().await;
 
     let post = |query: &'static str, kind: EventKind| {
         let url = app.http_url(&format!("/api/publish{query}"));
@@ -452,11 +459,7 @@ async fn post_draft(app: &TestApp, topic: &str, kind: EventKind) -> (u16, serde_
 
 #[tokio::test]
 async fn http_publish_refuses_an_event_that_cannot_apply_and_numbers_nothing() {
-    let redis = RedisServer::start().unwrap();
-    let app = TestApp::with_redis(&redis).await.unwrap();
-    let mut client = app.client().await.unwrap();
-    let mut checker = DeliveryChecker::default();
-    subscribe(&mut client, &mut checker).await;
+    let (_redis, app, mut client, mut checker) = following_football().await;
 
     let (status, first) = post_draft(&app, GAME, EventKind::MatchStarted).await;
     assert_eq!((status, first["seq"].as_u64()), (202, Some(1)), "{first}");
@@ -482,11 +485,7 @@ async fn http_publish_refuses_an_event_that_cannot_apply_and_numbers_nothing() {
 
 #[tokio::test]
 async fn a_history_entry_that_cannot_apply_is_skipped_without_a_resync() {
-    let redis = RedisServer::start().unwrap();
-    let app = TestApp::with_redis(&redis).await.unwrap();
-    let mut client = app.client().await.unwrap();
-    let mut checker = DeliveryChecker::default();
-    subscribe(&mut client, &mut checker).await;
+    let (redis, _app, mut client, mut checker) = following_football().await;
 
     // A feed that does not check numbers a tennis point into a football match's history.
     let mut feed = publisher(&redis).await;
@@ -505,11 +504,7 @@ async fn a_history_entry_that_cannot_apply_is_skipped_without_a_resync() {
 
 #[tokio::test]
 async fn every_event_names_the_previous_critical_event_of_its_match() {
-    let redis = RedisServer::start().unwrap();
-    let app = TestApp::with_redis(&redis).await.unwrap();
-    let mut client = app.client().await.unwrap();
-    let mut checker = DeliveryChecker::default();
-    subscribe(&mut client, &mut checker).await;
+    let (redis, _app, mut client, _checker) = following_football().await;
     let mut feed = publisher(&redis).await;
     let kinds = [
         EventKind::MatchStarted,
@@ -536,11 +531,7 @@ async fn every_event_names_the_previous_critical_event_of_its_match() {
 
 #[tokio::test]
 async fn a_rewritten_history_is_taken_from_redis_not_dropped_as_duplicates() {
-    let redis = RedisServer::start().unwrap();
-    let app = TestApp::with_redis(&redis).await.unwrap();
-    let mut client = app.client().await.unwrap();
-    let mut checker = DeliveryChecker::default();
-    subscribe(&mut client, &mut checker).await;
+    let (redis, app, mut client, mut checker) = following_football().await;
     let mut feed = publisher(&redis).await;
     let mut published = Vec::new();
     for kind in [EventKind::MatchStarted, goal(Side::Home), goal(Side::Home)] {
