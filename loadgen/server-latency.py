@@ -16,8 +16,16 @@ import json
 import re
 import sys
 
+# The service's histogram (service/src/telemetry.rs, PUBLISH_TO_SEND_SECONDS).
+HISTOGRAM = "scoreline_publish_to_send_seconds"
 # Bucket bounds (seconds) whose share of deliveries is printed.
 SHOWN = ("0.00025", "0.0005", "0.001", "0.002")
+
+
+def sample(text, series):
+    """The value of `HISTOGRAM`'s `series` line (`_sum`, `_count`), or None."""
+    found = re.search(rf"^{HISTOGRAM}{series} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else None
 
 
 def summary(text):
@@ -28,14 +36,12 @@ def summary(text):
     buckets = {
         bound: float(count)
         for bound, count in re.findall(
-            r'^scoreline_publish_to_send_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M
+            rf'^{HISTOGRAM}_bucket\{{le="([^"]+)"\}} (\S+)$', text, re.M
         )
     }
-    total = re.search(r"^scoreline_publish_to_send_seconds_sum (\S+)$", text, re.M)
-    count = re.search(r"^scoreline_publish_to_send_seconds_count (\S+)$", text, re.M)
-    if not (buckets and total and count) or float(count.group(1)) == 0:
+    total, count = sample(text, "_sum"), sample(text, "_count")
+    if not buckets or total is None or not count:
         raise ValueError("no service histogram (was this a run of Scoreline, not the yardstick?)")
-    count = float(count.group(1))
     shares = "  ".join(
         f"<={float(bound) * 1000:g} ms {buckets[bound] / count:.3f}"
         for bound in SHOWN
@@ -43,7 +49,7 @@ def summary(text):
     )
     return (
         f"client p50 {latency['p50_ms']:.3f} ms, p99 {latency['p99_ms']:.3f} ms | "
-        f"service mean {1000 * float(total.group(1)) / count:.3f} ms, {shares}"
+        f"service mean {1000 * total / count:.3f} ms, {shares}"
     )
 
 
